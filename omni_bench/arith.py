@@ -1,0 +1,267 @@
+"""Pure arithmetic of the Qwen2.5 processors: sizes, grids, frame counts, audio tokens, chunks.
+
+Each function is small, side-effect free and mirrors one rule of the reference code
+(qwen-vl-utils 0.0.14 and transformers 5.23's Qwen2-VL video processor, Whisper feature
+extractor and Qwen2.5-Omni processor), down to the float operations where rounding
+matters. Tests compare them with the references for equality. Not covered: images'
+``fetch_image`` path, Qwen3's 32-pixel patches.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = [
+    "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_resize", "video_resize",
+    "smart_nframes", "linspace_round_indices", "grid_thw", "tokens_per_grid", "video_tokens",
+    "mel_frames", "audio_tokens", "chunk_lengths", "interleave_runs", "merge_runs",
+    "second_per_grid",
+]
+
+
+def round_by_factor(number: float, factor: int) -> int:
+    """Closest multiple of factor (Python's round: halves go to even). ``round_by_factor(15, 2) -> 16``."""
+    return round(number / factor) * factor
+
+
+def ceil_by_factor(number: float, factor: int) -> int:
+    """Smallest multiple of factor >= number. ``ceil_by_factor(5, 2) -> 6``."""
+    return math.ceil(number / factor) * factor
+
+
+def floor_by_factor(number: float, factor: int) -> int:
+    """Largest multiple of factor <= number. ``floor_by_factor(5, 2) -> 4``."""
+    return math.floor(number / factor) * factor
+
+
+def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 4 * 28 * 28,
+                 max_pixels: int = 16384 * 28 * 28, max_ratio: float = 200) -> tuple[int, int]:
+    """Resize keeping aspect ratio: sides multiples of factor, area within [min, max] pixels.
+
+    Round each side to the factor; if the area is above max_pixels scale both sides by
+    sqrt(HW / max_pixels) and floor, if below min_pixels scale by sqrt(min_pixels / HW)
+    and ceil. ``smart_resize(1092, 1568) -> (1092, 1568)``;
+    ``smart_resize(1092, 1568, max_pixels=1_000_000) -> (812, 1176)`` (grid 58 x 84).
+    Raises ValueError when the aspect ratio exceeds max_ratio, like both references.
+    """
+    if max(height, width) / min(height, width) > max_ratio:
+        raise ValueError(f"absolute aspect ratio must be smaller than {max_ratio}, "
+                         f"got {max(height, width) / min(height, width)}")
+    h_bar = max(factor, round_by_factor(height, factor))
+    w_bar = max(factor, round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, floor_by_factor(height / beta, factor))
+        w_bar = max(factor, floor_by_factor(width / beta, factor))
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = ceil_by_factor(height * beta, factor)
+        w_bar = ceil_by_factor(width * beta, factor)
+    return h_bar, w_bar
+
+
+def _transformers_smart_resize(height: int, width: int, factor: int, min_pixels: int,
+                               max_pixels: int) -> tuple[int, int]:
+    # transformers' copy differs from qwen-vl-utils in one place: no max(factor, ...) on the
+    # first rounding, so a side under factor / 2 rounds to 0 before the area checks.
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"absolute aspect ratio must be smaller than 200, "
+                         f"got {max(height, width) / min(height, width)}")
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, factor: int = 28,
+                 num_frames: int | None = None, cap_pixels_per_frame: bool = False,
+                 max_video_tokens: int = 128000, temporal_factor: int = 2) -> tuple[int, int]:
+    """The frame size transformers' Qwen2-VL video processor resizes to.
+
+    ``size={"shortest_edge": min_pixels, "longest_edge": max_pixels}``; with
+    ``cap_pixels_per_frame`` the per-frame limit also shrinks with the frame count as in
+    qwen-vl-utils. ``video_resize(360, 640, min_pixels=64*28*28, max_pixels=128*28*28)
+    -> (224, 420)`` (grid 16 x 30, the seed's dynamic-size case).
+    """
+    if cap_pixels_per_frame:
+        if num_frames is None:
+            raise ValueError("cap_pixels_per_frame needs num_frames")
+        total = int(max_video_tokens * factor * factor * 0.9)
+        max_pixels = max(min(max_pixels, total * temporal_factor // num_frames), int(min_pixels * 1.05))
+    return _transformers_smart_resize(height, width, factor, min_pixels, max_pixels)
+
+
+def smart_nframes(total_frames: int, video_fps: float, *, nframes: int | None = None,
+                  fps: float | None = None, min_frames: int = 4, max_frames: int | None = None,
+                  frame_factor: int = 2, default_fps: float = 2.0, fps_max_frames: int = 768) -> int:
+    """How many frames qwen-vl-utils samples (its ``smart_nframes``).
+
+    With ``nframes``: rounded to the frame factor. Otherwise ``fps`` (default 2.0) frames
+    per second, clamped to [min_frames, max_frames] (ceil / floor to the factor),
+    to total_frames, then floored to the factor.
+    ``smart_nframes(300, 30) -> 20``; ``smart_nframes(300, 30, nframes=15) -> 16``.
+    Raises ValueError outside [frame_factor, total_frames], as the reference does.
+    """
+    if nframes is not None and fps is not None:
+        raise ValueError("pass either nframes or fps, not both")
+    if nframes is not None:
+        count = round_by_factor(nframes, frame_factor)
+    else:
+        rate = default_fps if fps is None else fps
+        low = ceil_by_factor(min_frames, frame_factor)
+        high = floor_by_factor(min(fps_max_frames, total_frames) if max_frames is None else max_frames,
+                               frame_factor)
+        count = total_frames / video_fps * rate
+        count = min(min(max(count, low), high), total_frames)
+        count = floor_by_factor(count, frame_factor)
+    if not (frame_factor <= count <= total_frames):
+        raise ValueError(f"nframes should in interval [{frame_factor}, {total_frames}], but got {count}.")
+    return int(count)
+
+
+def linspace_round_indices(start: int, end: int, count: int) -> list[int]:
+    """qwen-vl-utils' frame choice: ``torch.linspace(start, end, count).round()``.
+
+    Computed in float32 as torch does, then rounded half to even.
+    ``linspace_round_indices(0, 299, 5) -> [0, 75, 150, 224, 299]``.
+    """
+    import numpy as np
+
+    if count == 1:
+        return [int(start)]
+    # torch.linspace computes start + i * step in float32, from both ends symmetrically
+    start32, end32 = np.float32(start), np.float32(end)
+    step = (end32 - start32) / np.float32(count - 1)
+    half = count // 2
+    i = np.arange(count)
+    values = np.where(i < half, start32 + step * i.astype(np.float32),
+                      end32 - step * (count - 1 - i).astype(np.float32)).astype(np.float32)
+    return [int(v) for v in np.rint(values)]
+
+
+def grid_thw(num_frames: int, height: int, width: int, *, patch_size: int = 14,
+             temporal_patch_size: int = 2) -> tuple[int, int, int]:
+    """Pre-merge patch grid of a resized video: (ceil(frames / 2), H / 14, W / 14).
+
+    An odd frame count is padded by repeating the last frame, as the processor does.
+    ``grid_thw(50, 224, 224) -> (25, 16, 16)``.
+    """
+    return (-(-num_frames // temporal_patch_size), height // patch_size, width // patch_size)
+
+
+def tokens_per_grid(grid_h: int, grid_w: int, merge_size: int = 2) -> int:
+    """LLM tokens per temporal grid step: h * w / merge^2. ``tokens_per_grid(16, 16) -> 64``."""
+    return (grid_h * grid_w) // (merge_size * merge_size)
+
+
+def video_tokens(grid: tuple[int, int, int], merge_size: int = 2) -> int:
+    """All VIDEO tokens of a grid: t * h * w / merge^2. ``video_tokens((25, 16, 16)) -> 1600``."""
+    t, h, w = grid
+    return (t * h * w) // (merge_size * merge_size)
+
+
+def mel_frames(num_samples: int, *, hop_length: int = 160, max_frames: int = 30000) -> int:
+    """Valid mel frames the Whisper feature extractor keeps: ceil(samples / hop), capped.
+
+    One frame is 10 ms at 16 kHz; audio past 300 s is truncated (30000 frames).
+    ``mel_frames(4_110_240) -> 25689`` (256.89 s).
+    """
+    return min(-(-int(num_samples) // hop_length), max_frames)
+
+
+def audio_tokens(mel: int) -> int:
+    """Audio tokens after the encoder's stride-2 conv and pooling: ((L-1)//2+1-2)//2+1.
+
+    One token covers 40 ms. ``audio_tokens(25689) -> 6422``; ``audio_tokens(30000) -> 7500``.
+    """
+    return ((mel - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def second_per_grid(fps: float, temporal_patch_size: int = 2) -> float:
+    """Seconds one temporal grid step is assumed to cover: temporal_patch_size / fps."""
+    return temporal_patch_size / fps
+
+
+def chunk_lengths(groups, tokens_per_chunk: int) -> list[int]:
+    """Chunk sizes of a non-decreasing sequence of position values, as the Omni processor cuts it.
+
+    ``groups`` is a list of (value, count) runs of equal values. Mirrors transformers'
+    ``get_chunked_index``: a token whose value reaches ``current_chunk * tokens_per_chunk``
+    closes the chunk and moves the boundary on by ONE chunk only, so a jump over several
+    boundaries produces a run of one-token chunks (the seed's "VIDEO x 1" pattern).
+    ``chunk_lengths([(0, 64), (25, 64), (50, 64)], 50) -> [128, 64]``.
+    """
+    out, start, position, current = [], 0, 0, 1
+    for value, count in groups:
+        k = 0
+        while k < count and value >= current * tokens_per_chunk:
+            out.append(position + k - start)
+            start = position + k
+            current += 1
+            k += 1
+        position += count
+    out.append(position - start)
+    return out
+
+
+def _arange_chunk_lengths(total: int, tokens_per_chunk: int) -> list[int]:
+    # chunk_lengths over values 0, 1, ..., total-1, in O(chunks) instead of O(tokens)
+    out, start, current, i = [], 0, 1, 0
+    while True:
+        trigger = max(i, current * tokens_per_chunk)
+        if trigger >= total:
+            break
+        out.append(trigger - start)
+        start, current, i = trigger, current + 1, trigger + 1
+    out.append(total - start)
+    return out
+
+
+def interleave_runs(grid: tuple[int, int, int], seconds_per_grid: float, num_audio_tokens: int, *,
+                    seconds_per_chunk: float = 2.0, position_id_per_seconds: float = 25,
+                    merge_size: int = 2) -> list[tuple[str, int]]:
+    """VIDEO/AUDIO runs of one video with its own audio, as the Omni processor lays them out.
+
+    Video token of grid step t sits at position t * seconds_per_grid * position_id_per_seconds,
+    audio token i at i; both are cut into chunks of int(position_id_per_seconds *
+    seconds_per_chunk) position ids and emitted chunk by chunk (video first). Zero-length
+    chunks are dropped and adjacent runs of one kind merged, as they appear in input_ids.
+    ``interleave_runs((25, 16, 16), 1.0, 6422)`` ->
+    12 x [("VIDEO", 128), ("AUDIO", 50)] + [("VIDEO", 64), ("AUDIO", 5822)].
+    """
+    t, h, w = grid
+    per_grid = (h // merge_size) * (w // merge_size)
+    tokens_per_chunk = int(position_id_per_seconds * seconds_per_chunk)
+    groups = [(float(step) * seconds_per_grid * position_id_per_seconds, per_grid) for step in range(t)]
+    video = chunk_lengths(groups, tokens_per_chunk)
+    audio = _arange_chunk_lengths(num_audio_tokens, tokens_per_chunk)
+    runs: list[tuple[str, int]] = []
+    for j in range(max(len(video), len(audio))):
+        if j < len(video):
+            runs.append(("VIDEO", video[j]))
+        if j < len(audio):
+            runs.append(("AUDIO", audio[j]))
+    return merge_runs(runs)
+
+
+def merge_runs(runs) -> list[tuple[str, int]]:
+    """Drop empty runs and merge adjacent runs of one kind.
+
+    ``merge_runs([("AUDIO", 50), ("AUDIO", 0), ("AUDIO", 7), ("VIDEO", 3)]) -> [("AUDIO", 57), ("VIDEO", 3)]``
+    """
+    merged: list[tuple[str, int]] = []
+    for kind, count in runs:
+        if count <= 0:
+            continue
+        if merged and merged[-1][0] == kind:
+            merged[-1] = (kind, merged[-1][1] + count)
+        else:
+            merged.append((kind, count))
+    return merged

@@ -1,0 +1,97 @@
+"""Tiny, randomly initialised Qwen2.5-Omni thinkers and Qwen2.5-VL models for CPU work.
+
+``tiny_model("qwen2.5-omni-7b")`` is transformers' real
+``Qwen2_5OmniThinkerForConditionalGeneration`` (or ``Qwen2_5_VLForConditionalGeneration``)
+with the profile's vocabulary size, special-token ids, patching and TMRoPE settings, and
+every width and depth shrunk so that forward with labels, ``generate`` and LoRA run on a
+laptop CPU in seconds. The weights are random (seeded): losses are meaningful for
+overfitting and memory studies, not for quality. Pass ``text_dims=True`` to keep the
+profile's real text width/depth (for GPU memory studies). Not covered: the talker and
+token2wav halves of Qwen2.5-Omni.
+"""
+
+from __future__ import annotations
+
+from .profiles import Profile, get_profile
+
+__all__ = ["tiny_model", "tiny_config", "TINY"]
+
+# Small dimensions shared by the tiny models (head_dim 16; mrope sections sum to 8).
+TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2,
+            audio_d_model=32, audio_layers=2)
+
+
+def tiny_config(profile: Profile | str, *, text_dims: bool = False):
+    """The transformers config of the tiny model for a profile (see module docstring)."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    hidden = profile.hidden_size if text_dims else TINY["hidden"]
+    heads = profile.num_attention_heads if text_dims else TINY["heads"]
+    head_dim = hidden // heads
+    quarter = head_dim // 2
+    mrope = [quarter - 2 * (quarter * 3 // 8), quarter * 3 // 8, quarter * 3 // 8]  # [16, 24, 24] at 128
+    text = dict(
+        vocab_size=profile.vocab_size, hidden_size=hidden,
+        intermediate_size=profile.intermediate_size if text_dims else TINY["intermediate"],
+        num_hidden_layers=profile.num_hidden_layers if text_dims else TINY["layers"],
+        num_attention_heads=heads,
+        num_key_value_heads=profile.num_key_value_heads if text_dims else TINY["kv_heads"],
+        max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
+                                                        "mrope_section": mrope},
+        tie_word_embeddings=False, pad_token_id=151643, eos_token_id=151645,
+    )
+    vision = dict(depth=TINY["vision_depth"], hidden_size=TINY["vision_hidden"], intermediate_size=64,
+                  num_heads=2, patch_size=profile.patch_size, spatial_merge_size=profile.merge_size,
+                  temporal_patch_size=profile.temporal_patch_size, out_hidden_size=hidden,
+                  fullatt_block_indexes=[TINY["vision_depth"] - 1], window_size=112)
+    if profile.family == "omni":
+        from transformers import Qwen2_5OmniThinkerConfig
+
+        audio = dict(num_mel_bins=profile.mel_bins, encoder_layers=TINY["audio_layers"], encoder_attention_heads=2,
+                     encoder_ffn_dim=64, d_model=TINY["audio_d_model"], output_dim=hidden,
+                     max_source_positions=1500, n_window=100)
+        return Qwen2_5OmniThinkerConfig(
+            audio_config=audio, vision_config=vision, text_config=text,
+            audio_token_index=profile.special_tokens["<|AUDIO|>"],
+            image_token_index=profile.special_tokens["<|IMAGE|>"],
+            video_token_index=profile.special_tokens["<|VIDEO|>"],
+            audio_start_token_id=profile.special_tokens["<|audio_bos|>"],
+            audio_end_token_id=profile.special_tokens["<|audio_eos|>"],
+            vision_start_token_id=profile.special_tokens["<|vision_bos|>"],
+            position_id_per_seconds=int(profile.position_id_per_seconds),
+            seconds_per_chunk=int(profile.seconds_per_chunk), user_token_id=872,
+        )
+    from transformers import Qwen2_5_VLConfig
+
+    return Qwen2_5_VLConfig(
+        text_config=text, vision_config={**vision, "hidden_size": TINY["vision_hidden"]},
+        image_token_id=profile.special_tokens["<|image_pad|>"],
+        video_token_id=profile.special_tokens["<|video_pad|>"],
+        vision_start_token_id=profile.special_tokens["<|vision_start|>"],
+        vision_end_token_id=profile.special_tokens["<|vision_end|>"], tie_word_embeddings=False,
+    )
+
+
+def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool = False, dtype=None):
+    """A randomly initialised Omni thinker / VL model with the profile's real vocabulary size.
+
+    >>> model = tiny_model("qwen2.5-omni-7b")        # doctest: +SKIP
+    >>> model.get_output_embeddings().weight.shape    # doctest: +SKIP
+    torch.Size([152064, 64])
+    """
+    import torch
+
+    from ._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    profile = get_profile(name)
+    config = tiny_config(profile, text_dims=text_dims)
+    torch.manual_seed(seed)
+    if profile.family == "omni":
+        from transformers import Qwen2_5OmniThinkerForConditionalGeneration as cls
+    else:
+        from transformers import Qwen2_5_VLForConditionalGeneration as cls
+    model = cls(config)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.eval()
+    return model
