@@ -26,7 +26,7 @@ _EXPORTS = {
     "assistant_labels": "labels", "audit_labels": "labels",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604 - the names _EXPORTS maps
 
 
 def __getattr__(name: str):

@@ -43,7 +43,7 @@ def _extension_path() -> str | None:
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = list(spec.submodule_search_locations)[0]
+    folder = next(iter(spec.submodule_search_locations))
     for name in sorted(os.listdir(folder)):
         if name.startswith("_C.") and name.endswith((".so", ".pyd")):
             return os.path.join(folder, name)
@@ -72,7 +72,7 @@ def ensure_torchvision() -> str:
             raise OSError("torchvision has no compiled extension")
         torch.ops.load_library(path)
     except (OSError, RuntimeError):
-        library = torch.library.Library("torchvision", "DEF")  # noqa: TOR901 - schemas only
+        library = torch.library.Library("torchvision", "DEF")
         for schema in _SCHEMAS:
             library.define(schema)
         _state["library"] = library  # keep the registration alive for the process

@@ -161,7 +161,8 @@ def layout_from_output(out, processor, profile: Profile, settings: LayoutSetting
     stats = dict(
         input_ids_shape=tuple(out["input_ids"].shape), attention_mask_shape=tuple(out["attention_mask"].shape),
         labels_shape=tuple(out["input_ids"].shape), label_tokens=int((labels != IGNORE_INDEX).sum()),
-        pixel_values_videos_shape=tuple(pixels.shape), pixel_values_videos_dtype=str(pixels.dtype).replace("torch.", ""),
+        pixel_values_videos_shape=tuple(pixels.shape),
+        pixel_values_videos_dtype=str(pixels.dtype).replace("torch.", ""),
         pixel_values_videos_mb=pixels.numel() * pixels.element_size() / 2**20, video_grid_thw=grids,
         tokens_per_grid=arith.tokens_per_grid(grids[0][1], grids[0][2], profile.merge_size),
         resized_hw=(grids[0][1] * profile.patch_size, grids[0][2] * profile.patch_size),

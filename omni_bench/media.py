@@ -18,9 +18,9 @@ average rate.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 import os
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
