@@ -50,13 +50,34 @@ def settings_from_args(args: argparse.Namespace) -> LayoutSettings:
 
 
 def _print_layout(layout, as_json: bool) -> None:
-    print(layout.to_json(ensure_ascii=False) if as_json else str(layout))
+    """The report (or --json object), with the chunks' real-time alignment under it."""
+    from .timing import alignment
+
+    try:
+        timing = alignment(layout) if layout.stats.video_grid_thw else None
+    except ValueError:
+        timing = None
+    if as_json:
+        data = layout.to_dict()
+        data["alignment"] = timing.to_dict() if timing is not None else None
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        print(str(layout) + (f"\n\n{timing}" if timing is not None else ""))
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .inspection import inspect
 
     _print_layout(inspect(args.media, settings_from_args(args)), args.json)
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .planner import plan
+
+    meta = dict(duration=args.duration, width=args.width, height=args.height, native_fps=args.native_fps,
+                has_audio=not args.no_audio, total_frames=args.total_frames, audio_seconds=args.audio_seconds)
+    _print_layout(plan(meta, settings_from_args(args)), args.json)
     return 0
 
 
@@ -70,7 +91,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_inspect)
 
     # >>> further subcommands register below this line (plan, samplers, validate, train, bench)
+
+    from .training import add_train_flags, run_train_command
+
+    p = sub.add_parser("train", help="LoRA fine-tune with the fused loss; writes a run directory (resumable)")
+    add_train_flags(p)
+    p.set_defaults(func=run_train_command)
+
+    p = sub.add_parser("plan", help="predict the token layout from media metadata alone (nothing decoded)")
+    p.add_argument("--duration", type=float, required=True, help="video seconds")
+    p.add_argument("--width", type=int, required=True, help="frame width, pixels")
+    p.add_argument("--height", type=int, required=True, help="frame height, pixels")
+    p.add_argument("--native-fps", type=float, required=True, help="the video's frame rate")
+    p.add_argument("--total-frames", type=int, help="frames in the video (default: round(duration * fps))")
+    p.add_argument("--audio-seconds", type=float, help="audio track length (default: the duration)")
+    _add_layout_flags(p)  # --no-audio here also means the video has no audio track
+    p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("validate", help="check every record of a training file (media, tags, roles, budget)")
+    p.add_argument("annotations", help="LongVALE SFT / LongVALE annotations / Qwen-VL JSON or JSONL file")
+    p.add_argument("--media-root", default=".", help="folder the records' media paths are relative to")
+    p.add_argument("--max-total-tokens", type=int, help="budget: input + label tokens per sample")
+    p.add_argument("--format", default="auto", choices=["auto", "longvale", "longvale-annotations", "qwen-vl"],
+                   help="file format (default: detected)")
+    p.add_argument("--task", default="grounding", choices=["grounding", "dense", "segment"],
+                   help="what LongVALE annotations are turned into")
+    p.add_argument("--time-format", default="relative", choices=["relative", "percent"],
+                   help="timestamps as LongVALE's two digits (40) or percentages (40.0%%)")
+    _add_layout_flags(p)  # sampling and size decide the budget; --prompt/--answer are not used here
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("samplers", help="every frame sampler side by side on one video and one request")
+    p.add_argument("--video", help="a video file: take frames, fps and size from it")
+    p.add_argument("--total-frames", type=int, help="frames in the video")
+    p.add_argument("--native-fps", type=float, help="the video's frame rate")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--frames", type=int, help="ask every sampler for N frames")
+    which.add_argument("--fps", type=float, help="ask every sampler for F frames per second (default 2.0)")
+    p.add_argument("--min-frames", type=int, default=4, help="lower bound of fps sampling")
+    p.add_argument("--max-frames", type=int, default=768, help="upper bound of fps sampling")
+    p.add_argument("--height", type=int, help="frame height, for grids and tokens")
+    p.add_argument("--width", type=int, help="frame width, for grids and tokens")
+    p.add_argument("--min-pixels", type=int, help="per-frame size.shortest_edge (default: the profile's)")
+    p.add_argument("--max-pixels", type=int, help="per-frame size.longest_edge (default: the profile's)")
+    p.add_argument("--cap-pixels-per-frame", action="store_true",
+                   help="shrink frames with the frame count as qwen-vl-utils does")
+    p.add_argument("--profile", default="qwen2.5-omni-7b", help="processor profile (patching, pixel range)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_samplers)
     return parser
+
+
+def _cmd_samplers(args: argparse.Namespace) -> int:
+    from .samplers import compare_samplers
+
+    total, fps, height, width = args.total_frames, args.native_fps, args.height, args.width
+    if args.video:
+        from .media import probe
+
+        info = probe(args.video)
+        total, fps = total or info.total_frames, fps or info.native_fps
+        height, width = height or info.height, width or info.width
+    if total is None or fps is None:
+        raise OmniBenchError("samplers needs --total-frames and --native-fps (or --video PATH)",
+                             reason="bad-settings")
+    comparison = compare_samplers(total, fps, frames=args.frames, fps=args.fps, min_frames=args.min_frames,
+                                  max_frames=args.max_frames, height=height, width=width,
+                                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, profile=args.profile,
+                                  cap_pixels_per_frame=args.cap_pixels_per_frame)
+    print(comparison.to_json(ensure_ascii=False) if args.json else str(comparison))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
+    from .records import load_records
+    from .validation import validate
+
+    records = load_records(args.annotations, format=args.format, task=args.task, time_format=args.time_format)
+    report = validate(records, media_root=args.media_root, settings=settings_from_args(args),
+                      max_total_tokens=args.max_total_tokens)
+    print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else str(report))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

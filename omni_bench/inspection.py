@@ -93,8 +93,15 @@ def processor_call(processor, profile: Profile, text: str, frames, audio, settin
             "longest_edge": settings.max_pixels or profile.video_max_pixels,
         }
     kwargs: dict = {"text": [text], "videos": [frames], "videos_kwargs": videos_kwargs, "return_tensors": "pt"}
+    if profile.family != "omni":
+        # Qwen2.5-VL's processor ignores videos_kwargs["fps"]: it takes second_per_grid_ts from
+        # the video metadata's sampled fps (24 when there is none). Metadata with fps=F and no
+        # frame indices makes its sampled fps exactly F.
+        from transformers.video_utils import VideoMetadata
+
+        videos_kwargs["video_metadata"] = [VideoMetadata(total_num_frames=len(frames), fps=float(processor_fps))]
     if profile.family == "omni":
-        kwargs["seconds_per_chunk"] = settings.seconds_per_chunk or profile.seconds_per_chunk
+        kwargs["seconds_per_chunk"] = float(settings.seconds_per_chunk or profile.seconds_per_chunk)  # typed float
         kwargs["position_id_per_seconds"] = settings.position_id_per_seconds or profile.position_id_per_seconds
         if audio is not None:
             kwargs.update(audio=[audio], audio_from_video_indices=[0], load_audio_from_video=True)
@@ -167,7 +174,7 @@ def layout_from_output(out, processor, profile: Profile, settings: LayoutSetting
         tokens_per_grid=arith.tokens_per_grid(grids[0][1], grids[0][2], profile.merge_size),
         resized_hw=(grids[0][1] * profile.patch_size, grids[0][2] * profile.patch_size),
         video_tokens=video_count, audio_tokens=audio_count, processor_fps=float(processor_fps),
-        second_per_grid=arith.second_per_grid(processor_fps, profile.temporal_patch_size),
+        second_per_grid=_output_second_per_grid(out, arith.second_per_grid(processor_fps, profile.temporal_patch_size)),
         use_audio_in_video=use_audio,
     )
     if info is not None:
@@ -189,3 +196,12 @@ def layout_from_output(out, processor, profile: Profile, settings: LayoutSetting
             notes.append(f"AUDIO tokens in input_ids ({audio_count}) != formula from {mel} mel frames ({formula})")
     return build_layout(input_ids, labels, processor.tokenizer, ids, LayoutStats(**stats), source=source,
                         profile=settings.profile, media=info.path if info else None, notes=notes)
+
+
+def _output_second_per_grid(out, expected: float) -> float:
+    """Seconds per temporal grid as the processor recorded it (Omni and VL name it differently)."""
+    for key in ("video_second_per_grid", "second_per_grid_ts"):
+        if key in out:
+            value = out[key]
+            return float(value[0] if not hasattr(value, "tolist") else value.tolist()[0])
+    return expected

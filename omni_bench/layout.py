@@ -9,7 +9,7 @@ audio lengths, the fps handed to the processor and the one actually sampled).
 from a processor and one made by the planner are compared field by field.
 
 Not covered here: drawing (``omni_bench_widgets``) and the real-time alignment of the
-chunks (:mod:`omni_bench.alignment`).
+chunks (:mod:`omni_bench.timing`).
 """
 
 from __future__ import annotations
@@ -261,7 +261,8 @@ def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
                          f" at {s.native_fps:g} fps over {s.duration:.2f} s"
                          if s.native_fps and s.duration else f"sampled frames: {s.sampled_frames}")
         if s.processor_fps is not None:
-            lines.append(f"fps sampled: {s.sampled_fps:.4g}   fps handed to the processor: "
+            sampled = f"{s.sampled_fps:.4g}" if s.sampled_fps is not None else "-"
+            lines.append(f"fps sampled: {sampled}   fps handed to the processor: "
                          f"{s.processor_fps:.4g}   seconds per grid: {s.second_per_grid:.4g}")
     if s.input_features_shape is not None:
         lines += ["", "[Audio]",

@@ -159,3 +159,11 @@ def test_model_runs_on_the_output(clip_with_sound, omni_processor):
         result = model(**out, labels=labels, use_audio_in_video=True)
     assert torch.isfinite(result.loss)
     assert abs(float(result.loss) - np.log(152064)) < 1.0  # random init: close to uniform
+
+
+def test_vl_processor_is_told_the_sampled_fps(clips):
+    """Qwen2.5-VL reads fps from video metadata, not videos_kwargs: second_per_grid_ts must follow it."""
+    sampled = inspect(str(clips / "street_market.mkv"), frames=4, profile="qwen2.5-vl-7b")
+    assert sampled.stats.second_per_grid == pytest.approx(2 / (4 / 8.0))
+    stock = inspect(str(clips / "street_market.mkv"), frames=4, profile="qwen2.5-vl-7b", processor_fps=2.0)
+    assert stock.stats.second_per_grid == pytest.approx(1.0)

@@ -1,0 +1,62 @@
+"""omni_bench_widgets: the notebook views of omni_bench (ipywidgets + matplotlib, no pyplot).
+
+One contract for every factory (as in hyperspy_gui_ipywidgets)::
+
+    show_x(obj, *, display=True)   # displays the root widget and returns it
+    show_x(obj, *, display=False)  # returns {"widget": root, "controls": {...}, "view": view}
+
+so tests drive a view headlessly: ``ui = show_layout(layout, meta=info, display=False)``,
+``ui["controls"]["frames"].value = 32``, then assert on ``ui["view"].layout`` or
+``ui["view"].summary()``. Every view has a text twin (``render_*_text``, ``view.text()``),
+and the root's plain-text form is the view's one-line summary.
+
+* :func:`show_layout` - token-layout inspector (strip by kind and role, selection table,
+  live re-planning); text twin :func:`render_layout_text`.
+* :func:`show_labels` - label-mask viewer; text twin :func:`render_labels_text`.
+* :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
+  :func:`render_dashboard_text`.
+* :func:`draw_timeline` / :func:`draw_timeline_pair` - VIDEO/AUDIO chunks in real time
+  (text twin ``str(alignment)``); :func:`draw_samplers` - frame samplers compared.
+
+Importing this package is light; each view module (and ipywidgets, matplotlib) loads on
+first use. ``import omni_bench`` never imports this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "show_layout": "inspector", "render_layout_text": "inspector", "render_selection_text": "inspector",
+    "draw_layout": "inspector", "token_rows": "inspector", "clock_of": "inspector", "Clock": "inspector",
+    "InspectorView": "inspector",
+    "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
+    "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
+    "draw_metrics": "dashboard", "Dashboard": "dashboard",
+    "png_bytes": "_common",
+    "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
+    "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers",
+}
+
+__all__ = [
+    "Clock", "Dashboard", "InspectorView", "LabelsView", "clock_of", "draw_layout", "draw_metrics",
+    "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "png_bytes",
+    "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text", "render_selection_text",
+    "show_dashboard", "show_labels", "show_layout", "token_rows", "__version__",
+]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'omni_bench_widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

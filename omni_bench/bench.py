@@ -1,0 +1,331 @@
+"""Peak memory and time of the causal-LM loss backends of :mod:`omni_bench.loss`.
+
+What it measures
+----------------
+One forward + backward of the loss on hidden states [N, H] and an LM head [V, H], both
+requiring grad, with a fraction of the labels ignored. Each backend runs in its own fresh
+subprocess (``python -m omni_bench.bench _worker SPEC OUT_DIR``) so that one backend's
+peak, allocator state or imports never show in another's figures.
+
+In each worker:
+
+1. a warm-up on tiny inputs imports what the backend needs (transformers' loss for
+   "naive") and starts torch's thread pools, so neither lands in the measured run;
+2. the inputs are built, then a buffer the size of the weight's gradient is allocated and
+   filled; the *baseline* is taken then (every backend produces that gradient, so the
+   baseline is inputs + weight + its gradient) and the buffer is freed;
+3. **one** measured forward + backward, timed in wall-clock seconds and in CPU seconds of
+   the worker process (the latter is less disturbed by other work on a shared machine).
+   A worker does not repeat its run: its large buffers are fresh mappings each time, so a
+   second run in the same process gives the same memory figure, and the warm-up already
+   takes the one-off costs out of the timing. What a repeat does buy on a shared machine
+   is protection from a burst of outside load; ``repeats=2`` (what
+   ``benchmarks/bench_loss.py`` uses) runs every backend twice, each time in a fresh worker,
+   alternating backends, and keeps the best time and the largest peak.
+
+Peak memory on CPU is the resident set size: the kernel's high-water mark (``VmHWM``, reset
+through ``/proc/self/clear_refs`` just before the run) where the kernel allows that reset,
+together with a background thread sampling ``/proc/self/statm`` every millisecond; the
+larger of the two counts. On CUDA it is ``torch.cuda.max_memory_allocated``. Figures are
+MiB above the baseline. The workers save their gradients with ``torch.save``; the parent
+compares them (``max_grad_diff``: largest absolute difference, any backend vs the first).
+
+What it leaves out: no timing statistics (one run per backend), no multi-step training
+loop, Linux only for CPU memory (``/proc``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from .loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
+
+__all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
+
+DEFAULT_BENCH_CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # the loss's own default, chosen with this benchmark
+_IGNORE_INDEX = -100
+_MIB = 2**20
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- memory probes
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process, from /proc/self/statm."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_hwm() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM); False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class _PeakRSS:
+    """Peak RSS in bytes between :meth:`start` and :meth:`stop` (see the module docstring)."""
+
+    def __init__(self, interval_s: float = 0.001) -> None:
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._hwm_valid = False
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._hwm_valid = _reset_hwm()
+        self.peak = _rss_bytes()
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+        if self._hwm_valid:
+            self.peak = max(self.peak, _hwm_bytes())
+        return self.peak
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def _make_inputs(spec: dict, tokens: int, hidden_size: int, vocab: int):
+    """hidden [N, H] and weight [V, H] requiring grad, labels [N] with a fraction ignored."""
+    gen = torch.Generator().manual_seed(spec["seed"])
+    dtype = getattr(torch, spec["dtype"])
+    device = torch.device(spec["device"])
+    hidden = torch.randn(tokens, hidden_size, generator=gen).to(device=device, dtype=dtype)
+    weight = (torch.randn(vocab, hidden_size, generator=gen) * 0.02).to(device=device, dtype=dtype)
+    labels = torch.randint(0, vocab, (tokens,), generator=gen)
+    labels[torch.rand(tokens, generator=gen) < spec["ignore_fraction"]] = _IGNORE_INDEX
+    return hidden.requires_grad_(), weight.requires_grad_(), labels.to(device)
+
+
+def _forward_backward(spec: dict, hidden, weight, labels) -> torch.Tensor:
+    loss = fused_linear_cross_entropy(
+        hidden, weight, labels, chunk_size=spec["chunk_size"], backend=spec["backend"]
+    )
+    loss.backward()
+    return loss.detach()
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _measure(spec: dict, hidden, weight, labels) -> tuple[torch.Tensor, float, float, int, int]:
+    """One measured forward + backward: (loss, seconds, CPU seconds, baseline bytes, peak bytes)."""
+    device = hidden.device
+    grad_sized = torch.ones_like(weight)  # stands for weight.grad, which every backend makes
+    _synchronize(device)
+    if device.type == "cuda":
+        baseline = torch.cuda.memory_allocated(device)
+        del grad_sized
+        torch.cuda.reset_peak_memory_stats(device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loss = _forward_backward(spec, hidden, weight, labels)
+        _synchronize(device)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        return loss, seconds, cpu_seconds, baseline, torch.cuda.max_memory_allocated(device)
+    baseline = _rss_bytes()
+    del grad_sized
+    probe = _PeakRSS()
+    probe.start()
+    try:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        loss = _forward_backward(spec, hidden, weight, labels)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    finally:
+        peak = probe.stop()
+    return loss, seconds, cpu_seconds, baseline, peak
+
+
+def _worker(spec: dict, out_dir: str) -> dict:
+    """Run one backend as described in the module docstring; save grads, return figures."""
+    _forward_backward(spec, *_make_inputs(spec, 8, 8, 16))  # warm-up: imports, thread pools
+    hidden, weight, labels = _make_inputs(spec, spec["tokens"], spec["hidden"], spec["vocab"])
+    loss, seconds, cpu_seconds, baseline, peak = _measure(spec, hidden, weight, labels)
+    grads = {"hidden": hidden.grad.cpu(), "weight": weight.grad.cpu()}
+    torch.save(grads, Path(out_dir) / f"{spec['backend']}.pt")
+    checksum = sum(float(g.double().sum()) for g in grads.values())
+    return {
+        "peak_mib": round((peak - baseline) / _MIB, 1),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "baseline_mib": round(baseline / _MIB, 1),
+        "loss": float(loss),
+        "grad_checksum": checksum,
+    }
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _run_worker(spec: dict, out_dir: str) -> dict:
+    import subprocess
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "omni_bench.bench", "_worker", json.dumps(spec), out_dir]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"benchmark worker for backend {spec['backend']!r} failed (exit {done.returncode}):\n"
+            f"{done.stderr[-4000:]}"
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _max_grad_diff(out_dir: str, backends: tuple[str, ...]) -> float:
+    reference = torch.load(Path(out_dir) / f"{backends[0]}.pt")
+    worst = 0.0
+    for backend in backends[1:]:
+        grads = torch.load(Path(out_dir) / f"{backend}.pt")
+        for name, ref in reference.items():
+            worst = max(worst, float((grads[name].double() - ref.double()).abs().max()))
+    return worst
+
+
+def _best_of(rows: list[dict]) -> dict:
+    """Combine a backend's runs: shortest times, largest peak, the rest from the first run."""
+    best = dict(rows[0])
+    best["seconds"] = min(row["seconds"] for row in rows)
+    best["cpu_seconds"] = min(row["cpu_seconds"] for row in rows)
+    best["peak_mib"] = max(row["peak_mib"] for row in rows)
+    return best
+
+
+def bench_loss(
+    tokens: int,
+    hidden: int,
+    vocab: int,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    chunk_size: int = DEFAULT_BENCH_CHUNK_SIZE,
+    backends: tuple[str, ...] | None = None,
+    seed: int = 0,
+    ignore_fraction: float = 0.1,
+    repeats: int = 1,
+) -> dict:
+    """Peak memory above baseline and seconds of one forward + backward for each backend.
+
+    Args:
+        tokens, hidden, vocab: N, H, V of hidden [N, H] and weight [V, H].
+        dtype: torch dtype name of hidden and weight ("float32", "bfloat16", ...).
+        device: "cpu" or a CUDA device.
+        chunk_size: rows per chunk of the "chunked" backend.
+        backends: which to run, the first is the reference of ``max_grad_diff``; default
+            ("naive", "chunked"), plus "liger" on CUDA.
+        seed: seeds the inputs (identical in every worker).
+        ignore_fraction: share of labels set to -100.
+        repeats: measured runs per backend, each in a fresh worker, backends alternating
+            (naive, chunked, naive, chunked, ...) so that a burst of outside load hits at most
+            one run of a backend. Times are the best run's, peaks the largest.
+
+    Returns:
+        ``{"naive": {"peak_mib", "seconds", "cpu_seconds", "baseline_mib", "loss", "grad_checksum"},
+        "chunked": {...}, "max_grad_diff", "tokens", "hidden", "vocab", "dtype", "device",
+        "chunk_size", "ignore_fraction", "seed", "repeats", "ratio_peak", "ratio_seconds",
+        "ratio_cpu_seconds"}``; the ratios are chunked / naive and present when both ran.
+
+    Example:
+        >>> result = bench_loss(64, 32, 1000)          # doctest: +SKIP
+        >>> print(format_bench_loss(result))           # doctest: +SKIP
+    """
+    if backends is None:
+        backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    spec = {
+        "tokens": tokens, "hidden": hidden, "vocab": vocab, "dtype": dtype, "device": device,
+        "chunk_size": chunk_size, "seed": seed, "ignore_fraction": ignore_fraction,
+    }
+    runs: dict[str, list[dict]] = {backend: [] for backend in backends}
+    with tempfile.TemporaryDirectory(prefix="omni_bench_loss_") as out_dir:
+        for _ in range(repeats):
+            for backend in backends:
+                runs[backend].append(_run_worker({**spec, "backend": backend}, out_dir))
+        result: dict = {backend: _best_of(rows) for backend, rows in runs.items()}
+        result["max_grad_diff"] = _max_grad_diff(out_dir, tuple(backends))
+    result.update(spec, repeats=repeats)
+    if "naive" in result and "chunked" in result:
+        naive, chunked = result["naive"], result["chunked"]
+        result["ratio_peak"] = chunked["peak_mib"] / naive["peak_mib"] if naive["peak_mib"] else None
+        result["ratio_seconds"] = chunked["seconds"] / naive["seconds"] if naive["seconds"] else None
+        result["ratio_cpu_seconds"] = (
+            chunked["cpu_seconds"] / naive["cpu_seconds"] if naive["cpu_seconds"] else None
+        )
+    return result
+
+
+def format_bench_loss(result: dict) -> str:
+    """A small text table of a :func:`bench_loss` result."""
+    title = (
+        f"N={result['tokens']} H={result['hidden']} V={result['vocab']} {result['dtype']} on "
+        f"{result['device']}, chunk_size={result['chunk_size']}, "
+        f"{result['ignore_fraction']:.0%} of labels ignored"
+    )
+    lines = [
+        title,
+        "",
+        f"| {'backend':<8} | {'peak MiB above baseline':>23} | {'seconds (fwd+bwd)':>17} "
+        f"| {'CPU seconds':>11} | {'loss':>9} |",
+        f"|{'-' * 10}|{'-' * 24}:|{'-' * 18}:|{'-' * 12}:|{'-' * 10}:|",
+    ]
+    for name in ("naive", "chunked", "liger"):
+        if name in result:
+            row = result[name]
+            lines.append(
+                f"| {name:<8} | {row['peak_mib']:>23.1f} | {row['seconds']:>17.2f} "
+                f"| {row['cpu_seconds']:>11.2f} | {row['loss']:>9.5f} |"
+            )
+    lines.append("")
+    if result.get("ratio_peak") is not None:
+        lines.append(
+            f"chunked / naive: peak {result['ratio_peak']:.3f}, time {result['ratio_seconds']:.3f}, "
+            f"CPU time {result['ratio_cpu_seconds']:.3f}"
+        )
+    lines.append(f"max |grad difference| between backends: {result['max_grad_diff']:.3g}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m omni_bench.bench _worker SPEC_JSON OUT_DIR``: the subprocess entry point."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3 or argv[0] != "_worker":
+        print("usage: python -m omni_bench.bench _worker SPEC_JSON OUT_DIR", file=sys.stderr)
+        return 2
+    print(json.dumps(_worker(json.loads(argv[1]), argv[2])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Token and logits-memory budget of a whole dataset, from metadata, at array speed.
+
+:func:`budget` takes many samples' media metadata (VideoInfo or dicts, as for
+:func:`~omni_bench.planner.plan`) and one :class:`~omni_bench.settings.LayoutSettings`
+and returns a :class:`Budget`: per sample the VIDEO, AUDIO and text tokens (text = every
+other token of ``input_ids``: template, prompt, answer, ``<|vision_bos|>``...), the
+total, the labelled tokens, whether the total is over ``max_total_tokens``, and the
+memory of the loss's logits: ``N x V x 4`` bytes, the float32 copy transformers'
+``ForCausalLMLoss`` makes of the N x V logits (the model's own bf16 logits and
+cross-entropy's softmax come on top).
+
+It runs the planner's arithmetic on NumPy arrays: frame counts (qwen-vl-utils'
+``smart_nframes``, the same float operations), frame sizes (computed once per distinct
+width x height), grids, mel frames and audio tokens; text tokens are tokenized once per
+distinct prompt / answer / system text. Counts equal :func:`~omni_bench.planner.plan`'s
+(tests) and the real processor's (``benchmarks/bench_budget.py``). A dict may carry
+``prompt`` / ``answer`` / ``system`` keys of its own.
+
+Not covered: multi-turn samples and truncation by turn, packing, several videos per sample.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import arith
+from .errors import OmniBenchError
+from .inspection import resolve_profile
+from .labels import IGNORE_INDEX, assistant_labels
+from .media import VideoInfo
+from .planner import media_info, resized_size, template_ids
+from .profiles import Profile
+from .settings import LayoutSettings
+from .tokens import token_ids
+
+__all__ = ["Budget", "budget", "logits_bytes", "TEXT_FIELDS"]
+
+TEXT_FIELDS = ("prompt", "answer", "system")  # per-sample keys of a dict that override the settings
+
+
+def logits_bytes(tokens, vocab_size: int, *, bytes_per_value: int = 4):
+    """Bytes of the N x V float32 logits the loss upcasts to: ``tokens * vocab * 4``.
+
+    ``logits_bytes(8093, 152064) / 2**30 -> 4.58`` (GiB, the seed's 256.89 s sample).
+    """
+    return np.asarray(tokens, dtype=np.int64) * int(vocab_size) * int(bytes_per_value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-sample token counts (int64 arrays of shape [samples]) and what they cost."""
+
+    video_tokens: np.ndarray  # VIDEO tokens
+    audio_tokens: np.ndarray  # AUDIO tokens (interleaved audio of the video)
+    text_tokens: np.ndarray  # every other token of input_ids
+    total_tokens: np.ndarray  # len(input_ids)
+    label_tokens: np.ndarray  # labels != -100 (the assistant reply and its <|im_end|>)
+    logits_bytes: np.ndarray  # total_tokens x vocab_size x 4 (float32 logits in the loss)
+    vocab_size: int  # rows of the LM head
+    max_total_tokens: int | None  # the limit, if any
+    settings: LayoutSettings = field(repr=False, compare=False, default_factory=LayoutSettings)
+
+    def __len__(self) -> int:
+        return len(self.total_tokens)
+
+    @property
+    def over(self) -> np.ndarray:
+        """Boolean [samples]: total tokens above max_total_tokens (all False without a limit)."""
+        if self.max_total_tokens is None:
+            return np.zeros(len(self), dtype=bool)
+        return self.total_tokens > self.max_total_tokens
+
+    @property
+    def fraction_over(self) -> float:
+        return float(self.over.mean()) if len(self) else 0.0
+
+    def to_dict(self, *, per_sample: bool = False) -> dict:
+        """Summary numbers (and the per-sample arrays as lists with ``per_sample``)."""
+        t = self.total_tokens
+        out = {
+            "samples": len(self), "max_total_tokens": self.max_total_tokens, "vocab_size": self.vocab_size,
+            "fraction_over": self.fraction_over, "over": int(self.over.sum()),
+            "total_tokens": _describe(t), "video_tokens": _describe(self.video_tokens),
+            "audio_tokens": _describe(self.audio_tokens), "text_tokens": _describe(self.text_tokens),
+            "label_tokens": _describe(self.label_tokens),
+            "logits_gib": {k: v / 2**30 for k, v in _describe(self.logits_bytes).items()},
+        }
+        if per_sample:
+            for name in ("video_tokens", "audio_tokens", "text_tokens", "total_tokens", "label_tokens",
+                         "logits_bytes"):
+                out[name + "_per_sample"] = getattr(self, name).tolist()
+        return json.loads(json.dumps(out))
+
+    def __str__(self) -> str:
+        d = self.to_dict()
+        lines = [f"[Budget] {d['samples']} samples, vocab {self.vocab_size}"]
+        for name in ("total_tokens", "video_tokens", "audio_tokens", "text_tokens", "label_tokens"):
+            s = d[name]
+            lines.append(f"{name:13s} mean {s['mean']:10.1f}  p50 {s['p50']:8.0f}  p95 {s['p95']:8.0f}  "
+                         f"max {s['max']:8.0f}")
+        g = d["logits_gib"]
+        lines.append(f"{'logits GiB':13s} mean {g['mean']:10.2f}  p50 {g['p50']:8.2f}  p95 {g['p95']:8.2f}  "
+                     f"max {g['max']:8.2f}   (N x V x 4 bytes, float32 in the loss)")
+        if self.max_total_tokens is not None:
+            lines.append(f"over {self.max_total_tokens} tokens: {d['over']} of {d['samples']} "
+                         f"({100 * self.fraction_over:.1f}%)")
+        return "\n".join(lines)
+
+
+def _describe(values: np.ndarray) -> dict:
+    if len(values) == 0:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0, "sum": 0.0}
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)),
+            "max": float(v.max()), "sum": float(v.sum())}
+
+
+def _columns(metas) -> tuple[dict, list[tuple | None], list[str]]:
+    """Metadata as arrays (one Python pass), per-sample text overrides, and paths for messages."""
+    cols = {k: [] for k in ("duration", "native_fps", "total_frames", "width", "height", "has_audio",
+                            "audio_seconds")}
+    texts: list[tuple | None] = []
+    paths: list[str] = []
+    for meta in metas:
+        if isinstance(meta, VideoInfo):
+            info, text = meta, None
+        elif isinstance(meta, Mapping):
+            text = tuple(meta.get(k, _UNSET) for k in TEXT_FIELDS)
+            text = None if all(t is _UNSET for t in text) else text
+            info = media_info({k: v for k, v in meta.items() if k not in TEXT_FIELDS})
+        else:
+            raise TypeError(f"budget needs VideoInfo or dict metadata, got {type(meta).__name__}")
+        if info.has_audio and info.audio_seconds is None:
+            info = media_info(info)
+        cols["duration"].append(info.duration)
+        cols["native_fps"].append(info.native_fps)
+        cols["total_frames"].append(info.total_frames)
+        cols["width"].append(info.width)
+        cols["height"].append(info.height)
+        cols["has_audio"].append(info.has_audio)
+        cols["audio_seconds"].append(info.audio_seconds if info.audio_seconds is not None else 0.0)
+        texts.append(text)
+        paths.append(info.path)
+    arrays = {k: np.asarray(v, dtype=np.float64 if k in ("duration", "native_fps", "audio_seconds") else
+                            (bool if k == "has_audio" else np.int64)) for k, v in cols.items()}
+    return arrays, texts, paths
+
+
+_UNSET = object()
+
+
+def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: LayoutSettings, factor: int) -> np.ndarray:
+    # arith.smart_nframes on arrays, same float operations in the same order
+    if settings.frames is not None:
+        count = np.full(total.shape, arith.round_by_factor(settings.frames, factor), dtype=np.int64)
+    else:
+        rate = 2.0 if settings.fps is None else float(settings.fps)
+        low = arith.ceil_by_factor(settings.min_frames, factor)
+        high = arith.floor_by_factor(settings.max_frames, factor)
+        count = total / native_fps * rate
+        count = np.minimum(np.minimum(np.maximum(count, low), high), total)
+        count = (np.floor(count / factor) * factor).astype(np.int64)
+    return count
+
+
+def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None = None, *, processor=None,
+           max_total_tokens: int | None = None, vocab_size: int | None = None) -> Budget:
+    """Token counts and logits memory for many samples from their metadata (nothing decoded).
+
+    ``budget([dict(duration=256.89, width=640, height=360, native_fps=25)],
+    LayoutSettings(frames=50, resize=(224, 224), processor_fps=2), max_total_tokens=8192)``
+    -> video 1600, audio 6422, total 8093, not over. ``vocab_size`` defaults to the
+    profile's LM-head rows (152,064 for Qwen2.5-Omni-7B). Raises OmniBenchError naming the
+    first sample that cannot be sampled or lacks the audio asked for.
+    """
+    settings = settings or LayoutSettings()
+    if processor is None:
+        from .processor import load_processor
+
+        processor = load_processor(settings.profile)
+    profile = resolve_profile(processor, settings)
+    use_audio = settings.use_audio and profile.has_audio
+    cols, texts, paths = _columns(metas)
+    n = len(paths)
+    factor = profile.temporal_patch_size
+    total = cols["total_frames"]
+    count = _frame_counts(total, cols["native_fps"], settings, factor)
+    bad = np.flatnonzero((count < factor) | (count > total))
+    if len(bad):
+        i = int(bad[0])
+        raise OmniBenchError(f"sample {i} ({paths[i]}): cannot sample {settings.frames or settings.fps} "
+                             f"{'frames' if settings.frames else 'fps'} from {int(total[i])} frames",
+                             source=paths[i], reason="sampling")
+    per_grid = _tokens_per_grid(cols["height"], cols["width"], settings, profile, paths)
+    video = -(-count // factor) * per_grid
+    if use_audio:
+        lacking = np.flatnonzero(~cols["has_audio"])
+        if len(lacking):
+            i = int(lacking[0])
+            raise OmniBenchError(f"sample {i} ({paths[i]}): no audio track (pass --no-audio to use the video "
+                                 "alone)", source=paths[i], reason="no-audio")
+        samples = np.rint(cols["audio_seconds"] * profile.sampling_rate).astype(np.int64)
+        mel = np.minimum(-(-samples // profile.hop_length), profile.nb_max_frames)
+        audio = ((mel - 1) // 2 + 1 - 2) // 2 + 1
+    else:
+        audio = np.zeros(n, dtype=np.int64)
+    text, labels = _text_counts(processor, settings, texts, use_audio)
+    total_tokens = text + video + audio
+    vocab = int(vocab_size or profile.vocab_size)
+    return Budget(video_tokens=video, audio_tokens=audio, text_tokens=text, total_tokens=total_tokens,
+                  label_tokens=labels, logits_bytes=logits_bytes(total_tokens, vocab), vocab_size=vocab,
+                  max_total_tokens=max_total_tokens, settings=settings)
+
+
+def _tokens_per_grid(height: np.ndarray, width: np.ndarray, settings: LayoutSettings, profile: Profile,
+                     paths: list[str]) -> np.ndarray:
+    """VIDEO tokens per grid step of each sample, resizing once per distinct (height, width)."""
+    merge = profile.merge_size * profile.merge_size
+    if len(height) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pairs, first, inverse = np.unique(np.stack([height, width], axis=1), axis=0, return_index=True,
+                                      return_inverse=True)
+    values = np.empty(len(pairs), dtype=np.int64)
+    for k, ((h0, w0), i) in enumerate(zip(pairs, first)):
+        info = VideoInfo(paths[int(i)], 1.0, 1, 1.0, int(w0), int(h0), False)
+        h, w = resized_size(info, settings, profile)
+        values[k] = (h // profile.patch_size) * (w // profile.patch_size) // merge
+    return values[inverse.reshape(-1)]
+
+
+def _text_counts(processor, settings: LayoutSettings, texts: list[tuple | None], use_audio: bool):
+    """Text and label tokens per sample, tokenizing once per distinct (prompt, answer, system)."""
+    ids = token_ids(processor)
+    cache: dict[tuple | None, tuple[int, int]] = {}
+    text = np.empty(len(texts), dtype=np.int64)
+    labels = np.empty(len(texts), dtype=np.int64)
+    for i, key in enumerate(texts):
+        value = cache.get(key)
+        if value is None:
+            changes = {} if key is None else {k: v for k, v in zip(TEXT_FIELDS, key) if v is not _UNSET}
+            s = settings.replace(**changes) if changes else settings
+            template, _ = template_ids(processor, s)
+            lab = assistant_labels(template, ids)
+            value = cache[key] = (len(template) - 1 + (2 if use_audio else 0), int((lab != IGNORE_INDEX).sum()))
+        text[i], labels[i] = value
+    return text, labels

@@ -1,0 +1,295 @@
+"""Training input: a torch ``Dataset`` of processor outputs with labels, and its collator.
+
+:class:`OmniSFTDataset` turns :class:`~omni_bench.records.Record` s into what the Omni
+thinker's ``forward`` takes. At construction every record is *planned* from metadata only
+(the video is probed, never decoded): the multi-turn :class:`~omni_bench.samples.Sample`
+is fitted to ``max_total_tokens`` and records that cannot make a sample (missing or
+unreadable video, no audio track when audio is asked for, bad roles, over budget...) are
+listed in ``dataset.dropped`` with their reason instead of failing later in training.
+``dataset[i]`` then decodes the sampled frames and the video's own audio, calls
+transformers' processor the way omni_bench always does (:func:`~omni_bench.inspection.processor_call`:
+the fps actually sampled, audio from the video) and adds labels on the expanded ids.
+
+Item (one sample, ``L`` tokens; video keys absent for text-only records, audio keys absent
+without audio)::
+
+    input_ids [L], attention_mask [L], labels [L]  (int64; labels -100 off the replies)
+    pixel_values_videos [patches, 1176], video_grid_thw [1, 3], video_second_per_grid [1]
+    input_features [1, 128, 30000], feature_attention_mask [1, 30000]
+
+:class:`OmniCollator` pads and concatenates items for transformers' ``Trainer``: input ids
+with the pad token, attention mask with 0, labels with -100, on the right (training) or
+the left (batched generation: the prompts' ends line up); media tensors are concatenated
+along dim 0 in batch order (that is how the thinker consumes them: videos and audios are
+matched to placeholders in order); ``use_audio_in_video=True`` is set when the items carry
+their video's audio, so the forward computes TMRoPE position ids for the interleave. Mixing
+items with and without audio in one batch is refused (the forward takes one flag per batch).
+``collator.layouts(batch)`` gives the :class:`~omni_bench.layout.TokenLayout` of each row.
+
+Qwen2.5-VL processors work too (items keep the VL processor's keys, e.g.
+``second_per_grid_ts``; no audio). Left out: images and several videos per record (planned
+as "unsupported"), packing, pre-extracted features.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .errors import OmniBenchError
+from .labels import IGNORE_INDEX, assistant_labels
+from .settings import LayoutSettings
+from .tokens import token_ids
+
+__all__ = ["OmniSFTDataset", "OmniCollator", "PlannedSample"]
+
+# Keys concatenated along dim 0 by the collator, in the order the forward consumes them.
+_CAT_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid", "second_per_grid_ts",
+             "pixel_values", "image_grid_thw", "input_features", "feature_attention_mask")
+
+
+@dataclass(frozen=True)
+class PlannedSample:
+    """One dataset item before decoding: the record, its media and the fitted sample."""
+
+    record: object  # the Record
+    video: str | None  # resolved video path (None: text-only)
+    info: object | None  # the video's VideoInfo (probe), None for text-only
+    sample: object  # the Sample fitted to the budget from metadata
+
+
+class OmniSFTDataset(Dataset):
+    """Records -> processor outputs with labels, one multi-turn sample per video.
+
+    >>> ds = OmniSFTDataset(load_records("data/longvale_sft.json"), media_root="data",
+    ...                     settings=LayoutSettings(frames=4), max_total_tokens=4096)  # doctest: +SKIP
+    >>> ds[0]["input_ids"].shape, len(ds.dropped)                                         # doctest: +SKIP
+
+    records: :class:`~omni_bench.records.Record` s (see :func:`~omni_bench.records.load_records`).
+    media_root: folder the records' media paths are relative to.
+    settings: frame sampling, sizes, chunking, ``use_audio`` and the ``system`` prompt
+        (``prompt`` / ``answer`` are not used: the text comes from the records).
+    processor: transformers' processor (default: ``load_processor(settings.profile)``).
+    max_total_tokens: budget for input + label tokens (None: no budget).
+    """
+
+    def __init__(self, records: Sequence, *, media_root: str | os.PathLike = ".",
+                 settings: LayoutSettings | None = None, processor=None, max_total_tokens: int | None = None):
+        from .inspection import resolve_profile
+        from .processor import load_processor
+        from .samples import Dropped
+
+        self.settings = settings or LayoutSettings()
+        self.processor = processor or load_processor(self.settings.profile)
+        self.profile = resolve_profile(self.processor, self.settings)
+        self.media_root = media_root
+        self.max_total_tokens = max_total_tokens
+        self.use_audio = bool(self.settings.use_audio and self.profile.has_audio)
+        self.planned: list[PlannedSample] = []  # the samples items are made from
+        self.dropped: list[Dropped] = []  # records that make no sample, with the reason
+        for record in records:
+            try:
+                self.planned.append(self._plan(record))
+            except OmniBenchError as exc:
+                self.dropped.append(Dropped(record.id, exc.reason or "invalid", str(exc)))
+
+    def _plan(self, record) -> PlannedSample:
+        from .media import probe
+        from .records import resolve_media
+        from .samples import build_sample, media_token_count
+
+        if record.images or len(record.videos) > 1:
+            raise OmniBenchError(f"{record.id}: images and several videos per record are not supported by "
+                                 "OmniSFTDataset", source=record.id, reason="unsupported")
+        video = info = None
+        tokens: tuple[int, ...] = ()
+        if record.videos:
+            video = str(resolve_media(record.videos[0], self.media_root))
+            info = probe(video)
+            if self.use_audio and not info.has_audio:
+                raise OmniBenchError(f"{video}: no audio track (pass --no-audio to use the video alone)",
+                                     source=video, reason="no-audio")
+            tokens = (media_token_count(info, self.settings, self.processor),)
+        sample = build_sample(record, self.processor, tokens, max_total_tokens=self.max_total_tokens,
+                              system=self.settings.system)
+        return PlannedSample(record, video, info, sample)
+
+    def __len__(self) -> int:
+        return len(self.planned)
+
+    def sample(self, index: int):
+        """The fitted :class:`~omni_bench.samples.Sample` of item ``index`` (metadata only)."""
+        return self.planned[index].sample
+
+    def _process(self, index: int):
+        """Decode, fit exactly, run the processor. Returns (output dict, labels, indices, processor_fps)."""
+        from .inspection import _resize_frames, processor_call, sample_indices
+        from .media import read_audio, read_frames
+        from .samples import build_sample, media_token_count
+
+        plan = self.planned[index]
+        sample, frames, audio, indices, fps = plan.sample, None, None, (), None
+        if plan.video is not None:
+            indices = sample_indices(plan.info, self.settings, self.profile.temporal_patch_size)
+            frames = read_frames(plan.video, indices)
+            if self.settings.resize is not None:
+                frames = _resize_frames(frames, self.settings.resize, self.profile.factor)
+            if self.use_audio:
+                audio = read_audio(plan.video, sampling_rate=self.profile.sampling_rate)
+            fps = self.settings.processor_fps or len(indices) / plan.info.duration
+            exact = (media_token_count(plan.info, self.settings, self.processor,
+                                       audio_samples=None if audio is None else len(audio)),)
+            if exact != sample.media_tokens:  # the decoded audio differs from the container's length
+                sample = build_sample(plan.record, self.processor, exact, max_total_tokens=self.max_total_tokens,
+                                      system=self.settings.system)
+        text = self.processor.apply_chat_template(sample.messages(self.settings.system), tokenize=False)
+        if frames is None:
+            out = dict(self.processor(text=[text], return_tensors="pt"))
+        else:
+            # processor_call hands the sampled fps to both families (VL reads it from video metadata)
+            out = dict(processor_call(self.processor, self.profile, text, frames, audio, self.settings, fps))
+        labels = assistant_labels(out["input_ids"][0].numpy(), token_ids(self.processor))
+        if len(labels) != sample.input_tokens or int((labels != IGNORE_INDEX).sum()) != sample.label_tokens:
+            raise RuntimeError(f"{plan.record.id}: counted {sample.input_tokens}/{sample.label_tokens} input/label "
+                               f"tokens but the processor gave {len(labels)}/{int((labels != IGNORE_INDEX).sum())}")
+        return out, labels, indices, fps
+
+    def __getitem__(self, index: int) -> dict:
+        out, labels, _, _ = self._process(index)
+        item = {"input_ids": out["input_ids"][0], "attention_mask": out["attention_mask"][0],
+                "labels": torch.from_numpy(labels)}
+        for key in _CAT_KEYS:
+            if key in out and out[key] is not None:
+                value = out[key]
+                item[key] = value if torch.is_tensor(value) else torch.as_tensor(value)
+        return item
+
+    def layout(self, index: int):
+        """The :class:`~omni_bench.layout.TokenLayout` of item ``index`` (the "Omni Batch Debug" report)."""
+        from .inspection import layout_from_output
+        from .layout import LayoutStats, build_layout
+
+        plan = self.planned[index]
+        out, labels, indices, fps = self._process(index)
+        if plan.video is None:
+            stats = LayoutStats(input_ids_shape=tuple(out["input_ids"].shape),
+                                attention_mask_shape=tuple(out["attention_mask"].shape),
+                                labels_shape=tuple(out["input_ids"].shape),
+                                label_tokens=int((labels != IGNORE_INDEX).sum()))
+            return build_layout(out["input_ids"][0].numpy(), labels, self.processor.tokenizer,
+                                token_ids(self.processor), stats, source="processor", profile=self.settings.profile,
+                                media=None, notes=[])
+        return layout_from_output(out, self.processor, self.profile, self.settings, info=plan.info, indices=indices,
+                                  processor_fps=fps, use_audio=self.use_audio, source="processor")
+
+
+class OmniCollator:
+    """Pad and concatenate :class:`OmniSFTDataset` items into a batch for the Omni thinker.
+
+    >>> collator = OmniCollator(processor)                      # doctest: +SKIP
+    >>> batch = collator([dataset[0], dataset[1]])              # doctest: +SKIP
+    >>> model(**batch).loss                                     # doctest: +SKIP
+
+    processor: the processor the items came from (pad id, layouts).
+    padding_side: "right" (training: the default) or "left" (batched generation).
+    trim_audio: cut ``input_features`` / ``feature_attention_mask`` to the longest valid
+        mel length in the batch instead of the processor's 30,000 frames. The thinker only
+        reads the valid frames (``feature_attention_mask``), so the forward is the same and
+        a 15 MB-per-item tensor shrinks to what is used.
+    settings: chunking settings used by :meth:`layouts` (default: ``LayoutSettings()``).
+    """
+
+    def __init__(self, processor, padding_side: str = "right", *, trim_audio: bool = True,
+                 settings: LayoutSettings | None = None):
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        self.processor = processor
+        self.padding_side = padding_side
+        self.trim_audio = trim_audio
+        self.settings = settings or LayoutSettings()
+        self.pad_id = token_ids(processor).pad
+
+    def _pad(self, rows, value: int):
+        length = max(len(r) for r in rows)
+        out = torch.full((len(rows), length), value, dtype=rows[0].dtype)
+        for i, row in enumerate(rows):
+            if self.padding_side == "right":
+                out[i, :len(row)] = row
+            else:
+                out[i, length - len(row):] = row
+        return out
+
+    def __call__(self, items: Sequence[dict]) -> dict:
+        if not items:
+            raise ValueError("an empty batch")
+        batch = {"input_ids": self._pad([it["input_ids"] for it in items], self.pad_id),
+                 "attention_mask": self._pad([it["attention_mask"] for it in items], 0),
+                 "labels": self._pad([it["labels"] for it in items], IGNORE_INDEX)}
+        with_audio = [("input_features" in it) for it in items]
+        with_video = [("pixel_values_videos" in it) for it in items]
+        if any(with_audio) and not all(with_audio):
+            raise ValueError("a batch mixes items with and without audio; the Omni forward takes one "
+                             "use_audio_in_video flag per batch (group items by audio, or use --no-audio)")
+        for key in _CAT_KEYS:
+            values = [it[key] for it in items if key in it]
+            if values:
+                batch[key] = torch.cat(values, dim=0)
+        if "input_features" in batch and self.trim_audio:
+            longest = int(batch["feature_attention_mask"].sum(-1).max())
+            batch["input_features"] = batch["input_features"][..., :longest].contiguous()
+            batch["feature_attention_mask"] = batch["feature_attention_mask"][:, :longest].contiguous()
+        if hasattr(self.processor, "feature_extractor"):  # Omni: TMRoPE needs to know the audio is interleaved
+            batch["use_audio_in_video"] = all(with_audio) and all(with_video)
+        return batch
+
+    def layouts(self, batch: dict) -> list:
+        """The :class:`~omni_bench.layout.TokenLayout` of every row of a batch made by this collator."""
+        from .inspection import layout_from_output, resolve_profile
+        from .layout import LayoutStats, build_layout
+
+        ids = token_ids(self.processor)
+        profile = resolve_profile(self.processor, self.settings)
+        use_audio = bool(batch.get("use_audio_in_video", False))
+        grids = batch.get("video_grid_thw")
+        video_at = patch_at = audio_at = 0
+        out_layouts = []
+        for row in range(batch["input_ids"].shape[0]):
+            keep = batch["attention_mask"][row].bool()
+            input_ids = batch["input_ids"][row][keep]
+            labels = batch["labels"][row][keep].numpy()
+            arr = input_ids.numpy()
+            videos = int(np.isin(arr[np.flatnonzero(arr == ids.vision_bos)[:, None] + 1],
+                                 [ids.video] + ([ids.audio_bos] if ids.audio_bos is not None else [])).sum()) \
+                if (arr == ids.vision_bos).any() else 0
+            if videos == 0 or grids is None:
+                stats = LayoutStats(input_ids_shape=(1, len(arr)), attention_mask_shape=(1, len(arr)),
+                                    labels_shape=(1, len(arr)), label_tokens=int((labels != IGNORE_INDEX).sum()))
+                out_layouts.append(build_layout(arr, labels, self.processor.tokenizer, ids, stats, source="batch",
+                                                profile=self.settings.profile, media=None, notes=[]))
+                continue
+            row_grids = grids[video_at:video_at + videos]
+            patches = int(row_grids.prod(-1).sum())
+            out = {"input_ids": input_ids[None], "attention_mask": batch["attention_mask"][row][keep][None],
+                   "video_grid_thw": row_grids,
+                   "pixel_values_videos": batch["pixel_values_videos"][patch_at:patch_at + patches]}
+            if use_audio:
+                out["input_features"] = batch["input_features"][audio_at:audio_at + videos]
+                out["feature_attention_mask"] = batch["feature_attention_mask"][audio_at:audio_at + videos]
+                audio_at += videos
+            key = "video_second_per_grid" if "video_second_per_grid" in batch else "second_per_grid_ts"  # Omni / VL
+            second = float(batch[key][video_at]) if key in batch else None
+            fps = profile.temporal_patch_size / second if second else (self.settings.processor_fps or 2.0)
+            video_at += videos
+            patch_at += patches
+            layout = layout_from_output(out, self.processor, profile, self.settings, info=None, indices=(),
+                                        processor_fps=fps, use_audio=use_audio, source="batch")
+            # A batch does not carry the sampled fps; the report needs one, so show the fps the processor got.
+            stats = replace(layout.stats, sampled_fps=fps)
+            notes = (*layout.notes, "from a batch: 'fps sampled' is the fps handed to the processor")
+            out_layouts.append(replace(layout, stats=stats, notes=notes))
+        return out_layouts

@@ -1,0 +1,315 @@
+"""``plan``: predict the :class:`TokenLayout` of a sample from media metadata, decoding nothing.
+
+Given what a container says about a video (duration, size, native fps, whether it has
+audio - a :class:`~omni_bench.media.VideoInfo` or a plain dict) and the same
+:class:`~omni_bench.settings.LayoutSettings` as ``inspect``, :func:`plan` reproduces the
+processor step by step with :mod:`omni_bench.arith`:
+
+1. frames: qwen-vl-utils' ``smart_nframes`` and ``linspace(...).round()`` indices;
+2. size: the explicit ``resize`` rounded to multiples of 28 (what ``inspect`` feeds the
+   processor), or the video processor's dynamic resize within [min_pixels, max_pixels];
+3. grid ``(ceil(frames / 2), H / 14, W / 14)``; audio: ``round(audio_seconds * 16000)``
+   samples -> mel frames (capped at 30000) -> audio tokens;
+4. the media placeholder expansion: ``<|audio_bos|>`` + the chunk-by-chunk VIDEO/AUDIO
+   interleave + ``<|audio_eos|>`` for an Omni video with its own audio, one VIDEO run
+   otherwise;
+5. the chat text exactly as ``inspect`` renders it, tokenized by the real tokenizer, with
+   the placeholder token replaced by the expansion; labels and segments via
+   :func:`~omni_bench.layout.build_layout`.
+
+The result equals ``inspect``'s layout field by field (``tests/test_planner_equality.py``
+runs both over a matrix of 216 settings). :func:`media_plan` stops before
+tokenization; it is the per-sample arithmetic :mod:`omni_bench.budgets` runs on whole
+datasets.
+
+Not covered: several videos per sample, images, standalone audio, and videos whose
+decoded frame count differs from the container's (variable frame rate, truncated files -
+``inspect`` sees those, the planner cannot).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import arith
+from .errors import OmniBenchError
+from .inspection import conversation, resolve_profile, sample_indices
+from .labels import IGNORE_INDEX, assistant_labels
+from .layout import LayoutStats, TokenLayout, build_layout
+from .media import VideoInfo
+from .profiles import Profile, get_profile
+from .settings import LayoutSettings
+from .tokens import token_ids
+
+__all__ = ["plan", "media_plan", "media_info", "MediaPlan", "resized_size", "template_ids", "META_FIELDS"]
+
+# Keys of a metadata dict (the fields of VideoInfo); anything else passed to plan() is a setting.
+META_FIELDS = ("path", "duration", "width", "height", "native_fps", "has_audio", "total_frames",
+               "audio_seconds")
+_NO_PATH = "<metadata>"
+
+
+@dataclass(frozen=True)
+class MediaPlan:
+    """What the processor will make of one video, before any text is tokenized.
+
+    >>> p = media_plan(dict(duration=256.89, width=640, height=360, native_fps=25),
+    ...                LayoutSettings(frames=50, resize=(224, 224), processor_fps=2))
+    >>> p.grid, p.video_tokens, p.audio_tokens, p.vision_runs[-2:]
+    ((25, 16, 16), 1600, 6422, (('VIDEO', 64), ('AUDIO', 5822)))
+    """
+
+    info: VideoInfo  # the metadata, completed (total_frames, audio_seconds)
+    profile: Profile  # whose patching and audio front-end apply
+    frames: int  # frames sampled
+    frame_indices: tuple[int, ...]  # which ones (empty when not asked for)
+    sampled_fps: float  # frames / duration
+    processor_fps: float  # fps handed to the processor (settings.processor_fps or sampled_fps)
+    resized_hw: tuple[int, int]  # (h, w) pixels of the frames the ViT sees
+    grid: tuple[int, int, int]  # video_grid_thw (pre-merge)
+    use_audio: bool  # the video's audio is interleaved (Omni)
+    audio_samples: int  # 16 kHz samples of the track (0 without audio)
+    mel_frames: int  # valid mel frames (10 ms each, at most 30000)
+    seconds_per_chunk: float | None  # Omni interleave chunk (None for VL)
+    position_id_per_seconds: float | None  # Omni temporal ids per second (None for VL)
+
+    @property
+    def second_per_grid(self) -> float:
+        """Seconds per temporal grid step the processor assumes: 2 / processor_fps."""
+        return arith.second_per_grid(self.processor_fps, self.profile.temporal_patch_size)
+
+    @property
+    def video_tokens(self) -> int:
+        return arith.video_tokens(self.grid, self.profile.merge_size)
+
+    @property
+    def audio_tokens(self) -> int:
+        return arith.audio_tokens(self.mel_frames) if self.use_audio else 0
+
+    @property
+    def vision_runs(self) -> tuple[tuple[str, int], ...]:
+        """The VIDEO/AUDIO runs inside the vision span, as they appear in input_ids."""
+        if not self.use_audio:
+            return (("VIDEO", self.video_tokens),)
+        return tuple(arith.interleave_runs(
+            self.grid, self.second_per_grid, self.audio_tokens, seconds_per_chunk=self.seconds_per_chunk,
+            position_id_per_seconds=self.position_id_per_seconds, merge_size=self.profile.merge_size))
+
+    @property
+    def span_tokens(self) -> int:
+        """Tokens the placeholder expands to: media tokens plus <|audio_bos|>/<|audio_eos|>."""
+        return self.video_tokens + self.audio_tokens + (2 if self.use_audio else 0)
+
+
+def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
+    """A complete :class:`VideoInfo` from a VideoInfo, a dict or keywords.
+
+    ``total_frames`` defaults to ``round(duration * native_fps)``, ``audio_seconds`` to the
+    duration when there is audio; ``has_audio`` defaults to True.
+    ``media_info(duration=10, width=320, height=180, native_fps=29.97).total_frames -> 300``
+    """
+    if isinstance(meta, VideoInfo):
+        data = dict(meta.to_dict(), **fields)
+    else:
+        data = dict(meta or {}, **fields)
+    unknown = sorted(set(data) - set(META_FIELDS))
+    if unknown:
+        raise OmniBenchError(f"unknown media field(s) {', '.join(unknown)}; expected {', '.join(META_FIELDS)}",
+                             reason="bad-metadata")
+    path = str(data.get("path") or _NO_PATH)
+    missing = [k for k in ("duration", "width", "height", "native_fps") if data.get(k) is None]
+    if missing:
+        raise OmniBenchError(f"{path}: metadata lacks {', '.join(missing)} (pass --{missing[0].replace('_', '-')})",
+                             source=path, reason="bad-metadata")
+    duration, fps = float(data["duration"]), float(data["native_fps"])
+    width, height = int(data["width"]), int(data["height"])
+    if duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
+        raise OmniBenchError(f"{path}: duration, native fps, width and height must be positive, got "
+                             f"{duration:g} s, {fps:g} fps, {width}x{height}", source=path, reason="bad-metadata")
+    total = data.get("total_frames")
+    total = int(round(duration * fps)) if total is None else int(total)
+    has_audio = bool(data.get("has_audio", True))
+    audio_seconds = data.get("audio_seconds")
+    audio_seconds = (duration if audio_seconds is None else float(audio_seconds)) if has_audio else None
+    if total <= 0:
+        raise OmniBenchError(f"{path}: no frames ({duration:g} s at {fps:g} fps)", source=path, reason="bad-metadata")
+    return VideoInfo(path, fps, total, duration, width, height, has_audio, audio_seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _explicit_size(height: int, width: int, factor: int) -> tuple[int, int]:
+    # what inspect's frame resize produces: each side rounded to the factor (at least one factor)
+    return arith.smart_resize(height, width, factor=factor, min_pixels=factor * factor,
+                              max_pixels=max(height * width, factor * factor) * 4)
+
+
+@functools.lru_cache(maxsize=4096)
+def _dynamic_size(height: int, width: int, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
+    return arith.video_resize(height, width, min_pixels=min_pixels, max_pixels=max_pixels, factor=factor)
+
+
+def resized_size(info: VideoInfo, settings: LayoutSettings, profile: Profile) -> tuple[int, int]:
+    """(h, w) in pixels of the frames the processor patches.
+
+    ``--resize HxW``: H and W rounded to multiples of 28; otherwise transformers' dynamic
+    resize of the native size within [min_pixels, max_pixels] per frame.
+    ``resized_size(info_640x360, LayoutSettings(), omni) -> (364, 644)``.
+    Raises OmniBenchError for an aspect ratio above 200.
+    """
+    try:
+        if settings.resize is not None:
+            return _explicit_size(settings.resize[0], settings.resize[1], profile.factor)
+        return _dynamic_size(info.height, info.width, settings.min_pixels or profile.video_min_pixels,
+                             settings.max_pixels or profile.video_max_pixels, profile.factor)
+    except ValueError as exc:
+        raise OmniBenchError(f"{info.path}: cannot resize {info.width}x{info.height} ({exc})", source=info.path,
+                             reason="bad-size") from None
+
+
+def _frame_count(info: VideoInfo, settings: LayoutSettings, profile: Profile) -> int:
+    try:
+        return arith.smart_nframes(info.total_frames, info.native_fps, nframes=settings.frames, fps=settings.fps,
+                                   min_frames=settings.min_frames, max_frames=settings.max_frames,
+                                   frame_factor=profile.temporal_patch_size)
+    except ValueError:
+        sample_indices(info, settings, profile.temporal_patch_size)  # raises the same error inspect raises
+        raise
+
+
+def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | None = None, *, profile: Profile | None = None,
+               indices: bool = True) -> MediaPlan:
+    """The processor's numbers for one video from its metadata (no tokenizer, no decoding).
+
+    ``profile`` defaults to ``settings.profile`` looked up by name (pass it for a
+    checkpoint directory). ``indices=False`` skips the frame index list (faster). Raises
+    OmniBenchError for metadata that cannot be sampled or resized, and for a video
+    without audio when audio is asked for.
+    """
+    settings = settings or LayoutSettings()
+    complete = isinstance(meta, VideoInfo) and (meta.audio_seconds is not None or not meta.has_audio)
+    info = meta if complete else media_info(meta)
+    profile = profile or get_profile(settings.profile)
+    use_audio = settings.use_audio and profile.has_audio
+    if use_audio and not info.has_audio:
+        raise OmniBenchError(f"{info.path}: no audio track (pass --no-audio to use the video alone)",
+                             source=info.path, reason="no-audio")
+    if indices:
+        chosen = tuple(sample_indices(info, settings, profile.temporal_patch_size))
+        count = len(chosen)
+    else:
+        chosen, count = (), _frame_count(info, settings, profile)
+    sampled_fps = count / info.duration
+    height, width = resized_size(info, settings, profile)
+    grid = arith.grid_thw(count, height, width, patch_size=profile.patch_size,
+                          temporal_patch_size=profile.temporal_patch_size)
+    samples = int(round(info.audio_seconds * profile.sampling_rate)) if use_audio else 0
+    if use_audio and samples <= 0:
+        raise OmniBenchError(f"{info.path}: the audio track is empty", source=info.path, reason="no-audio")
+    mel = arith.mel_frames(samples, hop_length=profile.hop_length, max_frames=profile.nb_max_frames) if use_audio else 0
+    omni = profile.family == "omni"
+    return MediaPlan(
+        info=info, profile=profile, frames=count, frame_indices=chosen, sampled_fps=sampled_fps,
+        processor_fps=float(settings.processor_fps or sampled_fps), resized_hw=(height, width), grid=grid,
+        use_audio=use_audio, audio_samples=samples, mel_frames=mel,
+        seconds_per_chunk=float(settings.seconds_per_chunk or profile.seconds_per_chunk) if omni else None,
+        position_id_per_seconds=float(settings.position_id_per_seconds or profile.position_id_per_seconds)
+        if omni else None,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _template_ids(processor, text: str) -> tuple[tuple[int, ...], int]:
+    ids = processor.tokenizer(text)["input_ids"]
+    video = token_ids(processor).video
+    where = [i for i, t in enumerate(ids) if t == video]
+    if len(where) != 1:
+        raise ValueError(f"the chat template rendered {len(where)} video placeholders, expected 1")
+    return tuple(int(t) for t in ids), where[0]
+
+
+def template_ids(processor, settings: LayoutSettings) -> tuple[tuple[int, ...], int]:
+    """The chat text of a one-video sample tokenized, and the position of its one VIDEO placeholder.
+
+    The text is what ``inspect`` renders (``conversation`` + ``apply_chat_template``);
+    the result is cached per text, so many samples with one prompt cost one tokenization.
+    """
+    text = processor.apply_chat_template(conversation(settings), tokenize=False,
+                                         add_generation_prompt=settings.answer is None)
+    return _template_ids(processor, text)
+
+
+def _expansion(mp: MediaPlan, ids) -> list[int]:
+    body: list[int] = []
+    for kind, count in mp.vision_runs:
+        body.extend([ids.video if kind == "VIDEO" else ids.audio] * count)
+    return [ids.audio_bos, *body, ids.audio_eos] if mp.use_audio else body
+
+
+def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | None = None, *, processor=None,
+         **changes) -> TokenLayout:
+    """Predict the :class:`TokenLayout` ``inspect`` would return, from metadata alone.
+
+    ``meta``: a VideoInfo (e.g. from ``probe``), or a dict with ``duration``, ``width``,
+    ``height``, ``native_fps``, ``has_audio`` and optional ``total_frames``,
+    ``audio_seconds``. Keywords named like those fields complete ``meta``; other keywords
+    change ``settings``::
+
+        plan(duration=256.89, width=640, height=360, native_fps=25, frames=50,
+             resize=(224, 224), processor_fps=2).vision_runs[:2]
+        # -> (("VIDEO", 128), ("AUDIO", 50))
+
+    The layout's ``source`` is "planner"; everything else equals ``inspect``'s.
+    """
+    meta_changes = {k: changes.pop(k) for k in list(changes) if k in META_FIELDS}
+    settings = settings or LayoutSettings()
+    if changes:
+        settings = settings.replace(**changes)
+    info = media_info(meta, **meta_changes)
+    processor = processor or _load(settings.profile)
+    profile = resolve_profile(processor, settings)
+    mp = media_plan(info, settings, profile=profile)
+    ids = token_ids(processor)
+    template, where = template_ids(processor, settings)
+    input_ids = [*template[:where], *_expansion(mp, ids), *template[where + 1:]]
+    labels = assistant_labels(input_ids, ids)
+    return build_layout(input_ids, labels, processor.tokenizer, ids, _stats(mp, input_ids, labels),
+                        source="planner", profile=settings.profile,
+                        media=None if info.path == _NO_PATH else info.path)
+
+
+def _load(profile: str):
+    from .processor import load_processor
+
+    return load_processor(profile)
+
+
+def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
+    p, info = mp.profile, mp.info
+    t, h, w = mp.grid
+    patch_dim = 3 * p.temporal_patch_size * p.patch_size * p.patch_size
+    length = len(input_ids)
+    stats = dict(
+        input_ids_shape=(1, length), attention_mask_shape=(1, length), labels_shape=(1, length),
+        label_tokens=int(sum(1 for x in labels if x != IGNORE_INDEX)),
+        pixel_values_videos_shape=(t * h * w, patch_dim), pixel_values_videos_dtype="float32",
+        pixel_values_videos_mb=t * h * w * patch_dim * 4 / 2**20, video_grid_thw=(mp.grid,),
+        tokens_per_grid=arith.tokens_per_grid(h, w, p.merge_size), resized_hw=mp.resized_hw,
+        video_tokens=mp.video_tokens, audio_tokens=mp.audio_tokens, processor_fps=mp.processor_fps,
+        second_per_grid=float(np.float32(mp.second_per_grid)),  # as the processor's output tensor holds it
+        use_audio_in_video=mp.use_audio,
+        sampled_frames=mp.frames, frame_indices=mp.frame_indices,
+        frame_times=tuple(float(i) / info.native_fps for i in mp.frame_indices), native_fps=info.native_fps,
+        duration=info.duration, sampled_fps=mp.sampled_fps,
+    )
+    if p.family == "omni":
+        stats.update(seconds_per_chunk=mp.seconds_per_chunk, position_id_per_seconds=mp.position_id_per_seconds)
+    if mp.use_audio:
+        stats.update(input_features_shape=(1, p.mel_bins, p.nb_max_frames),
+                     input_features_mb=p.mel_bins * p.nb_max_frames * 4 / 2**20, mel_frames=mp.mel_frames,
+                     audio_seconds=mp.mel_frames * p.hop_length / p.sampling_rate,
+                     audio_tokens_formula=mp.audio_tokens)
+    return LayoutStats(**stats)

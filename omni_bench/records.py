@@ -1,0 +1,364 @@
+"""Training data formats read into one :class:`Record` type, timestamps rendered, datasets mixed.
+
+Covered
+-------
+* **LongVALE SFT** records: ``id``, ``conversations`` (``from`` human/gpt, ``value``),
+  ``meta.duration`` and ``meta.token`` mapping ``<s0>``, ``<e0>``, ... to seconds. The video
+  is the ``video`` field, or ``<id>`` with any of :data:`VIDEO_SUFFIXES` under the media
+  root (:func:`resolve_media`).
+* **LongVALE annotations** (``{id: {duration, timestamps, sentences}}``) turned into one
+  record per video for a task: ``grounding`` (caption -> interval, one turn per event),
+  ``dense`` (all events with their intervals, one turn) or ``segment`` (interval ->
+  caption, one turn per event).
+* **Qwen-VL** records: ``video`` (a path or a list), ``image`` or ``images``, and
+  ``conversations``; JSON lists or JSON Lines.
+* Time rendering (:func:`render_time`): LongVALE's own two-digit relative form,
+  ``min(round(t / duration * 100), 99)`` zero-padded (``"40"``, as LongVALE's
+  ``LazySupervisedDataset`` renders ``meta.token``), or the percentage form of the seed
+  notebook (``"40.0%"``: one decimal, "From 83.1% to 85.0%.").
+* Mixing with Qwen-VL's ``name%50`` notation (:func:`mix`): 50% of that dataset, chosen
+  deterministically from a seed, file order kept.
+
+Loaders never raise for one bad record: whatever a record gets wrong (odd roles, an
+unknown time token, no conversations) stays visible in the :class:`Record` for
+:mod:`omni_bench.validate` to report. A file that cannot be read at all raises
+:class:`~omni_bench.errors.OmniBenchError`.
+
+Left out: LLaMA-Factory's ``dataset_info.json`` registry and its ShareGPT/Alpaca column
+mappings, up-sampling (``%`` above 100), audio-only records, streaming datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import OmniBenchError
+
+__all__ = [
+    "Record", "TIME_FORMATS", "TASKS", "VIDEO_SUFFIXES", "render_time", "render_timestamps",
+    "load_records", "load_longvale_sft", "load_longvale_annotations", "load_qwen_vl",
+    "resolve_media", "parse_mix", "sample_percent", "mix",
+]
+
+TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the seed's "40.0%"
+TASKS = ("grounding", "dense", "segment")  # what LongVALE annotations are turned into
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi")  # tried for a video named by id only
+_ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
+_TIME_TOKEN = re.compile(r"<[se]\d+>")
+
+# Prompts of the records made from LongVALE annotations. The first human turn carries the video tag.
+GROUNDING_PROMPT = "At which time interval in the video can we see {sentence}?"
+GROUNDING_REPLY = "From {start} to {end}."
+DENSE_PROMPT = "Could you describe every event in the video with its start and end time?"
+DENSE_EVENT = "From {start} to {end}, {sentence}"
+SEGMENT_PROMPT = "What happens from {start} to {end}?"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One training record, whatever file format it came from.
+
+    >>> Record("v1", (("human", "<video>\\nHi?"), ("gpt", "Hello.")), videos=("v1.mp4",)).turn_count
+    1
+    """
+
+    id: str  # the record's id (LongVALE id, or "<file stem>:<index>" when the file has none)
+    conversations: tuple[tuple[str, str], ...]  # (role, text); roles "human"/"gpt" (others kept verbatim)
+    videos: tuple[str, ...] = ()  # video paths as written, relative to the media root (or an id, no suffix)
+    images: tuple[str, ...] = ()  # image paths as written, relative to the media root
+    duration: float | None = None  # seconds, from meta.duration / the annotation (None: unknown)
+    timestamps: tuple[float, ...] = ()  # every time (s) the record's text refers to
+    unresolved: tuple[str, ...] = ()  # time tokens such as "<s3>" with no value in meta.token
+    source: str = ""  # the format: "longvale", "longvale-grounding", "qwen-vl", ...
+
+    @property
+    def turn_count(self) -> int:
+        """Human turns (each with the reply after it): what single-turn splitting makes samples of."""
+        return sum(1 for role, _ in self.conversations if role == "human")
+
+    def replace(self, **changes) -> Record:
+        return replace(self, **changes)
+
+
+def render_time(seconds: float, duration: float, time_format: str = "relative") -> str:
+    """One timestamp as text, relative to the video's duration.
+
+    ``relative`` is LongVALE's form: ``min(round(t / d * 100), 99)`` with two digits;
+    ``percent`` is the seed's form with one decimal.
+
+    >>> render_time(3.2, 8.0), render_time(0.0, 8.0), render_time(8.0, 8.0)
+    ('40', '00', '99')
+    >>> render_time(3.2, 8.0, "percent"), render_time(8.0, 8.0, "percent")
+    ('40.0%', '100.0%')
+    """
+    if time_format not in TIME_FORMATS:
+        raise OmniBenchError(f"unknown time format {time_format!r}; known: {', '.join(TIME_FORMATS)}",
+                             reason="bad-settings")
+    if not duration or duration <= 0:
+        raise OmniBenchError(f"cannot render {seconds} s relative to duration {duration}", reason="duration")
+    share = seconds / duration * 100
+    if time_format == "percent":
+        return f"{share:.1f}%"
+    return f"{min(round(share), 99):02d}"
+
+
+def render_timestamps(text: str, tokens: Mapping[str, float], duration: float | None,
+                      time_format: str = "relative") -> tuple[str, tuple[str, ...]]:
+    """Replace ``<s0>``/``<e0>``... in text by rendered times; return (text, tokens left unresolved).
+
+    >>> render_timestamps("From <s0> to <e0>.", {"<s0>": 3.2, "<e0>": 4.8}, 8.0)
+    ('From 40 to 60.', ())
+    >>> render_timestamps("From <s0> to <e9>.", {"<s0>": 3.2}, 8.0, "percent")
+    ('From 40.0% to <e9>.', ('<e9>',))
+    """
+    missing: list[str] = []
+
+    def sub(match: re.Match) -> str:
+        token = match.group(0)
+        if token in tokens and duration:
+            return render_time(float(tokens[token]), duration, time_format)
+        missing.append(token)
+        return token
+
+    return _TIME_TOKEN.sub(sub, text), tuple(missing)
+
+
+def _as_list(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _conversations(raw) -> tuple[tuple[str, str], ...]:
+    out = []
+    for turn in raw if isinstance(raw, list) else []:
+        if not isinstance(turn, Mapping):
+            out.append(("?", str(turn)))
+            continue
+        role = str(turn.get("from", turn.get("role", "?")))
+        value = turn.get("value", turn.get("content", ""))
+        out.append((_ROLES.get(role.lower(), role), "" if value is None else str(value)))
+    return tuple(out)
+
+
+def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) -> Record:
+    """One LongVALE SFT or Qwen-VL dict as a Record (never raises for the record's content)."""
+    if not isinstance(raw, Mapping):
+        return Record(f"{stem}:{index}", (), source=fmt)
+    ident = str(raw.get("id", f"{stem}:{index}"))
+    meta = raw.get("meta") if isinstance(raw.get("meta"), Mapping) else {}
+    duration = meta.get("duration", raw.get("duration"))
+    duration = float(duration) if isinstance(duration, (int, float)) else None
+    tokens = meta.get("token") if isinstance(meta.get("token"), Mapping) else {}
+    videos = _as_list(raw.get("video", raw.get("videos")))
+    images = _as_list(raw.get("image")) + _as_list(raw.get("images"))
+    if not videos and not images and fmt == "longvale":
+        videos = (ident,)  # LongVALE: <id>.mp4 (or another suffix) under the media root
+    turns, unresolved = [], []
+    for role, text in _conversations(raw.get("conversations")):
+        text, missing = render_timestamps(text, tokens, duration, time_format)
+        turns.append((role, text))
+        unresolved.extend(missing)
+    stamps = tuple(float(v) for v in tokens.values() if isinstance(v, (int, float)))
+    return Record(ident, tuple(turns), videos, images, duration, stamps, tuple(dict.fromkeys(unresolved)), fmt)
+
+
+def _read_json(source) -> object:
+    if not isinstance(source, (str, os.PathLike)):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise OmniBenchError(f"{path}: annotation file not found", source=str(path), reason="missing")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as first:
+        try:  # JSON Lines
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError:
+            raise OmniBenchError(f"{path}: not JSON or JSON Lines ({first.msg}, line {first.lineno})",
+                                 source=str(path), reason="bad-json") from None
+
+
+def _stem(source) -> str:
+    return Path(source).stem if isinstance(source, (str, os.PathLike)) else "records"
+
+
+def load_longvale_sft(source, *, time_format: str = "relative") -> list[Record]:
+    """Records of a LongVALE SFT file (path, or the already loaded list), time tokens rendered."""
+    data = _read_json(source)
+    if not isinstance(data, list):
+        raise OmniBenchError(f"{source}: a LongVALE SFT file is a JSON list of records", reason="bad-format")
+    return [_from_dict(raw, i, _stem(source), time_format, "longvale") for i, raw in enumerate(data)]
+
+
+def load_qwen_vl(source) -> list[Record]:
+    """Records of a Qwen-VL file: ``video``/``image``/``images`` + ``conversations`` (JSON or JSONL)."""
+    data = _read_json(source)
+    if not isinstance(data, list):
+        raise OmniBenchError(f"{source}: a Qwen-VL file is a JSON list (or JSON Lines) of records",
+                             reason="bad-format")
+    return [_from_dict(raw, i, _stem(source), "relative", "qwen-vl") for i, raw in enumerate(data)]
+
+
+def load_longvale_annotations(source, *, task: str = "grounding", time_format: str = "relative") -> list[Record]:
+    """One record per video of a LongVALE annotation file, for one task (see :data:`TASKS`).
+
+    ``{"v": {"duration": 8, "timestamps": [[0, 4]], "sentences": ["A bar."]}}`` with
+    ``task="grounding"`` gives ``human: "<video>\\nAt which time interval in the video can
+    we see a bar?"``, ``gpt: "From 00 to 50."``. Video: ``<id>`` plus a suffix under the
+    media root.
+    """
+    if task not in TASKS:
+        raise OmniBenchError(f"unknown task {task!r}; known: {', '.join(TASKS)}", reason="bad-settings")
+    data = _read_json(source)
+    if not isinstance(data, Mapping):
+        raise OmniBenchError(f"{source}: LongVALE annotations are a JSON object keyed by video id",
+                             reason="bad-format")
+    return [_annotation_record(str(key), value, task, time_format) for key, value in data.items()]
+
+
+def _annotation_record(ident: str, raw, task: str, time_format: str) -> Record:
+    fmt = f"longvale-{task}"
+    if not isinstance(raw, Mapping):
+        return Record(ident, (), (ident,), source=fmt)
+    duration = raw.get("duration")
+    duration = float(duration) if isinstance(duration, (int, float)) and duration > 0 else None
+    events = list(zip(raw.get("timestamps") or [], raw.get("sentences") or []))
+    stamps = tuple(float(t) for pair, _ in events for t in pair)
+
+    def when(seconds: float) -> str:
+        return render_time(seconds, duration, time_format) if duration else f"{seconds:g}s"
+
+    def clause(sentence: str) -> str:  # "A bar moves." -> "a bar moves" (an all-caps first word is kept)
+        sentence = sentence.strip().rstrip(".")
+        first = sentence.split(" ", 1)[0]
+        return sentence if len(first) > 1 and first.isupper() else sentence[:1].lower() + sentence[1:]
+
+    turns: list[tuple[str, str]] = []
+    if task == "dense":
+        reply = " ".join(DENSE_EVENT.format(start=when(s), end=when(e), sentence=clause(text)) + "."
+                         for (s, e), text in events)
+        turns = [("human", DENSE_PROMPT), ("gpt", reply)]
+    else:
+        for (start, end), text in events:
+            if task == "grounding":
+                turns += [("human", GROUNDING_PROMPT.format(sentence=clause(text))),
+                          ("gpt", GROUNDING_REPLY.format(start=when(start), end=when(end)))]
+            else:
+                turns += [("human", SEGMENT_PROMPT.format(start=when(start), end=when(end))),
+                          ("gpt", text.strip())]
+    if turns:
+        turns[0] = ("human", "<video>\n" + turns[0][1])
+    return Record(ident, tuple(turns), (ident,), (), duration, stamps, (), fmt)
+
+
+def load_records(source, *, format: str = "auto", task: str = "grounding",
+                 time_format: str = "relative") -> list[Record]:
+    """Load any supported file. ``format``: "auto", "longvale", "longvale-annotations", "qwen-vl".
+
+    Auto: an object keyed by id is LongVALE annotations; a list whose records carry ``meta``
+    (or no media field) is LongVALE SFT; otherwise Qwen-VL.
+    """
+    data = _read_json(source)
+    if format == "auto":
+        if isinstance(data, Mapping):
+            format = "longvale-annotations"
+        elif isinstance(data, list) and any(isinstance(r, Mapping) and ("meta" in r or not (
+                {"video", "videos", "image", "images"} & set(r))) for r in data):
+            format = "longvale"
+        else:
+            format = "qwen-vl"
+    stem = _stem(source)
+    if format == "longvale-annotations":
+        if not isinstance(data, Mapping):
+            raise OmniBenchError(f"{source}: LongVALE annotations are a JSON object keyed by video id",
+                                 reason="bad-format")
+        return [_annotation_record(str(k), v, task, time_format) for k, v in data.items()]
+    if format not in ("longvale", "qwen-vl"):
+        raise OmniBenchError(f"unknown format {format!r}; known: auto, longvale, longvale-annotations, qwen-vl",
+                             reason="bad-settings")
+    if not isinstance(data, list):
+        raise OmniBenchError(f"{source}: expected a JSON list of records", reason="bad-format")
+    return [_from_dict(raw, i, stem, time_format, format) for i, raw in enumerate(data)]
+
+
+def resolve_media(name: str, media_root: str | os.PathLike | None) -> Path:
+    """The file a record's media name refers to under the media root.
+
+    A name that exists as given (absolute, or relative to the root) is used; a name with no
+    suffix (a LongVALE id) gets the first of :data:`VIDEO_SUFFIXES` that exists; otherwise
+    the ``.mp4`` candidate is returned so the caller reports it missing.
+    """
+    root = Path(media_root) if media_root is not None else Path(".")
+    path = Path(name) if os.path.isabs(name) else root / name
+    if path.exists() or path.suffix.lower() in (*VIDEO_SUFFIXES, ".jpg", ".jpeg", ".png", ".webp", ".bmp"):
+        return path
+    for suffix in VIDEO_SUFFIXES:
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            return candidate
+    return path.with_name(path.name + VIDEO_SUFFIXES[0])
+
+
+def parse_mix(spec: str | Sequence[str]) -> list[tuple[str, float]]:
+    """``"longvale%50,qwen_vl"`` -> ``[("longvale", 50.0), ("qwen_vl", 100.0)]``.
+
+    >>> parse_mix("a%50, b")
+    [('a', 50.0), ('b', 100.0)]
+    """
+    parts = [p.strip() for p in (spec.split(",") if isinstance(spec, str) else spec) if p.strip()]
+    out = []
+    for part in parts:
+        name, _, percent = part.rpartition("%") if "%" in part else (part, "", "100")
+        try:
+            value = float(percent)
+        except ValueError:
+            raise OmniBenchError(f"bad dataset spec {part!r}: expected NAME or NAME%PERCENT",
+                                 reason="bad-settings") from None
+        if not 0 < value <= 100:
+            raise OmniBenchError(f"bad dataset spec {part!r}: the percentage must be in (0, 100]",
+                                 reason="bad-settings")
+        out.append((name.strip(), value))
+    return out
+
+
+def sample_percent(records: Sequence, percent: float, *, seed: int = 0) -> list:
+    """``int(len * percent / 100)`` records chosen with ``random.Random(seed)``, in file order.
+
+    Qwen-VL's rule (``random.sample(annotations, int(len * rate))``) made deterministic.
+
+    >>> sample_percent(list(range(10)), 50, seed=0)
+    [0, 2, 4, 6, 9]
+    """
+    count = int(len(records) * percent / 100)
+    if percent >= 100:
+        return list(records)
+    chosen = sorted(random.Random(seed).sample(range(len(records)), count))
+    return [records[i] for i in chosen]
+
+
+def mix(datasets: Mapping[str, Sequence[Record]], spec: str | Sequence[str] | None = None, *,
+        seed: int = 0) -> list[Record]:
+    """Concatenate datasets, each sampled by its ``%`` share (every dataset at 100% without a spec).
+
+    Each dataset is sampled with its own seed (``seed`` + its position in the spec), so
+    changing one share never changes which records another contributes.
+    """
+    wanted = parse_mix(spec) if spec is not None else [(name, 100.0) for name in datasets]
+    out: list[Record] = []
+    for position, (name, percent) in enumerate(wanted):
+        if name not in datasets:
+            raise OmniBenchError(f"unknown dataset {name!r} in the mix; known: {', '.join(datasets)}",
+                                 source=name, reason="bad-settings")
+        out.extend(sample_percent(datasets[name], percent, seed=seed + position))
+    return out
+

@@ -1,0 +1,430 @@
+"""When do a sample's VIDEO and AUDIO chunks really happen, and the TMRoPE ids the model gives them.
+
+The Omni processor interleaves a video's tokens with its audio's by *position time*: grid
+step ``t`` sits at ``t * second_per_grid`` seconds, where ``second_per_grid = 2 / fps`` and
+``fps`` is what the processor was told; audio token ``i`` sits at ``i * 40 ms``, which is
+real time. When the fps handed over is not the fps the frames were sampled at (the seed's
+50 frames over 256.89 s with the stock ``fps=2``), chunk ``j``'s video shows a moment far
+from chunk ``j``'s audio.
+
+* :func:`alignment` takes a :class:`~omni_bench.layout.TokenLayout` (or a planner
+  :class:`~omni_bench.planner.MediaPlan`) and returns an :class:`Alignment`: per chunk the
+  real seconds its frames cover (grid step ``t`` = frames ``2t, 2t+1``, from the sampled
+  frames' timestamps), the seconds its position ids claim, the seconds of its audio, and
+  the drift ``video start - audio start``; a verdict for the sample ("aligned" when every
+  drift is within 1.5 real grid steps - the most a correctly clocked sample shows, see
+  ``_SLACK`` - else "misaligned") and a :class:`Recommendation`.
+* :func:`recommend` says which ``fps`` and ``seconds_per_chunk`` line the chunks up: the
+  fps actually sampled, and a chunk of whole seconds (the model's config only takes an
+  int) at least one grid step long, so that no chunk is cut into one-token pieces.
+* :func:`rope_positions` / :func:`temporal_positions`: the 3-D rope position ids (and their
+  temporal row) that Qwen2.5-Omni's ``get_rope_index`` computes for the layout's
+  ``input_ids``, reproduced with NumPy (the test compares them with the tiny model's).
+
+Not covered: images inside a layout, several videos' alignment (the first video is
+used), Qwen2.5-VL's rope (its temporal ids use ``tokens_per_second`` and a different text
+offset; :func:`rope_positions` raises for VL layouts).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import arith
+from .layout import TokenLayout
+from .settings import LayoutSettings
+
+__all__ = ["Chunk", "Alignment", "Recommendation", "alignment", "recommend", "rope_positions",
+           "temporal_positions", "AUDIO_TOKEN_SECONDS"]
+
+AUDIO_TOKEN_SECONDS = 0.04  # one audio token: 4 mel frames of 10 ms (16 kHz, hop 160, two stride-2 stages)
+_DEFAULT_CHUNK = 2.0  # profile default seconds_per_chunk, used to group VL / video-only layouts
+_DEFAULT_IDS_PER_SECOND = 25.0
+# Default tolerance in real grid steps: what a correctly clocked sample can show. A chunk holds
+# whole grid steps (its video starts up to one step after its audio) and qwen-vl-utils keeps the
+# first and the last frame, so frame k is up to half a step later than k / sampled_fps.
+_SLACK = 1.5
+_SAME = 1e-7  # relative difference below which an fps or chunk length counts as unchanged (CLI round trips)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One interleave chunk: its VIDEO tokens, its AUDIO tokens and when they really happen (seconds)."""
+
+    index: int  # chunk number j
+    video_tokens: int  # VIDEO tokens in the chunk (0: audio only)
+    audio_tokens: int  # AUDIO tokens in the chunk (0: video only)
+    grid_steps: tuple[int, int] | None  # first and last temporal grid step with tokens here
+    video_span: tuple[float, float] | None  # real seconds of those grid steps' frames
+    claimed_span: tuple[float, float] | None  # seconds their position ids claim: t * second_per_grid
+    audio_span: tuple[float, float] | None  # seconds of the audio tokens (40 ms each)
+    drift: float | None  # video start - audio start (- claimed start when no audio), seconds
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The processor fps and chunk length that line a sample's chunks up with real time."""
+
+    processor_fps: float  # pass this fps: frames sampled / duration
+    seconds_per_chunk: float | None  # pass this chunk length (None: no audio interleave)
+    grid_seconds: float  # real seconds per temporal grid step: temporal_patch_size / sampled fps
+    assumed_grid_seconds: float  # what the processor assumed: temporal_patch_size / processor fps
+    current_processor_fps: float  # fps the layout was made with
+    current_seconds_per_chunk: float | None  # chunk length the layout was made with
+    line: str  # one sentence for the report
+
+    @property
+    def changes(self) -> dict:
+        """LayoutSettings changes to apply ({} when nothing needs to change)."""
+        out = {}
+        if not math.isclose(self.processor_fps, self.current_processor_fps, rel_tol=_SAME):
+            out["processor_fps"] = self.processor_fps
+        if self.seconds_per_chunk is not None and not math.isclose(
+                self.seconds_per_chunk, self.current_seconds_per_chunk or _DEFAULT_CHUNK, rel_tol=_SAME):
+            out["seconds_per_chunk"] = self.seconds_per_chunk
+        return out
+
+    def apply(self, settings: LayoutSettings | None = None) -> LayoutSettings:
+        """``settings`` with the recommended processor fps and chunk length (always both, explicit)."""
+        settings = settings or LayoutSettings()
+        changes = {"processor_fps": self.processor_fps}
+        if self.seconds_per_chunk is not None:
+            changes["seconds_per_chunk"] = self.seconds_per_chunk
+        return settings.replace(**changes)
+
+    def __str__(self) -> str:
+        return self.line
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Per-chunk real times of one video's tokens, a verdict and the fix. ``str()`` is the report block."""
+
+    chunks: tuple[Chunk, ...]
+    verdict: str  # "aligned" or "misaligned"
+    max_drift: float  # largest |drift| over chunks that have one, seconds
+    worst_chunk: int | None  # the chunk where it occurs
+    tolerance: float  # |drift| allowed, seconds (default: 1.5 real grid steps)
+    interleaved: bool  # the video's own audio is interleaved (Omni, use_audio_in_video)
+    grid_seconds: float  # real seconds per grid step
+    assumed_grid_seconds: float  # seconds per grid step the processor assumed
+    seconds_per_chunk: float  # chunk length used for grouping
+    recommendation: Recommendation
+    notes: tuple[str, ...] = ()  # one line each
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def aligned(self) -> bool:
+        return self.verdict == "aligned"
+
+    @property
+    def summary(self) -> str:
+        """One line: verdict, worst drift, tolerance."""
+        if self.worst_chunk is None:
+            return f"{self.verdict}: no chunk has both a time and a reference"
+        return (f"{self.verdict}: max drift {self.chunks[self.worst_chunk].drift:+.2f} s at chunk "
+                f"{self.worst_chunk} (tolerance {self.tolerance:.2f} s)")
+
+    def to_dict(self) -> dict:
+        """The --json object under "alignment"."""
+        return {
+            "verdict": self.verdict, "max_drift": self.max_drift, "worst_chunk": self.worst_chunk,
+            "tolerance": self.tolerance, "interleaved": self.interleaved, "grid_seconds": self.grid_seconds,
+            "assumed_grid_seconds": self.assumed_grid_seconds, "seconds_per_chunk": self.seconds_per_chunk,
+            "recommendation": {"processor_fps": self.recommendation.processor_fps,
+                               "seconds_per_chunk": self.recommendation.seconds_per_chunk,
+                               "changes": self.recommendation.changes, "line": self.recommendation.line},
+            "chunks": [{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
+                       for c in self.chunks],
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        return render_alignment(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def _span(span) -> str:
+    return f"{span[0]:7.2f}-{span[1]:<7.2f}" if span else " " * 15
+
+
+def render_alignment(a: Alignment, *, max_rows: int = 12) -> str:
+    """The text form: verdict, recommendation, then one row per chunk (long tables elided)."""
+    lines = ["[Alignment]", a.summary, f"fix: {a.recommendation.line}"]
+    lines.append(f"video grid: {a.grid_seconds:.4g} s real, {a.assumed_grid_seconds:.4g} s assumed; "
+                 + (f"{len(a.chunks)} chunks of {a.seconds_per_chunk:g} s" if a.interleaved else
+                    f"{len(a.chunks)} grid steps, no audio: drift = real - claimed start"))
+    lines.append("chunk  VIDEO  grid       video s          AUDIO  audio s          drift s")
+    rows = list(a.chunks)
+    if len(rows) > max_rows:
+        rows = [*rows[: max_rows - 3], None, *rows[-2:]]
+    for c in rows:
+        if c is None:
+            lines.append(f"  ... {len(a.chunks) - max_rows + 1} more chunks ...")
+            continue
+        grid = f"{c.grid_steps[0]}-{c.grid_steps[1]}" if c.grid_steps else ""
+        drift = f"{c.drift:+8.2f}" if c.drift is not None else ""
+        lines.append(f"{c.index:5d}  {c.video_tokens:5d}  {grid:9s}  {_span(c.video_span)}  "
+                     f"{c.audio_tokens:5d}  {_span(c.audio_span)}  {drift}")
+    lines += [f"! {note}" for note in a.notes]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Timing:
+    # what alignment needs from a layout or a media plan
+    grid: tuple[int, int, int]
+    merge_size: int
+    temporal_patch_size: int
+    second_per_grid: float  # assumed by the processor
+    processor_fps: float
+    sampled_fps: float
+    duration: float
+    frame_times: tuple[float, ...]
+    seconds_per_chunk: float
+    position_id_per_seconds: float
+    audio_tokens: int  # interleaved audio tokens (0 when not interleaved)
+    interleaved: bool
+    observed_runs: tuple[tuple[str, int], ...] | None
+
+
+def _timing(source) -> _Timing:
+    from .planner import MediaPlan
+
+    if isinstance(source, MediaPlan):
+        p, info = source.profile, source.info
+        times = tuple(float(i) / info.native_fps for i in source.frame_indices)
+        return _Timing(source.grid, p.merge_size, p.temporal_patch_size, source.second_per_grid,
+                       source.processor_fps, source.sampled_fps, info.duration, times,
+                       source.seconds_per_chunk or _DEFAULT_CHUNK,
+                       source.position_id_per_seconds or _DEFAULT_IDS_PER_SECOND, source.audio_tokens,
+                       source.use_audio, None)
+    if not isinstance(source, TokenLayout):
+        raise TypeError(f"alignment needs a TokenLayout or a MediaPlan, got {type(source).__name__}")
+    s = source.stats
+    if not s.video_grid_thw or not s.processor_fps:
+        raise ValueError("the layout has no video")
+    grid = s.video_grid_thw[0]
+    merge = int(round(math.sqrt(grid[1] * grid[2] // s.tokens_per_grid))) if s.tokens_per_grid else 2
+    patch = int(round(s.second_per_grid * s.processor_fps))
+    sampled = s.sampled_fps or s.processor_fps
+    duration = s.duration or (s.sampled_frames or grid[0] * patch) / sampled
+    # the processor interleaves with the float64 2 / fps; the stat may hold its float32 copy
+    spg = arith.second_per_grid(s.processor_fps, patch)
+    return _Timing(grid, merge, patch, spg, s.processor_fps, sampled, duration, s.frame_times,
+                   s.seconds_per_chunk or _DEFAULT_CHUNK, s.position_id_per_seconds or _DEFAULT_IDS_PER_SECOND,
+                   s.audio_tokens if s.use_audio_in_video else 0, bool(s.use_audio_in_video),
+                   tuple(source.vision_runs))
+
+
+def _grid_start(tm: _Timing, step: int) -> float:
+    # real time of the first frame of a grid step; the step after the last one starts at the end
+    frame = step * tm.temporal_patch_size
+    if tm.frame_times:
+        return tm.frame_times[frame] if frame < len(tm.frame_times) else tm.duration
+    return min(frame / tm.sampled_fps, tm.duration)
+
+
+def _chunks(tm: _Timing) -> list[Chunk]:
+    t, h, w = tm.grid
+    per_grid = (h // tm.merge_size) * (w // tm.merge_size)
+    per_chunk = int(tm.position_id_per_seconds * tm.seconds_per_chunk)
+    groups = [(float(step) * tm.second_per_grid * tm.position_id_per_seconds, per_grid) for step in range(t)]
+    # without interleaved audio the chunk rule orders nothing: one row per grid step
+    video = arith.chunk_lengths(groups, per_chunk) if tm.interleaved else [per_grid] * t
+    n_audio = tm.audio_tokens
+    audio = [min(per_chunk, n_audio - j * per_chunk) for j in range(-(-n_audio // per_chunk))] if n_audio else []
+    rows, k, a = [], 0, 0
+    for j in range(max(len(video), len(audio))):
+        nv = video[j] if j < len(video) else 0
+        na = audio[j] if j < len(audio) else 0
+        steps = vspan = claimed = aspan = drift = None
+        if nv:
+            g0, g1 = k // per_grid, (k + nv - 1) // per_grid
+            steps = (g0, g1)
+            vspan = (_grid_start(tm, g0), _grid_start(tm, g1 + 1))
+            claimed = (g0 * tm.second_per_grid, (g1 + 1) * tm.second_per_grid)
+        if na:
+            aspan = (a * AUDIO_TOKEN_SECONDS, (a + na) * AUDIO_TOKEN_SECONDS)
+        if vspan:
+            drift = vspan[0] - (aspan or claimed)[0]
+        rows.append(Chunk(j, nv, na, steps, vspan, claimed, aspan, drift))
+        k, a = k + nv, a + na
+    return rows
+
+
+def _recommend(tm: _Timing) -> Recommendation:
+    real = tm.temporal_patch_size / tm.sampled_fps
+    assumed = tm.second_per_grid
+    fps = tm.sampled_fps
+    spc = None
+    if tm.interleaved:  # whole seconds (the model's config is an int), at least one grid step
+        spc = tm.seconds_per_chunk if real <= tm.seconds_per_chunk else float(math.ceil(real - 1e-9))
+    fps_ok = math.isclose(fps, tm.processor_fps, rel_tol=_SAME)
+    spc_ok = spc is None or math.isclose(spc, tm.seconds_per_chunk, rel_tol=_SAME)
+    if fps_ok and spc_ok:
+        line = f"video grid = {real:.2f} s and the processor assumes {assumed:.2f} s: nothing to change"
+    else:
+        parts, flags = [], []
+        if not fps_ok:
+            parts.append(f"fps={fps:.3g}")
+            flags.append(f"--processor-fps {fps:.10g}")
+        if not spc_ok:
+            parts.append(f"seconds_per_chunk={spc:.4g}")
+            flags.append(f"--seconds-per-chunk {spc:.10g}")
+        head = (f"video grid = {real:.2f} s but processor assumes {assumed:.2f} s" if not fps_ok else
+                f"video grid = {real:.2f} s is longer than the {tm.seconds_per_chunk:g} s chunk")
+        line = f"{head}: pass {', '.join(parts)} ({' '.join(flags)})"
+    return Recommendation(fps, spc, real, assumed, tm.processor_fps, tm.seconds_per_chunk if tm.interleaved else None,
+                          line)
+
+
+def _chunk_notes(seconds_per_chunk: float) -> list[str]:
+    # the model's get_rope_index re-chunks the span with ITS config value (an int in transformers 5)
+    if seconds_per_chunk == int(seconds_per_chunk):
+        if seconds_per_chunk == _DEFAULT_CHUNK:
+            return []
+        return [f"seconds_per_chunk {seconds_per_chunk:g} != 2: set the thinker config's seconds_per_chunk to "
+                f"{int(seconds_per_chunk)} too (get_rope_index re-chunks positions with its own value)"]
+    return [f"seconds_per_chunk {seconds_per_chunk:g} is not whole: the model's config takes an int, so "
+            "get_rope_index chunks differently from the processor and gives positions to the wrong tokens"]
+
+
+def alignment(layout, *, tolerance: float | None = None) -> Alignment:
+    """Real-time alignment of the first video's chunks in a TokenLayout (or a planner MediaPlan).
+
+    ``tolerance`` defaults to 1.5 real grid steps (a chunk holds whole grid steps, and
+    qwen-vl-utils' first-and-last-frame sampling puts frames up to half a step late). For
+    the seed's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s real,
+    1 s assumed): chunk 12 pairs video from 251.60 s with audio from 24.00 s, drift
+    +227.60 s, "misaligned"; the fix is ``fps=0.195, seconds_per_chunk=11``.
+    """
+    tm = _timing(layout)
+    rows = _chunks(tm)
+    rec = _recommend(tm)
+    tolerance = _SLACK * rec.grid_seconds if tolerance is None else float(tolerance)
+    drifts = [(abs(c.drift), c.index) for c in rows if c.drift is not None]
+    max_drift, worst = max(drifts) if drifts else (0.0, None)
+    notes = []
+    if tm.interleaved and tm.observed_runs is not None:
+        expected = tuple(arith.interleave_runs(tm.grid, tm.second_per_grid, tm.audio_tokens,
+                                               seconds_per_chunk=tm.seconds_per_chunk,
+                                               position_id_per_seconds=tm.position_id_per_seconds,
+                                               merge_size=tm.merge_size))
+        if expected != tm.observed_runs:
+            notes.append("the vision span's runs differ from the processor's chunk rule; rows follow the rule")
+    notes.extend(_chunk_notes(tm.seconds_per_chunk) if tm.interleaved else ())
+    return Alignment(tuple(rows), "aligned" if max_drift <= tolerance else "misaligned", max_drift, worst,
+                     tolerance, tm.interleaved, rec.grid_seconds, tm.second_per_grid, tm.seconds_per_chunk, rec,
+                     tuple(notes))
+
+
+def recommend(meta_or_layout, settings: LayoutSettings | None = None) -> Recommendation:
+    """The processor fps (= fps sampled) and seconds_per_chunk (whole grid steps) that line chunks up.
+
+    Takes a TokenLayout, a MediaPlan, or media metadata (VideoInfo / dict) with settings.
+    ``recommend(dict(duration=256.89, width=640, height=360, native_fps=25),
+    LayoutSettings(frames=50, processor_fps=2)).line`` ->
+    "video grid = 10.28 s but processor assumes 1.00 s: pass fps=0.195, seconds_per_chunk=11 (...)".
+    ``rec.apply(settings)`` gives the fixed settings.
+    """
+    from .planner import MediaPlan, media_plan
+
+    if not isinstance(meta_or_layout, (TokenLayout, MediaPlan)):
+        meta_or_layout = media_plan(meta_or_layout, settings, indices=False)
+    return _recommend(_timing(meta_or_layout))
+
+
+def _slices(lengths) -> list[tuple[int, int]]:
+    bounds = np.cumsum([0, *lengths])
+    return [(int(bounds[i]), int(bounds[i + 1])) for i in range(len(lengths))]
+
+
+def rope_positions(layout: TokenLayout, *, seconds_per_chunk: float | None = None,
+                   position_id_per_seconds: float | None = None) -> np.ndarray:
+    """The [3, seq] rope position ids Qwen2.5-Omni's ``get_rope_index`` gives ``layout.input_ids``.
+
+    Text counts up by one; ``<|vision_bos|>`` and ``<|audio_bos|>`` share a position ``p``;
+    video token of grid step ``t`` gets ``p + 1 + long(t * second_per_grid * ids_per_second)``
+    (float32, as the model computes it) and its row / column; audio token ``i`` gets
+    ``p + 1 + i``; both are emitted in the model's own chunk order; the closing tokens get
+    one past the maximum of the last chunk. ``seconds_per_chunk`` and
+    ``position_id_per_seconds`` are the MODEL's config values (default: the layout's, i.e.
+    a model configured like the processor).
+    """
+    ids = layout.extra.get("token_ids")
+    if ids is None or ids.audio is None:
+        raise ValueError("rope_positions covers Qwen2.5-Omni layouts (TMRoPE); this layout is not one")
+    s = layout.stats
+    arr = np.asarray(layout.input_ids, dtype=np.int64)
+    ips = float(position_id_per_seconds or s.position_id_per_seconds or _DEFAULT_IDS_PER_SECOND)
+    spc = float(seconds_per_chunk or s.seconds_per_chunk or _DEFAULT_CHUNK)
+    per_chunk = int(ips * spc)
+    out = np.zeros((3, len(arr)), dtype=np.int64)
+    grids = iter(s.video_grid_thw)
+    merge = int(round(math.sqrt(s.video_grid_thw[0][1] * s.video_grid_thw[0][2] // s.tokens_per_grid))) \
+        if s.video_grid_thw else 2
+    audio_len = arith.audio_tokens(s.mel_frames) if s.mel_frames else s.audio_tokens
+    pos, cursor = 0, 0  # next free position, next token not yet given one
+    for seg in layout.segments:
+        if seg.kind == "text":
+            continue
+        gap = seg.start - cursor  # text, template and role tokens: one position each
+        out[:, cursor:seg.start] = pos + np.arange(gap)
+        pos, cursor = pos + gap, seg.end
+        n = seg.end - seg.start
+        inner = arr[seg.start:seg.end]
+        if seg.kind == "audio":  # standalone audio: bos, tokens, eos count up like text
+            out[:, seg.start:seg.end] = pos + np.arange(n)
+            pos += n
+            continue
+        if ids.image in inner:
+            raise ValueError("rope_positions does not cover images")
+        t, h, w = next(grids)
+        lh, lw = h // merge, w // merge
+        t_index = (np.arange(t, dtype=np.float32) * np.float32(s.second_per_grid) * np.float32(ips)).astype(np.int64)
+        video = np.stack([np.repeat(t_index, lh * lw), np.tile(np.repeat(np.arange(lh), lw), t),
+                          np.tile(np.arange(lw), t * lh)])
+        interleaved = n > 1 and int(inner[1]) == ids.audio_bos
+        opening = 2 if interleaved else 1
+        start = pos + 1
+        if interleaved:
+            audio = np.broadcast_to(np.arange(audio_len), (3, audio_len))
+            vchunks = _slices(arith.chunk_lengths([(int(v), lh * lw) for v in t_index], per_chunk))
+            achunks = _slices(arith.chunk_lengths([(i, 1) for i in range(audio_len)], per_chunk))
+            pieces = []
+            for j in range(max(len(vchunks), len(achunks))):
+                if j < len(vchunks):
+                    pieces.append(video[:, vchunks[j][0]:vchunks[j][1]])
+                if j < len(achunks):
+                    pieces.append(audio[:, achunks[j][0]:achunks[j][1]])
+            body = np.concatenate(pieces, axis=1) + start
+            closing = int(pieces[-1].max()) + start + 1
+        else:
+            body = video + start
+            closing = int(body.max()) + 1
+        first = seg.start + opening
+        if first + body.shape[1] + opening != seg.end:
+            raise ValueError(f"vision span of {n} tokens does not hold the {body.shape[1]} media tokens "
+                             "the grid and audio length give")
+        out[:, seg.start:first] = pos
+        out[:, first:first + body.shape[1]] = body
+        out[:, first + body.shape[1]:seg.end] = closing
+        pos = closing + 1
+    out[:, cursor:] = pos + np.arange(len(arr) - cursor)
+    return out
+
+
+def temporal_positions(layout: TokenLayout, **model_config) -> np.ndarray:
+    """The temporal (first) row of :func:`rope_positions`: [seq] int64.
+
+    For an aligned sample a video token's temporal id divided by ``position_id_per_seconds``
+    is (nearly) its frame's time and an audio token's is its own time; in a misaligned one
+    they are not.
+    """
+    return rope_positions(layout, **model_config)[0]

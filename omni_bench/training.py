@@ -1,0 +1,752 @@
+"""LoRA fine-tuning of the Qwen2.5-Omni thinker / Qwen2.5-VL on annotated video, with the fused loss.
+
+``train(TrainConfig(...))`` is the seed notebook's training setup made reproducible:
+
+* **model**: a checkpoint directory (``model``), or the random-init tiny model of a profile
+  (``tiny=True``, CPU smoke runs). Audio and vision towers are frozen; LoRA goes on the
+  *text* model's attention and MLP projections only. The towers have their own ``q/k/v``
+  and ``gate/up/down_proj`` modules, so the targets are a regex restricted to the text
+  decoder's layers (:func:`lora_target_regex`), never a bare name list.
+* **memory**: the loss is computed from hidden states by :mod:`omni_bench.fused` (no N x V
+  logits); gradient checkpointing is on, with ``enable_input_require_grads()`` - the seed's
+  ``loss.requires_grad == False`` - and the first step checks ``loss.requires_grad``.
+* **loop**: transformers' ``Trainer``; bf16 on CUDA, float32 on CPU; a progress bar; the
+  loss is normalised by the label tokens of the whole optimizer step, across gradient
+  accumulation and processes (``num_items_in_batch``), so 2 processes x batch 1 train
+  exactly like 1 process x batch 2.
+* **run directory** (``output``): ``config.json`` (the resolved :class:`TrainConfig`),
+  ``metrics.jsonl`` (one row per logging step: step, loss, learning_rate, grad_norm,
+  tokens, label_tokens, peak_mib, epoch), ``checkpoint-N/`` (adapter, optimizer,
+  scheduler, RNG: what resuming needs), ``adapter/`` (the final LoRA adapter, peft
+  ``save_pretrained``) and ``loss.png`` / ``learning_rate.png`` / ``grad_norm.png``.
+* **resume** (``resume=True``): continues from the last *complete* checkpoint; rows of
+  ``metrics.jsonl`` after that step are dropped first, so nothing is recorded twice. The
+  continued run reproduces the uninterrupted one step for step.
+* **scale out**: the same command under ``accelerate launch`` (DDP, DeepSpeed, FSDP; see
+  ``docs/training.md`` and ``configs/``).
+
+``tokens`` / ``label_tokens`` count the non-padding input tokens and the labelled tokens of
+the logging window, over all processes. ``peak_mib`` is the peak since the run started on
+the main process: resident set size on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
+
+Left out: evaluation during training, full fine-tuning and tower training, packing,
+QLoRA / quantised bases, the Omni talker. Multi-GPU configs are documented, not exercised
+by the tests (those run DDP on CPU with gloo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import OmniBenchError
+
+__all__ = [
+    "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
+    "plot_metrics", "load_trained_model", "DEFAULT_LORA_TARGETS", "add_train_flags", "config_from_args",
+]
+
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_DTYPES = ("auto", "float32", "bfloat16")
+_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+# Fields that may change between a run and its resumption (the others fix the trajectory).
+_RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
+                      "num_workers", "output"}
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+ADAPTER_DIR = "adapter"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; CLI flags map 1:1 (``--max-steps`` is ``max_steps``)."""
+
+    # model
+    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
+    model: str | None = None  # --model PATH: checkpoint directory (weights + processor); None: --tiny
+    tiny: bool = False  # --tiny: random-init tiny model of --profile (CPU smoke runs, not quality)
+    # data
+    data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
+    data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
+    media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
+    max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
+    # frame sampling and sizes (omni_bench.settings.LayoutSettings)
+    frames: int | None = None  # --frames N: sample N frames per video
+    fps: float | None = None  # --fps F: sample F frames per second (2.0 when neither is given)
+    min_frames: int = 4  # --min-frames: lower bound of fps sampling
+    max_frames: int = 768  # --max-frames: upper bound of fps sampling
+    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge (None: the profile's)
+    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge (None: the profile's)
+    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
+    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave (None: 2)
+    position_id_per_seconds: float | None = None  # --position-id-per-seconds (None: 25)
+    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
+    use_audio: bool = True  # --no-audio turns it off: audio comes from each video's own track
+    system: str | None = None  # --system: system prompt (None: the chat template's default)
+    # optimisation
+    max_steps: int = 100  # --max-steps: optimizer steps
+    learning_rate: float = 1e-4  # --learning-rate: peak learning rate (the seed's 1e-4)
+    lr_scheduler: str = "linear"  # --lr-scheduler: linear | cosine | constant | constant_with_warmup
+    warmup_steps: int = 0  # --warmup-steps: linear warm-up steps
+    weight_decay: float = 0.0  # --weight-decay: AdamW weight decay
+    max_grad_norm: float = 1.0  # --max-grad-norm: gradient clipping (0: off)
+    batch_size: int = 1  # --batch-size: samples per process per micro-batch
+    grad_accum: int = 1  # --grad-accum: micro-batches per optimizer step
+    # LoRA (the seed's r=16, alpha=16, dropout 0.05)
+    lora_r: int = 16  # --lora-r: adapter rank
+    lora_alpha: int = 16  # --lora-alpha: adapter scale numerator (scale = alpha / r)
+    lora_dropout: float = 0.05  # --lora-dropout: dropout on the adapter input
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
+    # loss and memory
+    loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.loss)
+    loss_chunk_size: int = 1024  # --loss-chunk-size: rows per chunk of the chunked loss
+    gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
+    dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
+    # run directory and bookkeeping
+    output: str = "runs/train"  # --output DIR: the run directory
+    logging_steps: int = 5  # --logging-steps: one metrics row every N steps (the seed logged every 5)
+    save_steps: int = 100  # --save-steps: a resumable checkpoint every N steps
+    save_total_limit: int | None = None  # --save-total-limit: keep only the newest N checkpoints
+    seed: int = 0  # --seed: model init, LoRA init, data order, dropout
+    num_workers: int = 0  # --num-workers: DataLoader worker processes (decoding runs there)
+    resume: bool = False  # --resume: continue from the last complete checkpoint in --output
+    progress: bool = True  # --no-progress hides the progress bar
+
+    def __post_init__(self):
+        def bad(message: str):
+            raise OmniBenchError(message, reason="bad-settings")
+
+        if self.model is not None and self.tiny:
+            bad("pass either --model PATH or --tiny, not both")
+        if self.model is None and not self.tiny:
+            bad("pass --model PATH (a checkpoint directory) or --tiny (random-init tiny model)")
+        if not self.data:
+            bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
+        for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps", "lora_r",
+                     "loss_chunk_size"):
+            if getattr(self, name) < 1:
+                bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            bad(f"--learning-rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.lora_dropout < 1:
+            bad(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.dtype not in _DTYPES:
+            bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
+        if self.lr_scheduler not in _SCHEDULERS:
+            bad(f"--lr-scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.lr_scheduler!r}")
+        from .loss import BACKENDS
+
+        if self.loss_backend not in BACKENDS:
+            bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
+        if not self.lora_targets or not all(re.fullmatch(r"\w+", t) for t in self.lora_targets):
+            bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
+        self.layout_settings()  # validates the sampling fields
+
+    def layout_settings(self):
+        """The :class:`~omni_bench.settings.LayoutSettings` the dataset samples with."""
+        from .settings import LayoutSettings
+
+        return LayoutSettings(
+            profile=self.model or self.profile, frames=self.frames, fps=self.fps, min_frames=self.min_frames,
+            max_frames=self.max_frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
+            resize=self.resize, seconds_per_chunk=self.seconds_per_chunk,
+            position_id_per_seconds=self.position_id_per_seconds, processor_fps=self.processor_fps,
+            use_audio=self.use_audio, system=self.system)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config from a dict (e.g. a run's ``config.json``); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise OmniBenchError(f"unknown training settings: {', '.join(unknown)}", reason="bad-settings")
+        values = dict(data)
+        if values.get("resize") is not None:
+            values["resize"] = tuple(values["resize"])
+        if values.get("lora_targets") is not None:
+            targets = values["lora_targets"]
+            values["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **changes) -> TrainConfig:
+        """Read a JSON config file (a run's ``config.json`` works), then apply ``changes``."""
+        path = Path(path)
+        if not path.is_file():
+            raise OmniBenchError(f"{path}: config file not found", source=str(path), reason="missing")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise OmniBenchError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})", source=str(path),
+                                 reason="bad-json") from None
+        if not isinstance(data, dict):
+            raise OmniBenchError(f"{path}: a config file is one JSON object", source=str(path), reason="bad-json")
+        return cls.from_dict({**data, **changes})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a training run left in its run directory."""
+
+    output_dir: Path  # the run directory
+    config: TrainConfig  # the resolved config (also in config.json)
+    metrics: tuple[dict, ...]  # the rows of metrics.jsonl, in step order
+    adapter_dir: Path  # the final LoRA adapter (peft save_pretrained)
+    checkpoints: tuple[Path, ...]  # resumable checkpoints, oldest first
+    plots: dict = field(default_factory=dict)  # "loss" / "learning_rate" / "grad_norm" -> PNG path
+    resumed_from: Path | None = None  # the checkpoint this invocation continued from
+    trainable_parameters: int = 0  # parameters the optimizer updated (the adapter)
+    total_parameters: int = 0  # all parameters of the model with its adapter
+    samples: int = 0  # training samples (records that made a sample)
+    dropped: tuple = ()  # records that made no sample (omni_bench.samples.Dropped)
+    world_size: int = 1  # processes that trained
+    model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
+
+    @property
+    def steps(self) -> int:
+        """The last optimizer step recorded."""
+        return int(self.metrics[-1]["step"]) if self.metrics else 0
+
+    @property
+    def final_loss(self) -> float | None:
+        return float(self.metrics[-1]["loss"]) if self.metrics else None
+
+    def to_dict(self) -> dict:
+        return {"output_dir": str(self.output_dir), "config": self.config.to_dict(), "metrics": list(self.metrics),
+                "adapter_dir": str(self.adapter_dir), "checkpoints": [str(c) for c in self.checkpoints],
+                "plots": {k: str(v) for k, v in self.plots.items()},
+                "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
+                "trainable_parameters": self.trainable_parameters, "total_parameters": self.total_parameters,
+                "samples": self.samples, "dropped": [dataclasses.asdict(d) for d in self.dropped],
+                "world_size": self.world_size}
+
+    def __str__(self) -> str:
+        share = 100 * self.trainable_parameters / max(self.total_parameters, 1)
+        lines = [f"run {self.output_dir}: {self.steps} steps, {self.samples} samples, "
+                 f"{self.world_size} process{'es' if self.world_size > 1 else ''}"
+                 + (f", resumed from {self.resumed_from.name}" if self.resumed_from else ""),
+                 f"trainable {self.trainable_parameters:,} / {self.total_parameters:,} parameters ({share:.3f}%)"]
+        for drop in self.dropped:
+            lines.append(f"dropped {drop.id}: {drop.reason}")
+        lines.append(f"{'step':>6} {'loss':>9} {'lr':>10} {'grad_norm':>10} {'tokens':>8} {'labels':>7} "
+                     f"{'peak_mib':>9}")
+        for row in self.metrics:
+            grad = row.get("grad_norm")
+            lines.append(f"{row['step']:>6} {row['loss']:>9.4f} {row['learning_rate']:>10.3e} "
+                         f"{'-' if grad is None else format(grad, '.4f'):>10} {row['tokens']:>8} "
+                         f"{row['label_tokens']:>7} {row['peak_mib']:>9.0f}")
+        lines.append(f"adapter: {self.adapter_dir}")
+        if self.checkpoints:
+            lines.append("checkpoints: " + ", ".join(c.name for c in self.checkpoints))
+        if self.plots:
+            lines.append("plots: " + ", ".join(Path(p).name for p in self.plots.values()))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- model and LoRA
+
+
+def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
+    """A peft ``target_modules`` regex matching ``targets`` inside the text decoder's layers only.
+
+    The text decoder is the module with ``embed_tokens`` and ``layers`` (the Omni thinker's
+    and Qwen2.5-VL's ``model.language_model``), so the audio tower's ``q_proj`` and the
+    vision tower's ``up_proj`` never match.
+
+    >>> lora_target_regex(tiny_model("qwen2.5-omni-7b"), ("q_proj", "down_proj"))  # doctest: +SKIP
+    'model\\\\.language_model\\\\.layers\\\\.\\\\d+\\\\.(?:self_attn|mlp)\\\\.(?:q_proj|down_proj)'
+    """
+    import torch
+
+    prefixes = [name for name, module in model.named_modules()
+                if isinstance(getattr(module, "layers", None), torch.nn.ModuleList) and hasattr(module, "embed_tokens")]
+    if len(prefixes) != 1:
+        raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
+                             reason="unsupported-model")
+    prefix = re.escape(prefixes[0]) + r"\." if prefixes[0] else ""
+    pattern = prefix + r"layers\.\d+\.(?:self_attn|mlp)\.(?:" + "|".join(re.escape(t) for t in targets) + ")"
+    matched = [name for name, _ in model.named_modules() if re.fullmatch(pattern, name)]
+    missing = [t for t in targets if not any(name.endswith("." + t) for name in matched)]
+    if missing:
+        raise OmniBenchError(f"--lora-targets: no {', '.join(missing)} in the text model's layers of "
+                             f"{type(model).__name__}", reason="bad-settings")
+    return pattern
+
+
+def _model_class(model_type: str):
+    import transformers
+
+    classes = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration",
+               "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
+    if model_type not in classes and model_type != "qwen2_5_omni":
+        raise OmniBenchError(f"model type {model_type!r} is not a Qwen2.5-Omni or Qwen2.5-VL checkpoint",
+                             reason="unsupported-model")
+    return getattr(transformers, classes.get(model_type, "Qwen2_5OmniForConditionalGeneration"))
+
+
+def _load_model(config: TrainConfig, dtype):
+    """The base model: the tiny one of the profile, or a checkpoint (the Omni thinker only)."""
+    from ._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    if config.tiny:
+        from .models import tiny_model
+
+        return tiny_model(config.profile, seed=config.seed, dtype=dtype)
+    path = Path(config.model)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise OmniBenchError(f"{path}: no config.json; --model takes a checkpoint directory", source=str(path),
+                             reason="missing")
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
+    cls = _model_class(model_type)
+    if model_type == "qwen2_5_omni":  # the full Omni model: the thinker only (no talker, no token2wav)
+        return cls.from_pretrained(str(path), dtype=dtype, enable_audio_output=False).thinker
+    return cls.from_pretrained(str(path), dtype=dtype)
+
+
+def _resolve_dtype(config: TrainConfig):
+    import torch
+
+    if config.dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, config.dtype)
+
+
+def _prepare_model(config: TrainConfig, dtype):
+    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss."""
+    from ._torchvision import ensure_torchvision
+
+    ensure_torchvision()  # before peft: it imports transformers' vision code
+    from peft import LoraConfig, get_peft_model
+
+    from .fused import enable_fused_loss
+
+    model = _load_model(config, dtype)
+    model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
+    if config.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        # Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that
+        # need no grad and the loss has none (the seed's "Loss requires_grad: False").
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=lora_target_regex(model, config.lora_targets), task_type="CAUSAL_LM")
+    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, lora)
+    enable_fused_loss(model, backend=config.loss_backend, chunk_size=config.loss_chunk_size)
+    return model
+
+
+def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike | None = None):
+    """The base model of a run with its trained adapter loaded (peft), in eval mode.
+
+    ``adapter``: a folder holding an adapter (default: the run's ``adapter/``; a
+    ``checkpoint-N`` folder works too).
+    """
+    from ._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    from peft import PeftModel
+
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_file(run_dir / CONFIG_FILE)
+    base = _load_model(config, _resolve_dtype(config))
+    model = PeftModel.from_pretrained(base, str(adapter or run_dir / ADAPTER_DIR))
+    model.eval()
+    return model
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+def last_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest ``checkpoint-N`` that was written completely (its ``trainer_state.json``
+    is saved last), or None. A run killed while saving leaves a partial folder; it is skipped.
+    """
+    found = []
+    for path in Path(output_dir).glob("checkpoint-*"):
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file():
+            found.append((int(path.name.split("-")[-1]), path))
+    return max(found)[1] if found else None
+
+
+def _checkpoints(output_dir: Path) -> tuple[Path, ...]:
+    found = [(int(p.name.split("-")[-1]), p) for p in output_dir.glob("checkpoint-*")
+             if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return tuple(p for _, p in sorted(found))
+
+
+def read_metrics(output_dir: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` (empty list if there is none)."""
+    path = Path(output_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _truncate_metrics(output_dir: Path, step: int) -> None:
+    """Keep only the rows up to ``step`` (what the checkpoint being resumed had seen)."""
+    rows = [row for row in read_metrics(output_dir) if row["step"] <= step]
+    (output_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def plot_metrics(rows, folder: str | os.PathLike) -> dict[str, Path]:
+    """Write ``loss.png``, ``learning_rate.png`` and ``grad_norm.png`` for metric rows into folder.
+
+    Uses matplotlib's object API (``Figure``), never pyplot's global state. Returns the
+    written paths by metric name; metrics with no values are skipped.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    folder = Path(folder)
+    out = {}
+    for key, label in (("loss", "training loss"), ("learning_rate", "learning rate"), ("grad_norm", "grad norm")):
+        points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
+        if not points:
+            continue
+        steps, values = zip(*points)
+        fig = Figure(figsize=(5.0, 3.0), dpi=100)
+        ax = fig.add_subplot()
+        ax.plot(steps, values, marker="o" if len(points) <= 40 else None, markersize=3)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if key == "learning_rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        fig.tight_layout()
+        path = folder / f"{key}.png"
+        fig.savefig(path)
+        out[key] = path
+    return out
+
+
+def _check_run_dir(config: TrainConfig, output_dir: Path) -> Path | None:
+    """The checkpoint to resume from (None: a fresh run); refuses to mix two runs in one folder."""
+    checkpoint = last_checkpoint(output_dir)
+    if not config.resume:
+        if checkpoint is not None or read_metrics(output_dir):
+            raise OmniBenchError(f"{output_dir} already holds a run; pass --resume to continue it or choose "
+                                 "another --output", source=str(output_dir), reason="run-exists")
+        return None
+    if checkpoint is None:
+        raise OmniBenchError(f"{output_dir}: no complete checkpoint to resume from (--save-steps sets how "
+                             "often one is written)", source=str(output_dir), reason="no-checkpoint")
+    saved_file = output_dir / CONFIG_FILE
+    if saved_file.is_file():
+        saved = json.loads(saved_file.read_text(encoding="utf-8"))
+        now = json.loads(json.dumps(config.to_dict()))
+        changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+        if changed:
+            raise OmniBenchError(f"{output_dir}: --resume with different settings ({', '.join(changed)}) would "
+                                 "not continue the same run; use the run's config.json (--config)",
+                                 source=str(output_dir), reason="resume-mismatch")
+    return checkpoint
+
+
+def _peak_mib() -> float:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --------------------------------------------------------------------------- Trainer pieces
+
+
+def _make_trainer_class():
+    """Trainer with the fused loss semantics, token counting and the first-step gradient check."""
+    import torch
+    from transformers import Trainer
+
+    class FusedLossTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Our fused forward takes num_items_in_batch and normalises by it, for Omni and VL alike
+            # (Qwen2.5-VL's class says accepts_loss_kwargs=False for its own logits path).
+            self.model_accepts_loss_kwargs = True
+            self._loss_shifts_labels = True  # count labels[..., 1:], the targets of a causal LM
+            self.window = {"tokens": 0, "label_tokens": 0}  # since the last logged row
+            self.checked_grad = False
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+            counts = torch.zeros(2, dtype=torch.long)
+            for batch in batches:
+                counts[0] += int(batch["attention_mask"].sum())
+                counts[1] += int(batch["labels"].ne(-100).sum())
+            if self.args.world_size > 1:
+                counts = self.accelerator.gather(counts.to(device)).reshape(-1, 2).sum(0).cpu()
+            self.window["tokens"] += int(counts[0])
+            self.window["label_tokens"] += int(counts[1])
+            return batches, num_items
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            result = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                          num_items_in_batch=num_items_in_batch)
+            loss = result[0] if return_outputs else result
+            if model.training and not self.checked_grad:
+                _check_loss_requires_grad(loss)
+                self.checked_grad = True
+            return result
+
+    return FusedLossTrainer
+
+
+def _check_loss_requires_grad(loss) -> None:
+    """The seed's silent failure, made loud: a loss without a graph trains nothing."""
+    if not loss.requires_grad:
+        raise OmniBenchError(
+            "the loss does not require grad: no trainable parameter is reached (with gradient checkpointing "
+            "and frozen embeddings call model.enable_input_require_grads(); check --lora-targets)",
+            reason="no-grad")
+
+
+def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: bool):
+    from transformers import TrainerCallback
+
+    class MetricsWriter(TrainerCallback):
+        """One metrics.jsonl row per logging step (main process only)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            row = {"step": int(state.global_step), "loss": float(logs["loss"]),
+                   "learning_rate": float(logs.get("learning_rate", float("nan"))),
+                   "grad_norm": None if logs.get("grad_norm") is None else float(logs["grad_norm"]),
+                   "tokens": trainer.window["tokens"], "label_tokens": trainer.window["label_tokens"],
+                   "peak_mib": round(_peak_mib(), 1), "epoch": round(float(logs.get("epoch", state.epoch or 0)), 4)}
+            trainer.window.update(tokens=0, label_tokens=0)
+            if is_main:
+                with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row) + "\n")
+
+    class Progress(TrainerCallback):
+        """A tqdm bar over optimizer steps with the last logged loss."""
+
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if is_main and config.progress:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
+                                file=sys.stderr, dynamic_ncols=True)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return [MetricsWriter(), Progress()]
+
+
+def _training_arguments(config: TrainConfig, output_dir: Path, dtype):
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(output_dir), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm, logging_strategy="steps", logging_steps=config.logging_steps,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        seed=config.seed, bf16=dtype == torch.bfloat16, use_cpu=not cuda, report_to="none",
+        remove_unused_columns=False, dataloader_num_workers=config.num_workers, dataloader_pin_memory=cuda,
+        disable_tqdm=True,  # our own progress bar; activation checkpointing is set on the model, before LoRA
+        ddp_find_unused_parameters=False, average_tokens_across_devices=True, save_only_model=False,
+    )
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(config: TrainConfig, *, callbacks=()) -> RunResult:
+    """Fine-tune a LoRA adapter as ``config`` says and return what the run directory holds.
+
+    ``callbacks``: extra ``transformers.TrainerCallback`` s (notebooks: live plots, early stop).
+    Raises :class:`~omni_bench.errors.OmniBenchError` for user errors (missing files, a run
+    directory that already holds a run without ``resume``, no sample left after planning).
+
+    >>> result = train(TrainConfig(tiny=True, data="data/longvale_sft.json", frames=4,
+    ...                            resize=(56, 56), max_steps=5, logging_steps=1, output="runs/tiny"))  # doctest: +SKIP
+    >>> print(result)                                                                                   # doctest: +SKIP
+    """
+    from ._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    from transformers import PrinterCallback, ProgressCallback, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from .dataset import OmniCollator, OmniSFTDataset
+    from .processor import load_processor
+    from .records import load_records
+
+    output_dir = Path(config.output)
+    data_path = Path(config.data)
+    if not data_path.is_file():
+        raise OmniBenchError(f"{data_path}: annotation file not found", source=str(data_path), reason="missing")
+    dtype = _resolve_dtype(config)
+    # the resolved config: what config.json records and what a resumption must match
+    config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
+                            dtype=str(dtype).replace("torch.", ""))
+    media_root = config.media_root
+    args = _training_arguments(config, output_dir, dtype)  # sets up the process group under accelerate
+    is_main = args.process_index == 0
+    resume_from = _check_run_dir(config, output_dir)
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()  # every process has read the run directory before it changes
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        if is_main:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
+            if resume_from is not None:
+                _truncate_metrics(output_dir, int(resume_from.name.split("-")[-1]))
+        set_seed(config.seed)
+        processor = load_processor(config.model or config.profile)
+        settings = config.layout_settings()
+        records = load_records(str(data_path), format=config.data_format)
+        dataset = OmniSFTDataset(records, media_root=media_root, settings=settings, processor=processor,
+                                 max_total_tokens=config.max_total_tokens)
+        if len(dataset) == 0:
+            reasons = "; ".join(f"{d.id}: {d.reason}" for d in dataset.dropped[:3])
+            raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
+                                 source=str(data_path), reason="no-samples")
+        model = _prepare_model(config, dtype)
+        trainable, total = model.get_nb_trainable_parameters()
+        trainer = _make_trainer_class()(model=model, args=args, train_dataset=dataset,
+                                        data_collator=OmniCollator(processor, settings=settings))
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        for callback in _make_callbacks(trainer, output_dir, config, is_main) + list(callbacks):
+            trainer.add_callback(callback)
+        trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
+        trainer.save_model(str(output_dir / ADAPTER_DIR))
+        rows = read_metrics(output_dir)
+        plots = plot_metrics(rows, output_dir) if is_main else {}
+    finally:
+        hf_logging.set_verbosity(level)
+    return RunResult(output_dir=output_dir, config=config, metrics=tuple(rows), adapter_dir=output_dir / ADAPTER_DIR,
+                     checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
+                     trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
+                     dropped=tuple(dataset.dropped), world_size=args.world_size, model=model)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_train_flags(parser) -> None:
+    """The ``omni-bench train`` flags: one per :class:`TrainConfig` field, plus --config and --json.
+
+    Every flag defaults to "not given", so ``--config FILE`` supplies values and flags override them.
+    """
+    parser.add_argument("--config", help="a JSON config file (a run's config.json works); flags override it")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", help="a checkpoint directory (Qwen2.5-Omni / thinker / Qwen2.5-VL)")
+    which.add_argument("--tiny", action="store_true", default=None, help="random-init tiny model of --profile")
+    parser.add_argument("--profile", help="processor profile (default qwen2.5-omni-7b)")
+    parser.add_argument("--data", help="annotations: LongVALE SFT / LongVALE annotations / Qwen-VL JSON")
+    parser.add_argument("--data-format", help="auto | longvale | longvale-annotations | qwen-vl")
+    parser.add_argument("--media-root", help="videos are relative to this folder (default: the --data folder)")
+    parser.add_argument("--max-total-tokens", type=int, help="input + label token budget per sample")
+    sampling = parser.add_mutually_exclusive_group()
+    sampling.add_argument("--frames", type=int, help="sample N frames per video")
+    sampling.add_argument("--fps", type=float, help="sample F frames per second (default 2.0)")
+    parser.add_argument("--min-frames", type=int, help="lower bound of fps sampling (default 4)")
+    parser.add_argument("--max-frames", type=int, help="upper bound of fps sampling (default 768)")
+    parser.add_argument("--min-pixels", type=int, help="per-frame size.shortest_edge (pixels)")
+    parser.add_argument("--max-pixels", type=int, help="per-frame size.longest_edge (pixels)")
+    parser.add_argument("--resize", help="fixed frame size HxW, e.g. 56x56 (multiples of 28)")
+    parser.add_argument("--seconds-per-chunk", type=float, help="VIDEO/AUDIO interleave chunk (default 2)")
+    parser.add_argument("--position-id-per-seconds", type=float, help="temporal ids per second (default 25)")
+    parser.add_argument("--processor-fps", type=float, help="fps handed to the processor (default: sampled)")
+    parser.add_argument("--no-audio", dest="use_audio", action="store_false", default=None,
+                        help="ignore the videos' audio tracks")
+    parser.add_argument("--system", help="system prompt (default: the chat template's)")
+    parser.add_argument("--max-steps", type=int, help="optimizer steps (default 100)")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-4)")
+    parser.add_argument("--lr-scheduler", help="linear | cosine | constant | constant_with_warmup")
+    parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default 0)")
+    parser.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0)")
+    parser.add_argument("--max-grad-norm", type=float, help="gradient clipping, 0 = off (default 1.0)")
+    parser.add_argument("--batch-size", type=int, help="samples per process per micro-batch (default 1)")
+    parser.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default 1)")
+    parser.add_argument("--lora-r", type=int, help="LoRA rank (default 16)")
+    parser.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 16)")
+    parser.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
+    parser.add_argument("--lora-targets", help="comma-separated text-model projections "
+                                               f"(default {','.join(DEFAULT_LORA_TARGETS)})")
+    parser.add_argument("--loss-backend", help="auto | chunked | liger | naive (default auto)")
+    parser.add_argument("--loss-chunk-size", type=int, help="rows per chunk of the chunked loss (default 1024)")
+    parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
+                        default=None, help="keep all activations (faster, more memory)")
+    parser.add_argument("--dtype", help="auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16")
+    parser.add_argument("--output", help="the run directory (default runs/train)")
+    parser.add_argument("--logging-steps", type=int, help="a metrics row every N steps (default 5)")
+    parser.add_argument("--save-steps", type=int, help="a resumable checkpoint every N steps (default 100)")
+    parser.add_argument("--save-total-limit", type=int, help="keep only the newest N checkpoints")
+    parser.add_argument("--seed", type=int, help="seed for init, data order and dropout (default 0)")
+    parser.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
+    parser.add_argument("--resume", action="store_true", default=None,
+                        help="continue from the last complete checkpoint in --output")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="hide the progress bar")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def config_from_args(args) -> TrainConfig:
+    """A :class:`TrainConfig` from parsed ``train`` flags (``--config`` first, given flags over it)."""
+    from .settings import parse_resize
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {name: value for name, value in vars(args).items() if name in names and value is not None}
+    if "resize" in given:
+        given["resize"] = parse_resize(given["resize"])
+    if "lora_targets" in given:
+        given["lora_targets"] = tuple(t.strip() for t in given["lora_targets"].split(",") if t.strip())
+    if getattr(args, "config", None):
+        return TrainConfig.from_file(args.config, **given)
+    return TrainConfig(**given)
+
+
+def run_train_command(args) -> int:
+    """``omni-bench train``: train, then print the run's text form (or JSON) on the main process."""
+    result = train(config_from_args(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False))
+        else:
+            print(result)
+    return 0 if result.final_loss is not None and math.isfinite(result.final_loss) else 1

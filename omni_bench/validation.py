@@ -1,0 +1,162 @@
+"""``validate``: check every record of a training file before a run spends GPU hours on it.
+
+Each record is checked in this order; the first failure is its reason:
+
+1. conversation: turns present, roles alternate starting with human, every reply non-empty,
+   no media tag inside a reply ("no-turns", "roles", "empty-reply");
+2. time tokens: every ``<s0>``/``<e0>`` has a value in ``meta.token`` ("time-token");
+3. tags: ``<video>`` tags equal the videos, ``<image>`` tags equal the images ("tag-count");
+4. media: each file exists and is a readable video (container probe), its first and last
+   *sampled* frames decode ("missing", "unreadable", "corrupt", "truncated"), it has an
+   audio track when audio is asked for ("no-audio"); images exist and decode;
+5. timestamps: inside [0, duration] (meta's duration, else the video's) ("timestamps");
+6. budget: with ``max_total_tokens``, the multi-turn sample fits after dropping the earliest
+   turns (:mod:`omni_bench.samples`, counted exactly) ("over-budget").
+
+A bad record never stops the run: every record ends up valid or in ``problems`` with its
+reason (an unexpected exception is reported as "error" with its message). Not covered:
+decoding every frame (only the first and last sampled ones), audio decoding (the track's
+presence and length come from the container), duplicate ids.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import OmniBenchError
+from .settings import LayoutSettings
+
+__all__ = ["Problem", "ValidationReport", "check_record", "validate"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one record is not valid."""
+
+    id: str  # the record's id
+    reason: str  # one line naming the record or file and what is wrong
+    code: str  # short tag: "missing", "truncated", "no-audio", "tag-count", "roles", "over-budget", ...
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome for a whole file: counts and one :class:`Problem` per invalid record."""
+
+    total: int  # records checked
+    valid: int  # records with no problem
+    problems: tuple[Problem, ...]  # one per invalid record, in file order
+    max_total_tokens: int | None = None  # the budget checked (None: none)
+    truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
+
+    def to_dict(self) -> dict:
+        """``{"total": N, "valid": N, "problems": [{"id", "reason", "code"}, ...], "truncated": {id: n}}``."""
+        return {"total": self.total, "valid": self.valid,
+                "problems": [{"id": p.id, "reason": p.reason, "code": p.code} for p in self.problems],
+                "truncated": dict(self.truncated)}
+
+    def __str__(self) -> str:
+        lines = [f"{self.valid} of {self.total} records valid" + (
+            f" (budget {self.max_total_tokens} tokens)" if self.max_total_tokens else "")]
+        lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
+        lines += [f"  {p.id}: [{p.code}] {p.reason}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _image_tokens(path: str, profile) -> int:
+    from PIL import Image
+
+    from . import arith
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            width, height = image.size
+    except FileNotFoundError:
+        raise OmniBenchError(f"{path}: file not found", source=path, reason="missing") from None
+    except Exception as exc:  # PIL raises many types for a bad image
+        raise OmniBenchError(f"{path}: not a readable image ({exc})", source=path, reason="unreadable") from None
+    height, width = arith.smart_resize(height, width, factor=profile.factor, min_pixels=profile.image_min_pixels,
+                                       max_pixels=profile.image_max_pixels)
+    return (height // profile.factor) * (width // profile.factor)
+
+
+def check_record(record, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
+                 processor=None, max_total_tokens: int | None = None):
+    """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError."""
+    from .inspection import resolve_profile, sample_indices
+    from .media import probe, read_frames
+    from .records import resolve_media
+    from .samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
+
+    settings = settings or LayoutSettings()
+    rid = record.id
+    turns = turns_of(record.conversations, source=rid)
+    if record.unresolved:
+        raise OmniBenchError(f"{rid}: time token(s) {', '.join(record.unresolved)} have no value in meta.token",
+                             source=rid, reason="time-token")
+    tags = media_tags(turns)
+    for tag, kind, media in ((VIDEO_TAG, "video", record.videos), (IMAGE_TAG, "image", record.images)):
+        if tags.count(tag) != len(media):
+            raise OmniBenchError(f"{rid}: {tags.count(tag)} {tag} tag(s) but {len(media)} {kind}(s)",
+                                 source=rid, reason="tag-count")
+    from .processor import load_processor
+
+    processor = processor or load_processor(settings.profile)
+    profile = resolve_profile(processor, settings)
+    use_audio = settings.use_audio and profile.has_audio
+    video_tokens, image_tokens, duration = [], [], record.duration
+    for name in record.videos:
+        path = str(resolve_media(name, media_root))
+        info = probe(path)
+        indices = sample_indices(info, settings, profile.temporal_patch_size)
+        read_frames(path, sorted({indices[0], indices[-1]}))
+        if use_audio and not info.has_audio:
+            raise OmniBenchError(f"{path}: no audio track but audio is asked for (pass --no-audio to use the "
+                                 "video alone)", source=path, reason="no-audio")
+        if use_audio and not info.audio_seconds:
+            raise OmniBenchError(f"{path}: the audio track is empty", source=path, reason="no-audio")
+        video_tokens.append(media_token_count(info, settings, processor))
+        duration = duration or info.duration
+    for name in record.images:
+        image_tokens.append(_image_tokens(str(resolve_media(name, media_root)), profile))
+    outside = [t for t in record.timestamps if duration is not None and not 0 <= t <= duration + 1e-6]
+    if outside:
+        raise OmniBenchError(f"{rid}: timestamp {outside[0]:g} s is outside the video's duration "
+                             f"(0 to {duration:g} s)", source=rid, reason="timestamps")
+    if record.timestamps and duration is None:
+        raise OmniBenchError(f"{rid}: timestamps but no duration to check them against", source=rid,
+                             reason="timestamps")
+    order = {VIDEO_TAG: iter(video_tokens), IMAGE_TAG: iter(image_tokens)}
+    media_tokens = [next(order[tag]) for tag in tags]
+    return build_sample(record, processor, media_tokens, max_total_tokens=max_total_tokens,
+                        system=settings.system)
+
+
+def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
+             processor=None, max_total_tokens: int | None = None, progress: bool | None = None) -> ValidationReport:
+    """Check every record; never stops at a bad one. ``progress``: tqdm bar on stderr (None: when a TTY)."""
+    from tqdm.auto import tqdm
+
+    settings = settings or LayoutSettings()
+    if processor is None:
+        from .processor import load_processor
+
+        processor = load_processor(settings.profile)
+    problems, truncated = [], []
+    bar = tqdm(records, desc="validate", unit="record", file=sys.stderr,
+               disable=(not sys.stderr.isatty()) if progress is None else not progress)
+    for record in bar:
+        try:
+            sample = check_record(record, media_root=media_root, settings=settings, processor=processor,
+                                  max_total_tokens=max_total_tokens)
+            if sample.dropped_turns:
+                truncated.append((record.id, sample.dropped_turns))
+        except OmniBenchError as exc:
+            problems.append(Problem(record.id, str(exc), exc.reason or "invalid"))
+        except Exception as exc:  # a bad record must never stop the run
+            problems.append(Problem(record.id, f"{record.id}: {type(exc).__name__}: {exc}", "error"))
+    return ValidationReport(len(records), len(records) - len(problems), tuple(problems), max_total_tokens,
+                            tuple(truncated))

@@ -1,0 +1,81 @@
+"""omni_bench.bench at a tiny size: result shape, gradient agreement, the memory probe.
+
+No wall-clock assertions here: timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from omni_bench import bench
+from omni_bench.bench import bench_loss, format_bench_loss
+
+
+@pytest.fixture(scope="module")
+def tiny_result() -> dict:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # tiny tensors: one thread per worker is steadier
+        return bench_loss(64, 32, 1000, chunk_size=16, seed=1)
+
+
+def test_bench_loss_result_shape(tiny_result):
+    result = json.loads(json.dumps(tiny_result))  # plain JSON all the way down
+    for backend in ("naive", "chunked"):
+        row = result[backend]
+        assert set(row) == {"peak_mib", "seconds", "cpu_seconds", "baseline_mib", "loss", "grad_checksum"}
+        assert all(isinstance(value, float) for value in row.values())
+        assert row["seconds"] > 0
+    assert (result["tokens"], result["hidden"], result["vocab"]) == (64, 32, 1000)
+    assert result["device"] == "cpu" and result["dtype"] == "float32" and result["chunk_size"] == 16
+    assert "liger" not in result
+    assert {"ratio_peak", "ratio_seconds", "ratio_cpu_seconds", "max_grad_diff"} <= set(result)
+
+
+def test_bench_loss_backends_agree(tiny_result):
+    assert tiny_result["max_grad_diff"] < 1e-6
+    assert tiny_result["naive"]["loss"] == pytest.approx(tiny_result["chunked"]["loss"], abs=1e-5)
+    assert tiny_result["naive"]["grad_checksum"] == pytest.approx(
+        tiny_result["chunked"]["grad_checksum"], abs=1e-4
+    )
+
+
+def test_format_bench_loss(tiny_result):
+    text = format_bench_loss(tiny_result)
+    assert "N=64 H=32 V=1000" in text
+    assert "| naive " in text and "| chunked " in text
+    assert "max |grad difference|" in text
+
+
+def test_peak_rss_probe_sees_an_allocation():
+    probe = bench._PeakRSS()
+    before = bench._rss_bytes()
+    probe.start()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    del block
+    peak = probe.stop()
+    assert peak - before >= 60 * 2**20
+
+
+def test_failing_worker_raises_with_its_error():
+    with pytest.raises(RuntimeError, match="backend 'nonexistent'"):
+        bench_loss(8, 8, 16, backends=("nonexistent",))
+
+
+def test_main_usage():
+    assert bench.main(["something"]) == 2
+
+
+def test_best_of_keeps_shortest_times_and_largest_peak():
+    runs = [
+        {"peak_mib": 10.0, "seconds": 3.0, "cpu_seconds": 5.0, "loss": 1.0},
+        {"peak_mib": 12.0, "seconds": 2.0, "cpu_seconds": 6.0, "loss": 1.0},
+    ]
+    assert bench._best_of(runs) == {"peak_mib": 12.0, "seconds": 2.0, "cpu_seconds": 5.0, "loss": 1.0}
+
+
+def test_repeats_must_be_positive():
+    with pytest.raises(ValueError, match="repeats"):
+        bench_loss(8, 8, 16, repeats=0)

@@ -1,0 +1,96 @@
+"""The timeline drawing of the seed's misaligned sample and its fix, headless (Agg), asserted on artists.
+
+Also writes ``docs/timeline_seed.png``. The alignments come from the planner's arithmetic
+(``media_plan``): no processor, nothing decoded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
+
+from omni_bench import LayoutSettings, alignment, recommend
+from omni_bench.planner import media_plan
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
+SEED_SETTINGS = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    misaligned = alignment(media_plan(SEED, SEED_SETTINGS))
+    fixed_settings = recommend(SEED, SEED_SETTINGS).apply(SEED_SETTINGS)
+    return misaligned, alignment(media_plan(SEED, fixed_settings))
+
+
+def _patches(ax, lane: str):
+    return [p for p in ax.patches if (p.get_gid() or "").startswith(lane + "-")]
+
+
+def _drift_lines(ax):
+    (collection,) = [c for c in ax.collections if c.get_gid() == "drift"]
+    return collection.get_segments()
+
+
+def test_misaligned_seed_draws_every_chunk_with_slanted_joins(pair):
+    misaligned, _ = pair
+    ax = draw_timeline(misaligned)
+    assert misaligned.verdict == "misaligned"
+    video = _patches(ax, "VIDEO")
+    audio = _patches(ax, "AUDIO")
+    assert len(video) == sum(c.video_tokens > 0 for c in misaligned.chunks) == 13  # 12 x 128 + 64 tokens
+    assert len(audio) == sum(c.audio_tokens > 0 for c in misaligned.chunks) == 129  # 6422 tokens / 50
+    assert {p.get_y() + p.get_height() / 2 for p in video} == {LANES["VIDEO"]}
+    assert {p.get_y() + p.get_height() / 2 for p in audio} == {LANES["AUDIO"]}
+    # the video lane spans the whole clip (frame 0 .. end), the audio chunks paired with it only 26 s
+    assert min(p.get_x() for p in video) == 0.0
+    assert max(p.get_x() + p.get_width() for p in video) == pytest.approx(256.89)
+    joins = _drift_lines(ax)
+    assert len(joins) == 13
+    assert max(top[0] - bottom[0] for top, bottom in joins) == pytest.approx(misaligned.max_drift)
+    assert ax.get_xlim()[1] >= 256.89
+    assert "misaligned" in ax.get_title(loc="left")
+
+
+def test_fixed_seed_joins_are_nearly_vertical(pair):
+    misaligned, fixed = pair
+    assert fixed.verdict == "aligned"
+    assert fixed.recommendation.changes == {}
+    ax = draw_timeline(fixed)
+    joins = _drift_lines(ax)
+    assert len(joins) == sum(c.video_tokens > 0 and c.audio_tokens > 0 for c in fixed.chunks)
+    assert max(abs(top[0] - bottom[0]) for top, bottom in joins) <= fixed.tolerance
+    assert max(abs(top[0] - bottom[0]) for top, bottom in joins) < misaligned.max_drift / 10
+    assert len(_patches(ax, "VIDEO")) == sum(c.video_tokens > 0 for c in fixed.chunks)
+
+
+def test_pair_shares_the_time_axis_and_saves_the_doc_png(pair):
+    fig = draw_timeline_pair(*pair)
+    top, bottom = fig.axes
+    assert top.get_xlim() == bottom.get_xlim()
+    assert top.get_title(loc="left").startswith("before: misaligned")
+    assert "pass fps=0.195" in top.get_title(loc="left")
+    assert bottom.get_title(loc="left").startswith("after: aligned")
+    DOCS.mkdir(exist_ok=True)
+    fig.savefig(DOCS / "timeline_seed.png", metadata={"Software": None})
+    assert (DOCS / "timeline_seed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_video_only_layout_uses_the_claimed_lane():
+    silent = alignment(media_plan(dict(SEED, has_audio=False), SEED_SETTINGS.replace(use_audio=False)))
+    ax = draw_timeline(silent)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["claimed", "VIDEO"]
+    assert len(_patches(ax, "VIDEO")) == len(_patches(ax, "AUDIO")) == 25  # one row per grid step
+
+
+def test_timeline_never_loads_pyplot():
+    code = ("import sys; from omni_bench_widgets.timeline import draw_timeline; "
+            "from omni_bench import alignment; from omni_bench.planner import media_plan; "
+            "draw_timeline(alignment(media_plan(dict(duration=8, width=64, height=64, native_fps=25))))"
+            ".figure.canvas.draw(); assert 'matplotlib.pyplot' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
