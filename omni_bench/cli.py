@@ -92,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     # >>> further subcommands register below this line (plan, samplers, validate, train, bench)
 
+    p = sub.add_parser("bench", help="benchmarks measured side by side in one run")
+    bench = p.add_subparsers(dest="bench", required=True)
+    b = bench.add_parser("loss", help="transformers' loss path vs ours (and Liger on CUDA): memory, time, grads")
+    b.add_argument("--tokens", type=int, default=4096, help="N: rows of hidden states")
+    b.add_argument("--hidden", type=int, default=1024, help="H: hidden size")
+    b.add_argument("--vocab", type=int, default=151936, help="V: vocabulary (LM head rows)")
+    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--chunk-size", type=int, help="rows per chunk of ours (default: the benchmark's)")
+    b.add_argument("--repeats", type=int, default=1, help="runs per backend, best kept")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_cmd_bench_loss)
+
     from .training import add_train_flags, run_train_command
 
     p = sub.add_parser("train", help="LoRA fine-tune with the fused loss; writes a run directory (resumable)")
@@ -140,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_samplers)
     return parser
+
+
+def _cmd_bench_loss(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import bench_loss, format_bench_loss
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    extra = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    result = bench_loss(args.tokens, args.hidden, args.vocab, dtype=args.dtype, device=device,
+                        repeats=args.repeats, **extra)
+    print(json.dumps(result) if args.json else format_bench_loss(result))
+    return 0
 
 
 def _cmd_samplers(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import OmniBenchError
-from .loss import BACKENDS, fused_linear_cross_entropy
+from .loss import BACKENDS, DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["enable_fused_loss", "disable_fused_loss", "use_fused_loss", "fused_loss_enabled", "FusedLoss"]
 
@@ -134,7 +134,9 @@ def _fused_forward(self: torch.nn.Module, *args, **kwargs):
     return result.to_tuple() if return_dict is False else result
 
 
-def enable_fused_loss(model: torch.nn.Module, *, backend: str = "auto", chunk_size: int = 1024) -> FusedLoss:
+def enable_fused_loss(
+    model: torch.nn.Module, *, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> FusedLoss:
     """Make ``model(..., labels=...)`` compute the fused loss and return ``logits=None``.
 
     ``model``: a supported transformers model or a peft model wrapping one. ``backend`` and
@@ -185,7 +187,9 @@ def fused_loss_enabled(model: torch.nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def use_fused_loss(model: torch.nn.Module, *, backend: str = "auto", chunk_size: int = 1024) -> Iterator[FusedLoss]:
+def use_fused_loss(
+    model: torch.nn.Module, *, backend: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[FusedLoss]:
     """``with use_fused_loss(model): loss = model(**batch, labels=labels).loss`` - restored on exit."""
     before = _causal_lm(model).__dict__.get("_omni_fused_loss")
     saved = None if before is None else (before.backend, before.chunk_size)

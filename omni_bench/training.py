@@ -106,7 +106,7 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
     # loss and memory
     loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.loss)
-    loss_chunk_size: int = 1024  # --loss-chunk-size: rows per chunk of the chunked loss
+    loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
     gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
     dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
     # run directory and bookkeeping
@@ -366,7 +366,9 @@ def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike
     run_dir = Path(run_dir)
     config = TrainConfig.from_file(run_dir / CONFIG_FILE)
     base = _load_model(config, _resolve_dtype(config))
-    model = PeftModel.from_pretrained(base, str(adapter or run_dir / ADAPTER_DIR))
+    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(base, str(adapter or run_dir / ADAPTER_DIR))
     model.eval()
     return model
 
@@ -522,11 +524,11 @@ def _check_loss_requires_grad(loss) -> None:
             reason="no-grad")
 
 
-def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: bool):
+def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: bool, listeners=()):
     from transformers import TrainerCallback
 
     class MetricsWriter(TrainerCallback):
-        """One metrics.jsonl row per logging step (main process only)."""
+        """One metrics.jsonl row per logging step (main process only), then ``listener(row)`` for each listener."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs or "loss" not in logs:
@@ -540,6 +542,8 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
             if is_main:
                 with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
+                for listener in listeners:
+                    listener(dict(row))
 
     class Progress(TrainerCallback):
         """A tqdm bar over optimizer steps with the last logged loss."""
@@ -593,7 +597,9 @@ def _training_arguments(config: TrainConfig, output_dir: Path, dtype):
 def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     """Fine-tune a LoRA adapter as ``config`` says and return what the run directory holds.
 
-    ``callbacks``: extra ``transformers.TrainerCallback`` s (notebooks: live plots, early stop).
+    ``callbacks``: extra ``transformers.TrainerCallback`` s (notebooks: live plots, early stop), or
+    plain callables, each called with every metrics row once it is written (main process only),
+    e.g. a live dashboard over the run directory: ``callbacks=[lambda row: view.refresh()]``.
     Raises :class:`~omni_bench.errors.OmniBenchError` for user errors (missing files, a run
     directory that already holds a run without ``resume``, no sample left after planning).
 
@@ -650,7 +656,11 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
                                         data_collator=OmniCollator(processor, settings=settings))
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
-        for callback in _make_callbacks(trainer, output_dir, config, is_main) + list(callbacks):
+        from transformers import TrainerCallback
+
+        hooks = [c for c in callbacks if isinstance(c, (TrainerCallback, type))]
+        listeners = [c for c in callbacks if not isinstance(c, (TrainerCallback, type))]
+        for callback in _make_callbacks(trainer, output_dir, config, is_main, listeners) + hooks:
             trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
@@ -709,7 +719,7 @@ def add_train_flags(parser) -> None:
     parser.add_argument("--lora-targets", help="comma-separated text-model projections "
                                                f"(default {','.join(DEFAULT_LORA_TARGETS)})")
     parser.add_argument("--loss-backend", help="auto | chunked | liger | naive (default auto)")
-    parser.add_argument("--loss-chunk-size", type=int, help="rows per chunk of the chunked loss (default 1024)")
+    parser.add_argument("--loss-chunk-size", type=int, help="rows per chunk of the chunked loss (default 512)")
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
                         default=None, help="keep all activations (faster, more memory)")
     parser.add_argument("--dtype", help="auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16")

@@ -79,3 +79,16 @@ def test_best_of_keeps_shortest_times_and_largest_peak():
 def test_repeats_must_be_positive():
     with pytest.raises(ValueError, match="repeats"):
         bench_loss(8, 8, 16, repeats=0)
+
+
+def test_cli_bench_loss_json(capsys):
+    """`omni-bench bench loss --json` prints the documented object, gradients equal across paths."""
+    import json
+
+    from omni_bench.cli import main
+
+    assert main(["bench", "loss", "--tokens", "64", "--hidden", "32", "--vocab", "1000", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["naive"]) >= {"peak_mib", "seconds"} and set(data["chunked"]) >= {"peak_mib", "seconds"}
+    assert data["naive"]["loss"] == pytest.approx(data["chunked"]["loss"], rel=1e-5)
+    assert data["max_grad_diff"] < 1e-5 and data["device"] == "cpu"

@@ -49,8 +49,9 @@ def test_overfit_one_sample_and_only_the_adapter_changes(tmp_path):
     config = TrainConfig(model=str(checkpoint), data=str(data), media_root=str(ROOT / "data"), frames=4,
                          resize=(56, 56), max_steps=16, learning_rate=2e-3, lr_scheduler="constant",
                          logging_steps=1, save_steps=1000, output=str(tmp_path / "run"), progress=False)
-    snapshot = Snapshot()
-    result = train(config, callbacks=[snapshot])
+    snapshot, pushed = Snapshot(), []
+    result = train(config, callbacks=[snapshot, pushed.append])  # a TrainerCallback and a plain row hook
+    assert pushed == list(result.metrics)  # the hook saw every metrics.jsonl row, as written
     losses = [row["loss"] for row in result.metrics]
     assert len(losses) == 16 and result.samples == 1
     assert losses[-1] < 0.5 * losses[0], losses

@@ -16,7 +16,8 @@ and the root's plain-text form is the view's one-line summary.
 * :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
   :func:`render_dashboard_text`.
 * :func:`draw_timeline` / :func:`draw_timeline_pair` - VIDEO/AUDIO chunks in real time
-  (text twin ``str(alignment)``); :func:`draw_samplers` - frame samplers compared.
+  (text twin ``str(alignment)``); :func:`draw_samplers` - frame samplers compared;
+  :func:`draw_sampler_thumbnails` - their frames (text twin :func:`thumbnail_picks`).
 
 Importing this package is light; each view module (and ipywidgets, matplotlib) loads on
 first use. ``import omni_bench`` never imports this package.
@@ -38,14 +39,14 @@ _EXPORTS = {
     "draw_metrics": "dashboard", "Dashboard": "dashboard",
     "png_bytes": "_common",
     "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
-    "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers",
+    "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers", "thumbnail_picks": "samplers",
 }
 
 __all__ = [
     "Clock", "Dashboard", "InspectorView", "LabelsView", "clock_of", "draw_layout", "draw_metrics",
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "png_bytes",
     "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text", "render_selection_text",
-    "show_dashboard", "show_labels", "show_layout", "token_rows", "__version__",
+    "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows", "__version__",
 ]
 
 
