@@ -17,5 +17,5 @@ test:  ## unit, property and notebook tests (scripts/test.sh)
 demo:  ## the README's first command: inspect a bundled clip with the embedded Qwen2.5-Omni-7B processor
 	.venv/bin/omni-bench inspect data/clips/street_market.mkv --frames 16
 
-browser-check:  ## run notebook 01 in JupyterLab in headless Chromium; screenshot docs/inspector_jupyterlab.png
+browser-check:  ## (after scripts/browser_setup.sh) run notebook 01 in JupyterLab in headless Chromium; screenshot docs/inspector_jupyterlab.png
 	$(PYTHON) scripts/browser_check.py

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -31,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from omni_bench.machine import describe_machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [(640, 360), (1280, 720), (854, 480), (480, 270), (360, 640), (720, 1280), (320, 240), (1920, 1080)]
@@ -64,19 +64,9 @@ def dataset(n: int, seed: int) -> list[dict]:
 
 
 def machine() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import transformers
-
-    return {"cpu": model, "cores": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-            "python": platform.python_version(),
-            "numpy": np.__version__, "transformers": transformers.__version__, "platform": platform.platform()}
+    info = describe_machine("numpy", "transformers")
+    info["load_average_1min"] = info["load_average"][0]
+    return info
 
 
 def run_processor(processor, metas, settings) -> tuple[list[dict], float]:

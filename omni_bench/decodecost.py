@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .machine import describe_machine
+
 __all__ = ["VARIANTS", "DecodeCost", "measure_decode", "decode_once", "summarise", "decode_variant",
            "machine_info"]
 
@@ -172,23 +174,7 @@ def measure_decode(path: str, indices, variant: str, *, repeats: int = 3, workdi
 
 def machine_info() -> dict:
     """CPU model, cores, Python and decoder versions, for the results file."""
-    import platform
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import av
-    import decord
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "decord": decord.__version__, "av": av.__version__,
-            "numpy": np.__version__}
+    return describe_machine("av", "decord", "numpy")
 
 
 if __name__ == "__main__":
