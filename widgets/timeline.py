@@ -84,6 +84,8 @@ def draw_timeline_pair(misaligned, fixed, *, titles: tuple[str, str] | None = No
     ``titles`` default to each alignment's verdict line prefixed with "before:" / "after:"
     and, for the fixed one, the recommendation that produced it.
     """
+    import textwrap
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -91,8 +93,8 @@ def draw_timeline_pair(misaligned, fixed, *, titles: tuple[str, str] | None = No
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
     if titles is None:
-        titles = (f"before: {misaligned.summary}\n{misaligned.recommendation.line}",
-                  f"after: {fixed.summary}")
+        advice = textwrap.fill(misaligned.recommendation.line, width=120)  # long CLI flags: wrap, don't clip
+        titles = (f"before: {misaligned.summary}\n{advice}", f"after: {fixed.summary}")
     draw_timeline(misaligned, top, title=titles[0])
     draw_timeline(fixed, bottom, title=titles[1])
     right = max(top.get_xlim()[1], bottom.get_xlim()[1])
