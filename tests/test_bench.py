@@ -6,9 +6,11 @@ No wall-clock assertions here: timings depend on the machine and its load.
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import time
 
 import pytest
-import torch
 
 from omni_bench import bench
 from omni_bench.bench import bench_loss, format_bench_loss
@@ -49,14 +51,41 @@ def test_format_bench_loss(tiny_result):
     assert "max |grad difference|" in text
 
 
-def test_peak_rss_probe_sees_an_allocation():
+def _fresh_pages(size: int) -> mmap.mmap:
+    """An anonymous mapping of ``size`` bytes with every page written, so every page is resident.
+
+    A direct mapping, not a tensor: the C allocator may hand a tensor memory that an earlier
+    test freed and that is still resident, which would not move the RSS at all.
+    """
+    block = mmap.mmap(-1, size)
+    page = os.sysconf("SC_PAGE_SIZE")
+    for offset in range(0, size, page):
+        block[offset] = 1
+    return block
+
+
+def test_peak_rss_probe_counts_memory_still_held():
     probe = bench._PeakRSS()
-    before = bench._rss_bytes()
     probe.start()
-    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
-    del block
+    before = probe.peak
+    block = _fresh_pages(64 * 2**20)
+    peak = probe.stop()
+    block.close()
+    assert peak - before >= 60 * 2**20
+
+
+def test_peak_rss_probe_keeps_the_peak_after_the_memory_is_freed():
+    probe = bench._PeakRSS()
+    probe.start()
+    before = probe.peak
+    block = _fresh_pages(64 * 2**20)
+    deadline = time.monotonic() + 10
+    while probe.peak - before < 60 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.005)  # let the sampling thread (or the kernel's high-water mark) see it
+    block.close()
     peak = probe.stop()
     assert peak - before >= 60 * 2**20
+    assert bench._rss_bytes() - before < 60 * 2**20  # freed: only the recorded peak remembers it
 
 
 def test_failing_worker_raises_with_its_error():

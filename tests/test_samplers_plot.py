@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import AxesImage
-from omni_bench_widgets.samplers import draw_sampler_thumbnails, draw_samplers, thumbnail_picks
 
 from omni_bench.errors import OmniBenchError
 from omni_bench.media import probe
 from omni_bench.samplers import compare_samplers
+from omni_bench_widgets.samplers import draw_sampler_thumbnails, draw_samplers, thumbnail_picks
 
 CLIPS = Path(__file__).resolve().parents[1] / "data" / "clips"
 

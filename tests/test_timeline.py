@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
 
 from omni_bench import LayoutSettings, alignment, recommend
 from omni_bench.planner import media_plan
+from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)

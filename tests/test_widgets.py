@@ -15,6 +15,10 @@ import time
 import ipywidgets as W
 import numpy as np
 import pytest
+
+from omni_bench import LayoutSettings, arith, inspect, probe
+from omni_bench.layout import LayoutStats, build_layout
+from omni_bench.tokens import token_ids
 from omni_bench_widgets import (
     draw_layout,
     read_metrics,
@@ -27,10 +31,6 @@ from omni_bench_widgets import (
     token_rows,
 )
 from omni_bench_widgets.inspector import clock_of, default_selection
-
-from omni_bench import LayoutSettings, arith, inspect, probe
-from omni_bench.layout import LayoutStats, build_layout
-from omni_bench.tokens import token_ids
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
