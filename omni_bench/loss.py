@@ -15,8 +15,10 @@ What it covers
   chunks of ``chunk_size``; each chunk's logits live only while that chunk is processed.
   The gradients are computed in the forward pass (the softmax is at hand there) and kept;
   backward only scales them by the incoming gradient.
-* :func:`liger_fused_linear_cross_entropy`: Liger-Kernel's Triton kernel, CUDA only, with
-  the same signature and semantics.
+* :func:`liger_fused_linear_cross_entropy`: Liger-Kernel's Triton kernel, with the same
+  signature and semantics. It needs CUDA, except under Triton's interpreter
+  (``TRITON_INTERPRET=1`` set before Liger is imported), which runs the same kernel on CPU
+  tensors, slowly: that is how the tests check this backend on machines without a GPU.
 * :func:`fused_linear_cross_entropy`: picks one of those, or ``"naive"``, the transformers
   path itself (``hidden @ weight.T`` then ``transformers.loss.loss_utils.ForCausalLMLoss``),
   kept as the reference and for comparison.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from typing import Literal
 
 import torch
@@ -59,6 +62,7 @@ __all__ = [
     "chunked_linear_cross_entropy",
     "fused_linear_cross_entropy",
     "liger_fused_linear_cross_entropy",
+    "triton_interpreter",
 ]
 
 Backend = Literal["auto", "chunked", "liger", "naive"]
@@ -300,6 +304,13 @@ def _liger_loss_class():
     return module.LigerFusedLinearCrossEntropyLoss
 
 
+def triton_interpreter() -> bool:
+    """True when Triton's interpreter is on (``TRITON_INTERPRET=1``): Triton kernels then run
+    on CPU tensors, so the Liger backend may be given them. Triton reads the variable when a
+    kernel module is imported, so it must be set before Liger is first imported."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
 def liger_fused_linear_cross_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -315,11 +326,14 @@ def liger_fused_linear_cross_entropy(
 
     ``chunk_size`` is accepted for a uniform signature and ignored: Liger sizes its own
     chunks. Liger is imported on first use. Raises ImportError without liger-kernel and
-    ValueError for tensors that are not on CUDA.
+    ValueError for tensors that are not on CUDA, unless :func:`triton_interpreter` is on.
     """
     tensors = [hidden, weight] + ([] if bias is None else [bias])
-    if not all(t.is_cuda for t in tensors):
-        raise ValueError("the 'liger' backend needs hidden, weight (and bias) on a CUDA device")
+    if not all(t.is_cuda for t in tensors) and not triton_interpreter():
+        raise ValueError(
+            "the 'liger' backend needs hidden, weight (and bias) on a CUDA device "
+            "(or TRITON_INTERPRET=1 to run Liger's kernel on CPU through Triton's interpreter)"
+        )
     loss_class = _liger_loss_class()
     _check_weight(hidden, weight, bias)
     hidden2d, targets = _flatten_targets(hidden, labels, ignore_index=ignore_index, shift=shift)
