@@ -178,7 +178,8 @@ def test_chunk_and_processor_fps_controls_replan(planned):
     assert view.layout.vision_runs[:2] == (("VIDEO", 576), ("AUDIO", 100))
     controls["processor_fps"].value = 4.0  # the processor now thinks a grid step is 0.5 s
     assert view.layout.stats.processor_fps == 4.0 and view.layout.stats.second_per_grid == 0.5
-    controls["processor_fps"].value = 0.0  # 0: the fps actually sampled
+    controls["processor_fps"].value = 0.0  # 0: the fps actually sampled, as its tooltip says
+    assert "0 = the fps actually sampled" in controls["processor_fps"].tooltip
     assert view.settings.processor_fps is None and view.layout.stats.processor_fps == 2.0
     assert view.replans == 3
 

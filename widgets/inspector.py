@@ -455,7 +455,9 @@ def _plan_controls(view) -> dict:
         "seconds_per_chunk": W.FloatSlider(value=settings.seconds_per_chunk or profile.seconds_per_chunk, min=0.5,
                                            max=30.0, step=0.5, description="seconds/chunk", **common),
         "processor_fps": W.FloatSlider(value=settings.processor_fps or 0.0, min=0.0, max=8.0, step=0.05,
-                                       description="processor fps", readout_format=".2f", **common),
+                                       description="processor fps", readout_format=".2f",
+                                       tooltip="fps handed to the processor; 0 = the fps actually sampled "
+                                               "(frames / duration)", **common),
     }
 
 
