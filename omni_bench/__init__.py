@@ -27,6 +27,7 @@ _EXPORTS = {
     "alignment": "timing", "recommend": "timing", "temporal_positions": "timing",
     "rope_positions": "timing", "Alignment": "timing", "Chunk": "timing", "Recommendation": "timing",
     "budget": "budgets", "Budget": "budgets", "logits_bytes": "budgets",
+    "budget_dataset": "budgets", "DatasetBudget": "budgets",
     "assistant_labels": "labels", "audit_labels": "labels", "TokenIds": "tokens", "token_ids": "tokens",
     "Sampling": "samplers", "SamplingError": "samplers", "SAMPLERS": "samplers",
     "sample_qwen_vl_utils": "samplers", "sample_transformers": "samplers", "sample_llama_factory": "samplers",

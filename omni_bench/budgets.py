@@ -16,14 +16,23 @@ distinct prompt / answer / system text. Counts equal :func:`~omni_bench.planner.
 (tests) and the real processor's (``benchmarks/bench_budget.py``). A dict may carry
 ``prompt`` / ``answer`` / ``system`` keys of its own.
 
-Not covered: multi-turn samples and truncation by turn, packing, several videos per sample.
+:func:`budget_dataset` is the same over a real collection: video files (their headers are
+read, nothing is decoded), folders of them, or metadata records; every input is either
+budgeted or listed with the reason it could not be (unreadable file, no audio track when
+audio is asked for, too few frames, impossible size), never dropped silently. It backs
+``omni-bench budget``.
+
+Not covered: multi-turn samples and truncation by turn (``omni-bench validate`` checks those
+against the budget exactly), packing, several videos per sample.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +46,7 @@ from .profiles import Profile
 from .settings import LayoutSettings
 from .tokens import token_ids
 
-__all__ = ["Budget", "budget", "logits_bytes", "TEXT_FIELDS"]
+__all__ = ["Budget", "budget", "DatasetBudget", "budget_dataset", "VIDEO_SUFFIXES", "logits_bytes", "TEXT_FIELDS"]
 
 TEXT_FIELDS = ("prompt", "answer", "system")  # per-sample keys of a dict that override the settings
 
@@ -248,3 +257,113 @@ def _text_counts(processor, settings: LayoutSettings, texts: list[tuple | None],
             value = cache[key] = (len(template) - 1 + (2 if use_audio else 0), int((lab != IGNORE_INDEX).sum()))
         text[i], labels[i] = value
     return text, labels
+
+
+# --------------------------------------------------------------------------- a real collection
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
+
+
+@dataclass(frozen=True)
+class DatasetBudget:
+    """:class:`Budget` of the usable inputs, their names, and every input that was not usable."""
+
+    budget: Budget
+    sources: list[str]  # one per budgeted sample, in input order
+    problems: list[dict]  # {"source", "reason", "message"} per input that could not be budgeted
+
+    @property
+    def total(self) -> int:
+        return len(self.sources) + len(self.problems)
+
+    def to_dict(self, *, per_sample: bool = False) -> dict:
+        out = {"inputs": self.total, "budgeted": len(self.sources), **self.budget.to_dict(per_sample=per_sample),
+               "problems": list(self.problems)}
+        if per_sample:
+            out["sources"] = list(self.sources)
+        return out
+
+    def __str__(self) -> str:
+        lines = [str(self.budget)]
+        if self.budget.max_total_tokens is not None and self.budget.over.any():
+            worst = np.argsort(-self.budget.total_tokens, kind="stable")[:5]
+            lines.append("largest: " + ", ".join(f"{Path(self.sources[i]).name} {int(self.budget.total_tokens[i]):,}"
+                                                 for i in worst if self.budget.over[i]))
+        lines.append(f"{len(self.sources)} of {self.total} inputs budgeted, {len(self.problems)} not:")
+        lines.extend(f"  {p['source']}: {p['reason']}: {p['message']}" for p in self.problems)
+        if not self.problems:
+            lines[-1] = lines[-1].rstrip(":")
+        return "\n".join(lines)
+
+
+def _expand(items) -> list:
+    """Folders become their video files (sorted, recursively); everything else stays as given."""
+    out = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
+            out.extend(sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES))
+        else:
+            out.append(item)
+    return out
+
+
+def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, processor=None,
+                   max_total_tokens: int | None = None, vocab_size: int | None = None,
+                   progress: bool | None = False) -> DatasetBudget:
+    """:func:`budget` over video files, folders of videos and/or metadata records.
+
+    Paths are probed (container headers only, :func:`~omni_bench.media.probe`) with a
+    progress bar when ``progress`` is True (None: only on a terminal). Inputs that cannot be
+    budgeted are returned in ``problems`` with their reason, never dropped:
+    ``result.total`` equals the number of inputs after folders are expanded.
+    """
+    from tqdm.auto import tqdm
+
+    from .media import probe
+
+    settings = settings or LayoutSettings()
+    if processor is None:
+        from .processor import load_processor
+
+        processor = load_processor(settings.profile)
+    profile = resolve_profile(processor, settings)
+    use_audio = settings.use_audio and profile.has_audio
+    items = _expand(items)
+    metas, sources, problems = [], [], []
+
+    def problem(source, reason, message) -> None:
+        source = str(source)
+        message = message[len(source) + 2:] if message.startswith(source + ": ") else message
+        problems.append({"source": source, "reason": reason or "unusable", "message": message})
+
+    for k, item in enumerate(tqdm(items, desc="probing", unit="file", disable=(not progress) if progress is not None
+                                  else None)):
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                meta, source = probe(item), str(item)
+            else:
+                meta = item
+                source = str((item.path if isinstance(item, VideoInfo) else item.get("path")) or f"record {k}")
+            info = meta if isinstance(meta, VideoInfo) else media_info(
+                {key: v for key, v in meta.items() if key not in TEXT_FIELDS})
+        except OmniBenchError as exc:
+            problem(getattr(exc, "source", None) or item, exc.reason, str(exc))
+            continue
+        if use_audio and not info.has_audio:
+            problem(source, "no-audio", "no audio track (pass --no-audio to use the video alone)")
+            continue
+        count = int(_frame_counts(np.asarray([info.total_frames]), np.asarray([info.native_fps], dtype=np.float64),
+                                  settings, profile.temporal_patch_size)[0])
+        if count < profile.temporal_patch_size or count > info.total_frames:
+            what = f"{settings.frames} frames" if settings.frames is not None else f"{settings.fps or 2.0:g} fps"
+            problem(source, "sampling", f"cannot sample {what} from {info.total_frames} frames")
+            continue
+        try:
+            resized_size(info, settings, profile)
+        except OmniBenchError as exc:
+            problem(source, exc.reason, str(exc))
+            continue
+        metas.append(meta if isinstance(meta, VideoInfo) else dict(meta))
+        sources.append(source)
+    result = budget(metas, settings, processor=processor, max_total_tokens=max_total_tokens, vocab_size=vocab_size)
+    return DatasetBudget(result, sources, problems)

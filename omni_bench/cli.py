@@ -121,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_layout_flags(p)  # --no-audio here also means the video has no audio track
     p.set_defaults(func=_cmd_plan)
 
+    p = sub.add_parser("budget", help="tokens per sample, share over a budget and logits memory of many videos "
+                                      "(container headers only, nothing decoded)")
+    p.add_argument("inputs", nargs="+", help="video files, folders of videos (searched recursively), or JSON / "
+                   "JSONL files of metadata records (duration, width, height, native_fps; optional path, "
+                   "has_audio, total_frames, audio_seconds, prompt, answer, system)")
+    p.add_argument("--max-total-tokens", type=int, help="count and list the samples above this many tokens")
+    p.add_argument("--per-sample", action="store_true", help="with --json: per-sample counts and names")
+    _add_layout_flags(p)
+    p.set_defaults(func=_cmd_budget)
+
     p = sub.add_parser("validate", help="check every record of a training file (media, tags, roles, budget)")
     p.add_argument("annotations", help="LongVALE SFT / LongVALE annotations / Qwen-VL JSON or JSONL file")
     p.add_argument("--media-root", default=".", help="folder the records' media paths are relative to")
@@ -186,6 +196,42 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
                                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, profile=args.profile,
                                   cap_pixels_per_frame=args.cap_pixels_per_frame)
     print(comparison.to_json(ensure_ascii=False) if args.json else str(comparison))
+    return 0
+
+
+def _metadata_records(path: str) -> list[dict]:
+    """The records of a JSON (a list, or {"samples": [...]}) or JSONL metadata file."""
+    text = open(path, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise OmniBenchError(f"{path}: neither JSON nor JSONL ({exc})", source=path,
+                                 reason="bad-metadata") from None
+    if isinstance(data, dict):
+        data = data.get("samples")
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise OmniBenchError(f"{path}: expected a list of metadata objects (or {{\"samples\": [...]}})",
+                             source=path, reason="bad-metadata")
+    return [{"path": r.get("path") or f"{path}#{i}", **r} for i, r in enumerate(data)]
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .budgets import budget_dataset
+
+    items: list = []
+    for name in args.inputs:
+        if Path(name).suffix.lower() in (".json", ".jsonl") and Path(name).is_file():
+            items.extend(_metadata_records(name))
+        else:
+            items.append(name)
+    result = budget_dataset(items, settings_from_args(args), max_total_tokens=args.max_total_tokens,
+                            progress=None)
+    print(json.dumps(result.to_dict(per_sample=args.per_sample), ensure_ascii=False) if args.json else str(result))
     return 0
 
 
