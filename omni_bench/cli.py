@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=1, help="runs per backend, best kept")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_cmd_bench_loss)
+    b = bench.add_parser("step", help="one LoRA training step per loss backend on a thinker with a profile's "
+                                      "real text widths: step time, peak memory, loss")
+    b.add_argument("--profile", default="qwen2.5-omni-3b", help="whose text dimensions (default qwen2.5-omni-3b)")
+    b.add_argument("--tokens", type=int, default=8192, help="sequence length (default 8192)")
+    b.add_argument("--layers", type=int, help="decoder layers (default: the profile's)")
+    b.add_argument("--tiny", action="store_true", help="tiny widths instead of the profile's (a quick check)")
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on CUDA, float32 on CPU")
+    b.add_argument("--steps", type=int, default=2, help="measured steps per backend, after one warm-up")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_cmd_bench_step)
 
     from .training import add_train_flags, run_train_command
 
@@ -175,6 +186,18 @@ def _cmd_bench_loss(args: argparse.Namespace) -> int:
     result = bench_loss(args.tokens, args.hidden, args.vocab, dtype=args.dtype, device=device,
                         repeats=args.repeats, **extra)
     print(json.dumps(result) if args.json else format_bench_loss(result))
+    return 0
+
+
+def _cmd_bench_step(args: argparse.Namespace) -> int:
+    import torch
+
+    from .stepbench import bench_step, format_bench_step
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    result = bench_step(args.profile, args.tokens, device=device, dtype=args.dtype, text_dims=not args.tiny,
+                        layers=args.layers, steps=args.steps)
+    print(json.dumps(result) if args.json else format_bench_step(result))
     return 0
 
 

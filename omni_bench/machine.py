@@ -27,6 +27,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _version(name: str) -> str:
+    """A package's installed version from its metadata (nothing imported), "not installed" if absent."""
+    from importlib import metadata
+
+    for dist in (name, name.replace("_", "-")):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        return str(getattr(importlib.import_module(name), "__version__", "unknown"))
+    except ImportError:
+        return "not installed"
+
+
 def describe_machine(*packages: str) -> dict:
     """CPU, cores, memory, load, Python and the versions of the named packages."""
     info: dict = {
@@ -38,8 +53,7 @@ def describe_machine(*packages: str) -> dict:
         "platform": platform.platform(),
     }
     for name in packages:
-        module = importlib.import_module(name)
-        info[name] = getattr(module, "__version__", "unknown")
+        info[name] = _version(name)
     if "torch" in packages:
         import torch
 

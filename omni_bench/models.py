@@ -21,8 +21,10 @@ TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_h
             audio_d_model=32, audio_layers=2)
 
 
-def tiny_config(profile: Profile | str, *, text_dims: bool = False):
-    """The transformers config of the tiny model for a profile (see module docstring)."""
+def tiny_config(profile: Profile | str, *, text_dims: bool = False, layers: int | None = None):
+    """The transformers config of the tiny model for a profile (see module docstring).
+
+    ``layers`` overrides the text decoder's depth (the tiny one, or the profile's with ``text_dims``)."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     hidden = profile.hidden_size if text_dims else TINY["hidden"]
     heads = profile.num_attention_heads if text_dims else TINY["heads"]
@@ -32,7 +34,7 @@ def tiny_config(profile: Profile | str, *, text_dims: bool = False):
     text = dict(
         vocab_size=profile.vocab_size, hidden_size=hidden,
         intermediate_size=profile.intermediate_size if text_dims else TINY["intermediate"],
-        num_hidden_layers=profile.num_hidden_layers if text_dims else TINY["layers"],
+        num_hidden_layers=layers or (profile.num_hidden_layers if text_dims else TINY["layers"]),
         num_attention_heads=heads,
         num_key_value_heads=profile.num_key_value_heads if text_dims else TINY["kv_heads"],
         max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
@@ -71,7 +73,8 @@ def tiny_config(profile: Profile | str, *, text_dims: bool = False):
     )
 
 
-def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool = False, dtype=None):
+def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool = False, dtype=None,
+               layers: int | None = None):
     """A randomly initialised Omni thinker / VL model with the profile's real vocabulary size.
 
     >>> model = tiny_model("qwen2.5-omni-7b")        # doctest: +SKIP
@@ -84,7 +87,7 @@ def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool 
 
     ensure_torchvision()
     profile = get_profile(name)
-    config = tiny_config(profile, text_dims=text_dims)
+    config = tiny_config(profile, text_dims=text_dims, layers=layers)
     torch.manual_seed(seed)
     if profile.family == "omni":
         from transformers import Qwen2_5OmniThinkerForConditionalGeneration as cls

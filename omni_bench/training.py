@@ -51,6 +51,7 @@ from .errors import OmniBenchError
 __all__ = [
     "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
     "plot_metrics", "load_trained_model", "DEFAULT_LORA_TARGETS", "add_train_flags", "config_from_args",
+    "adapt_model",
 ]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -328,6 +329,19 @@ def _resolve_dtype(config: TrainConfig):
 
 def _prepare_model(config: TrainConfig, dtype):
     """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss."""
+    return adapt_model(_load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
+                       lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                       lora_targets=config.lora_targets, loss_backend=config.loss_backend,
+                       loss_chunk_size=config.loss_chunk_size)
+
+
+def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
+                lora_dropout: float = 0.05, lora_targets=DEFAULT_LORA_TARGETS, loss_backend: str = "auto",
+                loss_chunk_size: int | None = None):
+    """What :func:`train` does to a loaded model, as a function: base frozen, gradient
+    checkpointing with input gradients, LoRA on the text model's projections only (peft),
+    and the fused loss (``loss_chunk_size`` None: the loss's default). Returns the peft model.
+    Used by :func:`train` and the step benchmark (:mod:`omni_bench.stepbench`)."""
     from ._torchvision import ensure_torchvision
 
     ensure_torchvision()  # before peft: it imports transformers' vision code
@@ -335,20 +349,20 @@ def _prepare_model(config: TrainConfig, dtype):
 
     from .fused import enable_fused_loss
 
-    model = _load_model(config, dtype)
     model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
-    if config.gradient_checkpointing:
+    if gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
         # Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that
         # need no grad and the loss has none (the seed's "Loss requires_grad: False").
         model.enable_input_require_grads()
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=lora_target_regex(model, config.lora_targets), task_type="CAUSAL_LM")
+    lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                      target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = get_peft_model(model, lora)
-    enable_fused_loss(model, backend=config.loss_backend, chunk_size=config.loss_chunk_size)
+    enable_fused_loss(model, backend=loss_backend,
+                      **({} if loss_chunk_size is None else {"chunk_size": loss_chunk_size}))
     return model
 
 

@@ -1,0 +1,177 @@
+"""One LoRA training step of a Qwen2.5-Omni thinker per loss backend: step time and peak memory.
+
+What it measures
+----------------
+Issue 6's GPU study: a randomly initialised thinker with a profile's **real text
+dimensions** (``tiny_model(profile, text_dims=True)``: for ``qwen2.5-omni-3b`` hidden 2048,
+36 layers, intermediate 11008, vocabulary 151,936; the audio and vision towers stay tiny,
+the input is text only), prepared exactly as :func:`omni_bench.train` prepares a model
+(:func:`omni_bench.training.adapt_model`: base frozen, gradient checkpointing, LoRA on the
+text model's projections, the fused loss with the chosen backend), then full training
+steps on one sequence of ``tokens`` tokens: forward with labels, backward, AdamW step on
+the adapter.
+
+Each backend runs in its own fresh subprocess (``python -m omni_bench.stepbench _worker
+SPEC``), as in :mod:`omni_bench.bench`: one warm-up step (kernels, AdamW state), then
+``steps`` measured steps. Figures: mean seconds per measured step; peak memory of the
+measured steps above the memory held just before them (weights, adapter, optimizer state):
+on CUDA ``torch.cuda.max_memory_allocated``, on CPU the resident set size (the probe of
+:mod:`omni_bench.bench`); and the first measured step's loss. The same seed gives every
+backend the same weights and tokens, so their losses must agree: ``max_loss_diff``.
+
+Backends: ``naive`` (the model's logits + transformers' ``ForCausalLMLoss``, which upcasts
+the N x V logits to float32), ``chunked`` (ours) and ``liger`` (Liger-Kernel, CUDA; on CPU
+only under Triton's interpreter, which the tests use at tiny size).
+
+Not covered: images, audio or video in the input (the towers are not what this measures),
+several sequences per batch, multi-GPU. The numbers are for random weights; memory and
+time do not depend on the values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["bench_step", "format_bench_step"]
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_MIB = 2**20
+
+
+def _worker(spec: dict) -> dict:
+    import torch
+
+    from .bench import _PeakRSS, _rss_bytes
+    from .models import tiny_model
+    from .training import adapt_model
+
+    device = torch.device(spec["device"])
+    dtype = getattr(torch, spec["dtype"])
+    model = tiny_model(spec["profile"], seed=spec["seed"], text_dims=spec["text_dims"], dtype=dtype,
+                       layers=spec["layers"])
+    model = model.to(device)
+    model = adapt_model(model, loss_backend=spec["backend"], lora_dropout=0.0)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    gen = torch.Generator().manual_seed(spec["seed"])
+    vocab = model.get_output_embeddings().weight.shape[0]
+    ids = torch.randint(0, min(vocab, 151643), (1, spec["tokens"]), generator=gen)
+    labels = ids.clone()
+    labels[:, : int(spec["tokens"] * (1 - spec["label_fraction"]))] = -100
+    ids, labels = ids.to(device), labels.to(device)
+    cuda = device.type == "cuda"
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    step()  # warm-up: kernels, autotuning, AdamW state
+    if cuda:
+        torch.cuda.synchronize(device)
+        baseline = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        baseline = _rss_bytes()
+        probe = _PeakRSS()
+        probe.start()
+    losses, start = [], time.perf_counter()
+    for _ in range(spec["steps"]):
+        losses.append(step())
+    if cuda:
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / spec["steps"]
+    peak = torch.cuda.max_memory_allocated(device) if cuda else probe.stop()
+    return {
+        "step_seconds": round(seconds, 4),
+        "peak_mib": round((peak - baseline) / _MIB, 1),
+        "baseline_mib": round(baseline / _MIB, 1),
+        "loss": losses[0],
+        "trainable_parameters": sum(p.numel() for p in params),
+    }
+
+
+def _run_worker(spec: dict) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "omni_bench.stepbench", "_worker", json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"step benchmark worker for backend {spec['backend']!r} failed (exit {done.returncode}):"
+                           f"\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends: tuple[str, ...] | None = None,
+               device: str = "cuda", dtype: str | None = None, text_dims: bool = True, layers: int | None = None,
+               steps: int = 2, label_fraction: float = 1.0, seed: int = 0) -> dict:
+    """Step time and peak memory of a LoRA training step per loss backend (module docstring).
+
+    ``backends`` default: naive and chunked, plus liger on CUDA. ``dtype`` default: bfloat16
+    on CUDA, float32 on CPU. ``text_dims=False`` gives the tiny widths (for tests);
+    ``layers`` overrides the decoder depth. ``label_fraction``: the share of positions
+    labelled (the last ones), 1.0 by default, the loss's worst case.
+
+    Returns ``{backend: {"step_seconds", "peak_mib", "baseline_mib", "loss",
+    "trainable_parameters"}, ..., "max_loss_diff", "ratio_peak" (chunked / naive),
+    "ratio_step" (chunked / naive), and the settings}``; ``liger_ratio_peak`` and
+    ``liger_ratio_step`` when Liger ran.
+    """
+    if backends is None:
+        backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
+    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if steps < 1 or not 0 < label_fraction <= 1:
+        raise ValueError("steps must be >= 1 and label_fraction in (0, 1]")
+    spec = {"profile": profile, "tokens": tokens, "device": device, "dtype": dtype, "text_dims": text_dims,
+            "layers": layers, "steps": steps, "label_fraction": label_fraction, "seed": seed}
+    result: dict = {backend: _run_worker({**spec, "backend": backend}) for backend in backends}
+    losses = [result[b]["loss"] for b in backends]
+    result["max_loss_diff"] = max(losses) - min(losses)
+    result.update(spec, backends=list(backends))
+    naive = result.get("naive")
+    for name, prefix in (("chunked", ""), ("liger", "liger_")):
+        if naive and name in result:
+            result[f"{prefix}ratio_peak"] = result[name]["peak_mib"] / naive["peak_mib"] if naive["peak_mib"] else None
+            result[f"{prefix}ratio_step"] = (result[name]["step_seconds"] / naive["step_seconds"]
+                                             if naive["step_seconds"] else None)
+    return result
+
+
+def format_bench_step(result: dict) -> str:
+    """A small text table of a :func:`bench_step` result."""
+    dims = "real text dims" if result["text_dims"] else "tiny dims"
+    depth = f", {result['layers']} layers" if result["layers"] else ""
+    lines = [f"{result['profile']} ({dims}{depth}), {result['tokens']} tokens, {result['dtype']} on "
+             f"{result['device']}, {result['steps']} measured step(s), {result['label_fraction']:.0%} labelled",
+             "",
+             f"| {'backend':<8} | {'peak MiB above baseline':>23} | {'baseline MiB':>12} | {'s / step':>9} "
+             f"| {'loss':>9} |",
+             f"|{'-' * 10}|{'-' * 24}:|{'-' * 13}:|{'-' * 10}:|{'-' * 10}:|"]
+    for name in result["backends"]:
+        row = result[name]
+        lines.append(f"| {name:<8} | {row['peak_mib']:>23.1f} | {row['baseline_mib']:>12.1f} "
+                     f"| {row['step_seconds']:>9.3f} | {row['loss']:>9.4f} |")
+    lines.append("")
+    lines.append(f"max |loss difference| between backends: {result['max_loss_diff']:.3g}")
+    if result.get("ratio_peak") is not None:
+        lines.append(f"chunked / naive: peak {result['ratio_peak']:.1%}, step time {result['ratio_step']:.2f}x")
+    if result.get("liger_ratio_peak") is not None:
+        lines.append(f"liger / naive: peak {result['liger_ratio_peak']:.1%}, "
+                     f"step time {result['liger_ratio_step']:.2f}x")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "_worker":
+        print(json.dumps(_worker(json.loads(sys.argv[2]))))
+        sys.exit(0)
+    print("usage: python -m omni_bench.stepbench _worker SPEC (see benchmarks/bench_step.py)", file=sys.stderr)
+    sys.exit(2)
