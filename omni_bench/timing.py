@@ -107,14 +107,15 @@ class Alignment:
     verdict: str  # "aligned" or "misaligned"
     max_drift: float  # largest |drift| over chunks that have one, seconds
     worst_chunk: int | None  # the chunk where it occurs
-    tolerance: float  # |drift| allowed, seconds (default: 1.5 real grid steps)
+    tolerance: float  # |drift| allowed, seconds (default: 1.5 grid steps at the sampled fps)
     interleaved: bool  # the video's own audio is interleaved (Omni, use_audio_in_video)
-    grid_seconds: float  # real seconds per grid step
+    grid_seconds: float  # seconds per grid step at the sampled fps (frames / duration)
     assumed_grid_seconds: float  # seconds per grid step the processor assumed
     seconds_per_chunk: float  # chunk length used for grouping
     recommendation: Recommendation
     notes: tuple[str, ...] = ()  # one line each
     extra: dict = field(default_factory=dict, compare=False)
+    frame_spacing: float | None = None  # mean seconds between the sampled frames (None: times unknown)
 
     @property
     def aligned(self) -> bool:
@@ -133,7 +134,8 @@ class Alignment:
         return {
             "verdict": self.verdict, "max_drift": self.max_drift, "worst_chunk": self.worst_chunk,
             "tolerance": self.tolerance, "interleaved": self.interleaved, "grid_seconds": self.grid_seconds,
-            "assumed_grid_seconds": self.assumed_grid_seconds, "seconds_per_chunk": self.seconds_per_chunk,
+            "assumed_grid_seconds": self.assumed_grid_seconds, "frame_spacing": self.frame_spacing,
+            "seconds_per_chunk": self.seconds_per_chunk,
             "recommendation": {"processor_fps": self.recommendation.processor_fps,
                                "seconds_per_chunk": self.recommendation.seconds_per_chunk,
                                "changes": self.recommendation.changes, "line": self.recommendation.line},
@@ -156,7 +158,9 @@ def _span(span) -> str:
 def render_alignment(a: Alignment, *, max_rows: int = 12) -> str:
     """The text form: verdict, recommendation, then one row per chunk (long tables elided)."""
     lines = ["[Alignment]", a.summary, f"fix: {a.recommendation.line}"]
-    lines.append(f"video grid: {a.grid_seconds:.4g} s real, {a.assumed_grid_seconds:.4g} s assumed; "
+    spacing = f"; frames {a.frame_spacing:.4g} s apart" if a.frame_spacing else ""
+    lines.append(f"video grid: {a.grid_seconds:.4g} s at the sampled fps (frames / duration{spacing}), "
+                 f"{a.assumed_grid_seconds:.4g} s assumed; "
                  + (f"{len(a.chunks)} chunks of {a.seconds_per_chunk:g} s" if a.interleaved else
                     f"{len(a.chunks)} grid steps, no audio: drift = real - claimed start"))
     lines.append("chunk  VIDEO  grid       video s          AUDIO  audio s          drift s")
@@ -300,8 +304,8 @@ def alignment(layout, *, tolerance: float | None = None) -> Alignment:
 
     ``tolerance`` defaults to 1.5 real grid steps (a chunk holds whole grid steps, and
     qwen-vl-utils' first-and-last-frame sampling puts frames up to half a step late). For
-    the seed's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s real,
-    1 s assumed): chunk 12 pairs video from 251.60 s with audio from 24.00 s, drift
+    the seed's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s at the
+    sampled fps, 1 s assumed): chunk 12 pairs video from 251.60 s with audio from 24.00 s, drift
     +227.60 s, "misaligned"; the fix is ``fps=0.195, seconds_per_chunk=11``.
     """
     tm = _timing(layout)
@@ -321,7 +325,12 @@ def alignment(layout, *, tolerance: float | None = None) -> Alignment:
     notes.extend(_chunk_notes(tm.seconds_per_chunk) if tm.interleaved else ())
     return Alignment(tuple(rows), "aligned" if max_drift <= tolerance else "misaligned", max_drift, worst,
                      tolerance, tm.interleaved, rec.grid_seconds, tm.second_per_grid, tm.seconds_per_chunk, rec,
-                     tuple(notes))
+                     tuple(notes), frame_spacing=_frame_spacing(tm))
+
+
+def _frame_spacing(tm: _Timing) -> float | None:
+    times = tm.frame_times
+    return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
 
 
 def recommend(meta_or_layout, settings: LayoutSettings | None = None) -> Recommendation:

@@ -111,6 +111,9 @@ def test_seed_a_is_misaligned_and_the_fix_aligns_it():
     assert bad.worst_chunk == 12 and bad.max_drift == pytest.approx(251.60 - 24.0, abs=0.01)
     assert bad.chunks[0].video_span == (0.0, pytest.approx(20.96)) and bad.chunks[0].audio_span == (0.0, 2.0)
     assert bad.grid_seconds == pytest.approx(2 * 256.89 / 50) and bad.assumed_grid_seconds == 1.0
+    # first and last of 6,422 frames kept: the sampled frames are 6421 / 49 frames apart, not 6422 / 50
+    assert bad.frame_spacing == pytest.approx(6421 / 49 / 25)
+    assert "video grid: 10.28 s at the sampled fps (frames / duration; frames 5.242 s apart), 1 s assumed" in str(bad)
     rec = bad.recommendation
     assert rec.line.startswith("video grid = 10.28 s but processor assumes 1.00 s: pass fps=0.195, "
                                "seconds_per_chunk=11")
