@@ -270,9 +270,13 @@ def bench_loss(
     }
     runs: dict[str, list[dict]] = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory(prefix="omni_bench_loss_") as out_dir:
-        for _ in range(repeats):
-            for backend in backends:
-                runs[backend].append(_run_worker({**spec, "backend": backend}, out_dir))
+        from tqdm.auto import tqdm
+
+        order = [backend for _ in range(repeats) for backend in backends]
+        bar = tqdm(order, desc="bench loss", unit="run", disable=None)  # shown on a terminal only
+        for backend in bar:
+            bar.set_postfix_str(backend)
+            runs[backend].append(_run_worker({**spec, "backend": backend}, out_dir))
         result: dict = {backend: _best_of(rows) for backend, rows in runs.items()}
         result["max_grad_diff"] = _max_grad_diff(out_dir, tuple(backends))
     result.update(spec, repeats=repeats)

@@ -132,7 +132,13 @@ def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends
         raise ValueError("steps must be >= 1 and label_fraction in (0, 1]")
     spec = {"profile": profile, "tokens": tokens, "device": device, "dtype": dtype, "text_dims": text_dims,
             "layers": layers, "steps": steps, "label_fraction": label_fraction, "seed": seed}
-    result: dict = {backend: _run_worker({**spec, "backend": backend}) for backend in backends}
+    from tqdm.auto import tqdm
+
+    result: dict = {}
+    bar = tqdm(backends, desc="bench step", unit="backend", disable=None)  # shown on a terminal only
+    for backend in bar:
+        bar.set_postfix_str(backend)
+        result[backend] = _run_worker({**spec, "backend": backend})
     losses = [result[b]["loss"] for b in backends]
     result["max_loss_diff"] = max(losses) - min(losses)
     result.update(spec, backends=list(backends))
