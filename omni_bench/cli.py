@@ -82,7 +82,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omni-bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="omni-bench",
+        description="omni_bench: what the Qwen2.5-Omni / Qwen2.5-VL processor produces, predicted and checked. "
+                    "Each subcommand prints a text report, or one JSON object with --json; bad input exits with "
+                    "status 2 and one line.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="run the real processor on a clip and report its token layout")
