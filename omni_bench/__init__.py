@@ -44,6 +44,7 @@ _EXPORTS = {
     "OmniSFTDataset": "dataset", "OmniCollator": "dataset",
     "enable_fused_loss": "fused", "disable_fused_loss": "fused", "use_fused_loss": "fused",
     "TrainConfig": "training", "RunResult": "training", "train": "training", "load_trained_model": "training",
+    "adapt_model": "training",
     "lora_target_regex": "training", "last_checkpoint": "training", "read_metrics": "training",
     "plot_metrics": "training",
     "validate": "validation", "ValidationReport": "validation",
