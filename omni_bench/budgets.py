@@ -176,6 +176,32 @@ def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: LayoutSet
     return count
 
 
+_NO_AUDIO = "no audio track (pass --no-audio to use the video alone)"
+
+
+def _resolve(settings: LayoutSettings | None, processor):
+    """Settings (default ones if None), the processor (built from the profile if None), its
+    profile, and whether the video's audio is used."""
+    settings = settings or LayoutSettings()
+    if processor is None:
+        from .processor import load_processor
+
+        processor = load_processor(settings.profile)
+    profile = resolve_profile(processor, settings)
+    return settings, processor, profile, settings.use_audio and profile.has_audio
+
+
+def _sampling(cols: dict, settings: LayoutSettings, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames sampled per sample, and where the request cannot be sampled from the video's frames."""
+    count = _frame_counts(cols["total_frames"], cols["native_fps"], settings, factor)
+    return count, (count < factor) | (count > cols["total_frames"])
+
+
+def _sampling_message(settings: LayoutSettings, total_frames) -> str:
+    what = f"{settings.frames} frames" if settings.frames is not None else f"{settings.fps or 2.0:g} fps"
+    return f"cannot sample {what} from {int(total_frames)} frames"
+
+
 def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None = None, *, processor=None,
            max_total_tokens: int | None = None, vocab_size: int | None = None) -> Budget:
     """Token counts and logits memory for many samples from their metadata (nothing decoded).
@@ -186,23 +212,15 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
     profile's LM-head rows (152,064 for Qwen2.5-Omni-7B). Raises OmniBenchError naming the
     first sample that cannot be sampled or lacks the audio asked for.
     """
-    settings = settings or LayoutSettings()
-    if processor is None:
-        from .processor import load_processor
-
-        processor = load_processor(settings.profile)
-    profile = resolve_profile(processor, settings)
-    use_audio = settings.use_audio and profile.has_audio
+    settings, processor, profile, use_audio = _resolve(settings, processor)
     cols, texts, paths = _columns(metas)
     n = len(paths)
     factor = profile.temporal_patch_size
-    total = cols["total_frames"]
-    count = _frame_counts(total, cols["native_fps"], settings, factor)
-    bad = np.flatnonzero((count < factor) | (count > total))
+    count, unsampleable = _sampling(cols, settings, factor)
+    bad = np.flatnonzero(unsampleable)
     if len(bad):
         i = int(bad[0])
-        raise OmniBenchError(f"sample {i} ({paths[i]}): cannot sample {settings.frames or settings.fps} "
-                             f"{'frames' if settings.frames else 'fps'} from {int(total[i])} frames",
+        raise OmniBenchError(f"sample {i} ({paths[i]}): {_sampling_message(settings, cols['total_frames'][i])}",
                              source=paths[i], reason="sampling")
     per_grid = _tokens_per_grid(cols["height"], cols["width"], settings, profile, paths)
     video = -(-count // factor) * per_grid
@@ -210,8 +228,7 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
         lacking = np.flatnonzero(~cols["has_audio"])
         if len(lacking):
             i = int(lacking[0])
-            raise OmniBenchError(f"sample {i} ({paths[i]}): no audio track (pass --no-audio to use the video "
-                                 "alone)", source=paths[i], reason="no-audio")
+            raise OmniBenchError(f"sample {i} ({paths[i]}): {_NO_AUDIO}", source=paths[i], reason="no-audio")
         samples = np.rint(cols["audio_seconds"] * profile.sampling_rate).astype(np.int64)
         mel = np.minimum(-(-samples // profile.hop_length), profile.nb_max_frames)
         audio = ((mel - 1) // 2 + 1 - 2) // 2 + 1
@@ -321,20 +338,15 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
 
     from .media import probe
 
-    settings = settings or LayoutSettings()
-    if processor is None:
-        from .processor import load_processor
-
-        processor = load_processor(settings.profile)
-    profile = resolve_profile(processor, settings)
-    use_audio = settings.use_audio and profile.has_audio
+    settings, processor, profile, use_audio = _resolve(settings, processor)
     items = _expand(items)
-    metas, sources, problems = [], [], []
+    found = []  # (input index, source, metadata as given, VideoInfo)
+    problems: dict[int, dict] = {}  # input index -> its problem
 
-    def problem(source, reason, message) -> None:
+    def problem(source, reason, message) -> dict:
         source = str(source)
         message = message[len(source) + 2:] if message.startswith(source + ": ") else message
-        problems.append({"source": source, "reason": reason or "unusable", "message": message})
+        return {"source": source, "reason": reason or "unusable", "message": message}
 
     for k, item in enumerate(tqdm(items, desc="probing", unit="file", disable=(not progress) if progress is not None
                                   else None)):
@@ -347,23 +359,25 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
             info = meta if isinstance(meta, VideoInfo) else media_info(
                 {key: v for key, v in meta.items() if key not in TEXT_FIELDS})
         except OmniBenchError as exc:
-            problem(getattr(exc, "source", None) or item, exc.reason, str(exc))
+            problems[k] = problem(getattr(exc, "source", None) or item, exc.reason, str(exc))
             continue
+        found.append((k, source, meta, info))
+    cols, _, _ = _columns([info for *_, info in found])
+    _, unsampleable = _sampling(cols, settings, profile.temporal_patch_size)
+    metas, sources = [], []
+    for (k, source, meta, info), cannot_sample in zip(found, unsampleable):
         if use_audio and not info.has_audio:
-            problem(source, "no-audio", "no audio track (pass --no-audio to use the video alone)")
+            problems[k] = problem(source, "no-audio", _NO_AUDIO)
             continue
-        count = int(_frame_counts(np.asarray([info.total_frames]), np.asarray([info.native_fps], dtype=np.float64),
-                                  settings, profile.temporal_patch_size)[0])
-        if count < profile.temporal_patch_size or count > info.total_frames:
-            what = f"{settings.frames} frames" if settings.frames is not None else f"{settings.fps or 2.0:g} fps"
-            problem(source, "sampling", f"cannot sample {what} from {info.total_frames} frames")
+        if cannot_sample:
+            problems[k] = problem(source, "sampling", _sampling_message(settings, info.total_frames))
             continue
         try:
             resized_size(info, settings, profile)
         except OmniBenchError as exc:
-            problem(source, exc.reason, str(exc))
+            problems[k] = problem(source, exc.reason, str(exc))
             continue
         metas.append(meta if isinstance(meta, VideoInfo) else dict(meta))
         sources.append(source)
     result = budget(metas, settings, processor=processor, max_total_tokens=max_total_tokens, vocab_size=vocab_size)
-    return DatasetBudget(result, sources, problems)
+    return DatasetBudget(result, sources, [problems[k] for k in sorted(problems)])
