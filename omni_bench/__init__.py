@@ -8,7 +8,7 @@ matplotlib's pyplot; the notebook views live in ``omni_bench_widgets``.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -53,14 +53,4 @@ _EXPORTS = {
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604 - the names _EXPORTS maps
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'omni_bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -25,7 +25,7 @@ first use. ``import omni_bench`` never imports this package.
 
 from __future__ import annotations
 
-import importlib
+from omni_bench._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -50,14 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'omni_bench_widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
