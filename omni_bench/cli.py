@@ -9,7 +9,7 @@ import json
 import sys
 
 from .errors import OmniBenchError
-from .settings import LayoutSettings, parse_resize
+from .settings import LayoutSettings, add_sampling_flags, parse_resize
 
 __all__ = ["main", "build_parser"]
 
@@ -20,18 +20,7 @@ def _add_layout_flags(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--profile", default="qwen2.5-omni-7b",
                        help="built-in processor profile (default qwen2.5-omni-7b)")
     which.add_argument("--model", help="a local checkpoint directory (AutoProcessor)")
-    sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--frames", type=int, help="sample N frames (qwen-vl-utils nframes)")
-    sampling.add_argument("--fps", type=float, help="sample F frames per second (default 2.0)")
-    parser.add_argument("--min-frames", type=int, default=4, help="lower bound of fps sampling")
-    parser.add_argument("--max-frames", type=int, default=768, help="upper bound of fps sampling")
-    parser.add_argument("--min-pixels", type=int, help="per-frame size.shortest_edge (pixels)")
-    parser.add_argument("--max-pixels", type=int, help="per-frame size.longest_edge (pixels)")
-    parser.add_argument("--resize", help="explicit frame size HxW, e.g. 224x224 (multiples of 28)")
-    parser.add_argument("--seconds-per-chunk", type=float, help="VIDEO/AUDIO interleave chunk (default 2)")
-    parser.add_argument("--position-id-per-seconds", type=float, help="temporal ids per second (default 25)")
-    parser.add_argument("--processor-fps", type=float,
-                        help="fps handed to the processor (default: the fps actually sampled)")
+    add_sampling_flags(parser)
     parser.add_argument("--no-audio", action="store_true", help="ignore the video's audio track")
     parser.add_argument("--prompt", default=LayoutSettings.prompt, help="user text after the video")
     parser.add_argument("--answer", default=LayoutSettings.answer, help="assistant reply (labelled)")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 
 from .errors import OmniBenchError
 
-__all__ = ["LayoutSettings", "parse_resize"]
+__all__ = ["LayoutSettings", "parse_resize", "add_sampling_flags"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,27 @@ def parse_resize(text: str | None) -> tuple[int, int] | None:
     if height <= 0 or width <= 0:
         raise OmniBenchError(f"--resize sides must be positive, got {text!r}", reason="bad-settings")
     return height, width
+
+
+def add_sampling_flags(parser, *, defaults: bool = True) -> None:
+    """The command-line flags of the sampling, frame-size and chunk fields of
+    :class:`LayoutSettings`, shared by ``omni-bench inspect / plan / budget / validate / train``.
+
+    ``defaults=False`` leaves every flag at None ("not given"), for ``train``, where the
+    flags given override a ``--config`` file.
+    """
+    base = LayoutSettings()
+    sampling = parser.add_mutually_exclusive_group()
+    sampling.add_argument("--frames", type=int, help="sample N frames (qwen-vl-utils nframes)")
+    sampling.add_argument("--fps", type=float, help="sample F frames per second (default 2.0)")
+    parser.add_argument("--min-frames", type=int, default=base.min_frames if defaults else None,
+                        help=f"lower bound of fps sampling (default {base.min_frames})")
+    parser.add_argument("--max-frames", type=int, default=base.max_frames if defaults else None,
+                        help=f"upper bound of fps sampling (default {base.max_frames})")
+    parser.add_argument("--min-pixels", type=int, help="per-frame size.shortest_edge (pixels)")
+    parser.add_argument("--max-pixels", type=int, help="per-frame size.longest_edge (pixels)")
+    parser.add_argument("--resize", help="explicit frame size HxW, e.g. 224x224 (multiples of 28)")
+    parser.add_argument("--seconds-per-chunk", type=float, help="VIDEO/AUDIO interleave chunk (default 2)")
+    parser.add_argument("--position-id-per-seconds", type=float, help="temporal ids per second (default 25)")
+    parser.add_argument("--processor-fps", type=float,
+                        help="fps handed to the processor (default: the fps actually sampled)")

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import OmniBenchError
+from .settings import add_sampling_flags
 
 __all__ = [
     "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
@@ -705,17 +706,7 @@ def add_train_flags(parser) -> None:
     parser.add_argument("--data-format", help="auto | longvale | longvale-annotations | qwen-vl")
     parser.add_argument("--media-root", help="videos are relative to this folder (default: the --data folder)")
     parser.add_argument("--max-total-tokens", type=int, help="input + label token budget per sample")
-    sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--frames", type=int, help="sample N frames per video")
-    sampling.add_argument("--fps", type=float, help="sample F frames per second (default 2.0)")
-    parser.add_argument("--min-frames", type=int, help="lower bound of fps sampling (default 4)")
-    parser.add_argument("--max-frames", type=int, help="upper bound of fps sampling (default 768)")
-    parser.add_argument("--min-pixels", type=int, help="per-frame size.shortest_edge (pixels)")
-    parser.add_argument("--max-pixels", type=int, help="per-frame size.longest_edge (pixels)")
-    parser.add_argument("--resize", help="fixed frame size HxW, e.g. 56x56 (multiples of 28)")
-    parser.add_argument("--seconds-per-chunk", type=float, help="VIDEO/AUDIO interleave chunk (default 2)")
-    parser.add_argument("--position-id-per-seconds", type=float, help="temporal ids per second (default 25)")
-    parser.add_argument("--processor-fps", type=float, help="fps handed to the processor (default: sampled)")
+    add_sampling_flags(parser, defaults=False)
     parser.add_argument("--no-audio", dest="use_audio", action="store_false", default=None,
                         help="ignore the videos' audio tracks")
     parser.add_argument("--system", help="system prompt (default: the chat template's)")
