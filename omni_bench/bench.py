@@ -188,19 +188,24 @@ def _worker(spec: dict, out_dir: str) -> dict:
 # --------------------------------------------------------------------------- parent
 
 
-def _run_worker(spec: dict, out_dir: str) -> dict:
+def run_module_worker(module: str, args: list[str], *, label: str) -> dict:
+    """Run ``python -m MODULE ARGS...`` in a fresh process with this project importable, and
+    return the JSON object on its last stdout line. A failure raises RuntimeError naming
+    ``label``, with the end of the worker's stderr. Used by the loss and step benchmarks."""
     import subprocess
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "omni_bench.bench", "_worker", json.dumps(spec), out_dir]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                          check=False)
     if done.returncode != 0:
-        raise RuntimeError(
-            f"benchmark worker for backend {spec['backend']!r} failed (exit {done.returncode}):\n"
-            f"{done.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"{label} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _run_worker(spec: dict, out_dir: str) -> dict:
+    return run_module_worker("omni_bench.bench", ["_worker", json.dumps(spec), out_dir],
+                             label=f"benchmark worker for backend {spec['backend']!r}")
 
 
 def _max_grad_diff(out_dir: str, backends: tuple[str, ...]) -> float:

@@ -31,15 +31,11 @@ time do not depend on the values.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 __all__ = ["bench_step", "format_bench_step"]
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _MIB = 2**20
 
 
@@ -100,14 +96,10 @@ def _worker(spec: dict) -> dict:
 
 
 def _run_worker(spec: dict) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "omni_bench.stepbench", "_worker", json.dumps(spec)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"step benchmark worker for backend {spec['backend']!r} failed (exit {done.returncode}):"
-                           f"\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    from .bench import run_module_worker
+
+    return run_module_worker("omni_bench.stepbench", ["_worker", json.dumps(spec)],
+                             label=f"step benchmark worker for backend {spec['backend']!r}")
 
 
 def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends: tuple[str, ...] | None = None,
