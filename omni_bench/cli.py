@@ -217,15 +217,9 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
 
 def _metadata_records(path: str) -> list[dict]:
     """The records of a JSON (a list, or {"samples": [...]}) or JSONL metadata file."""
-    text = open(path, encoding="utf-8").read()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise OmniBenchError(f"{path}: neither JSON nor JSONL ({exc})", source=path,
-                                 reason="bad-metadata") from None
+    from .records import _read_json
+
+    data = _read_json(path)
     if isinstance(data, dict):
         data = data.get("samples")
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
