@@ -1,4 +1,4 @@
-"""Dataset budget from metadata (omni_bench.budgets) vs running the real processor per sample.
+"""Dataset budget from metadata (omni_bench.layout.budget) vs running the real processor per sample.
 
     .venv/bin/python benchmarks/bench_budget.py                 # 100,000 samples, 24 through the processor
     .venv/bin/python benchmarks/bench_budget.py --samples 10000 --processor-samples 8   # a quick look
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omni_bench.machine import describe_machine
+from omni_bench.core.machine import describe_machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = [(640, 360), (1280, 720), (854, 480), (480, 270), (360, 640), (720, 1280), (320, 240), (1920, 1080)]
@@ -71,8 +71,14 @@ def machine() -> dict:
 
 def run_processor(processor, metas, settings) -> tuple[list[dict], float]:
     """Counts from transformers' processor on synthetic media for each sample, and seconds per sample."""
-    from omni_bench.inspection import conversation, layout_from_output, processor_call, resolve_profile, sample_indices
-    from omni_bench.planner import media_info
+    from omni_bench.layout.inspect import (
+        conversation,
+        layout_from_output,
+        processor_call,
+        resolve_profile,
+        sample_indices,
+    )
+    from omni_bench.layout.plan import media_info
 
     profile = resolve_profile(processor, settings)
     counts, started = [], time.perf_counter()

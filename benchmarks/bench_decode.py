@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_decode.py            # 240 s at 25 fps, 320x180, 3 repeats
     .venv/bin/python benchmarks/bench_decode.py --seconds 30 --repeats 1   # a quick look
 
-Writes a deterministic synthetic clip (``omni_bench.media.write_clip``) into a temporary
+Writes a deterministic synthetic clip (``omni_bench.core.media.write_clip``) into a temporary
 folder (never committed), picks frames with qwen-vl-utils' rule for each sample count, runs
-every variant of :mod:`omni_bench.decodecost` in fresh subprocesses (median time over the
+every variant of :mod:`omni_bench.bench.decode` in fresh subprocesses (median time over the
 repeats, peak RSS of the child) and writes ``benchmarks/results/decode_cost.json`` and
 ``decode_cost.md``. Repeats go round-robin over the variants so that a busy spell on a shared
 machine hits them alike; CPU time is reported beside wall time for the same reason. It
@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from omni_bench.decodecost import VARIANTS, decode_once, machine_info, summarise
-from omni_bench.media import write_clip
-from omni_bench.samplers import sample_qwen_vl_utils
+from omni_bench.bench.decode import VARIANTS, decode_once, machine_info, summarise
+from omni_bench.core.media import write_clip
+from omni_bench.sampling.samplers import sample_qwen_vl_utils
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,7 +59,7 @@ def render_markdown(report: dict) -> str:
         "",
         f"Clip: {clip['seconds']:g} s at {clip['fps']:g} fps = {clip['total_frames']} frames, "
         f"{clip['width']}x{clip['height']}, MPEG-4 Part 2 in Matroska, a key frame every second "
-        "(`omni_bench.media.write_clip`, synthetic, not committed).",
+        "(`omni_bench.core.media.write_clip`, synthetic, not committed).",
         f"Machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, "
         f"decord {machine['decord']}, PyAV {machine['av']}.",
         f"Command: `{report['command']}` ({report['wall_seconds']:.0f} s in all).",

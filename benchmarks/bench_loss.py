@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from omni_bench.bench import DEFAULT_BENCH_CHUNK_SIZE, bench_loss, format_bench_loss  # noqa: E402
-from omni_bench.machine import describe_machine  # noqa: E402
+from omni_bench.bench.loss import DEFAULT_BENCH_CHUNK_SIZE, bench_loss, format_bench_loss  # noqa: E402
+from omni_bench.core.machine import describe_machine  # noqa: E402
 
 GOAL = {"tokens": 4096, "hidden": 1024, "vocab": 151936}
 
@@ -47,7 +47,7 @@ def markdown(result: dict, info: dict, command: str) -> str:
             "[V, H] (both requiring grad), each backend in its own subprocess; peak resident memory",
             "above a baseline of inputs + weight + a weight-sized gradient. Each backend ran",
             f"{result['repeats']} time(s), alternating, in fresh subprocesses: best time, largest peak.",
-            "See `omni_bench/bench.py`.",
+            "See `omni_bench/bench/loss.py`.",
             "",
             "```",
             format_bench_loss(result),

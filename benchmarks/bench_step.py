@@ -4,7 +4,7 @@ Issue 6, item 7: on a GPU, the real-size Omni-3B text model (36 layers) at 8k to
 transformers' loss vs Liger's vs ours, step time and peak memory. Without a GPU the same
 code runs a reduced study on CPU (the real widths and vocabulary, fewer layers and tokens)
 so the figures still compare the backends inside a full training step. Writes
-``benchmarks/results/step_<device>.{json,md}``. See ``omni_bench/stepbench.py``.
+``benchmarks/results/step_<device>.{json,md}``. See ``omni_bench/bench/step.py``.
 
     python benchmarks/bench_step.py                      # CUDA if present: 36 layers, 8192 tokens
     python benchmarks/bench_step.py --device cpu         # CPU: 2 layers, 2048 tokens (~10 min)
@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from omni_bench.machine import describe_machine  # noqa: E402
-from omni_bench.stepbench import bench_step, format_bench_step  # noqa: E402
+from omni_bench.bench.step import bench_step, format_bench_step  # noqa: E402
+from omni_bench.core.machine import describe_machine  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "text input only), prepared as `omni_bench.train` does (frozen base, gradient checkpointing,\n"
         "LoRA on the text projections, the fused loss); forward + backward + AdamW step, each backend\n"
         "in its own process; peak memory above what the process held before the measured steps.\n"
-        "See `omni_bench/stepbench.py`.\n\n"
+        "See `omni_bench/bench/step.py`.\n\n"
         f"```\n{text}\n```\n\n## Machine\n\n{machine}\n\n## Reproduce\n\n```\n{command}\n```\n")
     return 0
 

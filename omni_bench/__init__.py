@@ -8,47 +8,52 @@ matplotlib's pyplot; the notebook views live in ``omni_bench_widgets``.
 
 from __future__ import annotations
 
-from ._lazy import lazy_exports
+from omni_bench._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_EXPORTS = {
-    "OmniBenchError": "errors",
-    "Profile": "profiles", "PROFILES": "profiles", "get_profile": "profiles",
-    "load_processor": "processor",
-    "tiny_model": "models",
-    "VideoInfo": "media", "probe": "media", "read_frames": "media", "read_audio": "media",
-    "write_clip": "media",
-    "LayoutSettings": "settings",
-    "TokenLayout": "layout", "Segment": "layout", "LayoutStats": "layout",
-    "inspect": "inspection",
-    "plan": "planner", "media_plan": "planner", "media_info": "planner", "MediaPlan": "planner",
-    "alignment": "timing", "recommend": "timing", "temporal_positions": "timing",
-    "rope_positions": "timing", "Alignment": "timing", "Chunk": "timing", "Recommendation": "timing",
-    "budget": "budgets", "Budget": "budgets", "logits_bytes": "budgets",
-    "budget_dataset": "budgets", "DatasetBudget": "budgets",
-    "assistant_labels": "labels", "audit_labels": "labels", "TokenIds": "tokens", "token_ids": "tokens",
-    "Sampling": "samplers", "SamplingError": "samplers", "SAMPLERS": "samplers",
-    "sample_qwen_vl_utils": "samplers", "sample_transformers": "samplers", "sample_llama_factory": "samplers",
-    "sample_qwen25vl_finetune": "samplers", "sample_uniform": "samplers", "sample_fps": "samplers",
-    "SamplerComparison": "samplers", "SamplerRow": "samplers", "compare_samplers": "samplers",
-    "BudgetRow": "samplers", "budget_table": "samplers", "format_budget_table": "samplers",
-    "DecodeCost": "decodecost", "measure_decode": "decodecost",
-    "Record": "records", "load_records": "records", "load_longvale_sft": "records",
-    "load_longvale_annotations": "records", "load_qwen_vl": "records", "render_time": "records",
-    "resolve_media": "records", "mix": "records",
-    "Turn": "samples", "TokenCount": "samples", "Sample": "samples", "Dropped": "samples",
-    "SplitReport": "samples", "build_sample": "samples", "count_tokens": "samples", "fit_turns": "samples",
-    "media_token_count": "samples", "split_report": "samples", "synthetic_records": "samples",
-    "OmniSFTDataset": "dataset", "OmniCollator": "dataset",
-    "enable_fused_loss": "fused", "disable_fused_loss": "fused", "use_fused_loss": "fused",
-    "TrainConfig": "training", "RunResult": "training", "train": "training", "load_trained_model": "training",
-    "adapt_model": "training",
-    "lora_target_regex": "training", "last_checkpoint": "training", "read_metrics": "training",
-    "plot_metrics": "training",
-    "validate": "validation", "ValidationReport": "validation",
+# defining module -> the public names it holds
+_MODULES = {
+    "core.errors": "OmniBenchError",
+    "core.profiles": "Profile PROFILES get_profile",
+    "core.processor": "load_processor",
+    "core.models": "tiny_model",
+    "core.media": "VideoInfo probe read_frames read_audio write_clip",
+    "layout.settings": "LayoutSettings",
+    "layout.token_layout": "TokenLayout Segment LayoutStats",
+    "layout.inspect": "inspect",
+    "layout.plan": "plan media_plan media_info MediaPlan",
+    "layout.alignment": (
+        "alignment recommend temporal_positions rope_positions Alignment Chunk "
+        "Recommendation"
+    ),
+    "layout.budget": "budget Budget logits_bytes budget_dataset DatasetBudget",
+    "layout.labels": "assistant_labels audit_labels",
+    "core.tokens": "TokenIds token_ids",
+    "sampling.samplers": (
+        "Sampling SamplingError SAMPLERS sample_qwen_vl_utils sample_transformers "
+        "sample_llama_factory sample_qwen25vl_finetune sample_uniform sample_fps "
+        "SamplerComparison SamplerRow compare_samplers BudgetRow budget_table "
+        "format_budget_table"
+    ),
+    "bench.decode": "DecodeCost measure_decode",
+    "data.records": (
+        "Record load_records load_longvale_sft load_longvale_annotations load_qwen_vl "
+        "render_time resolve_media mix"
+    ),
+    "data.samples": (
+        "Turn TokenCount Sample Dropped SplitReport build_sample count_tokens fit_turns "
+        "media_token_count split_report synthetic_records"
+    ),
+    "data.dataset": "OmniSFTDataset OmniCollator",
+    "training.fused": "enable_fused_loss disable_fused_loss use_fused_loss",
+    "training.run": (
+        "TrainConfig RunResult train load_trained_model adapt_model lora_target_regex "
+        "last_checkpoint read_metrics plot_metrics"
+    ),
+    "data.validation": "validate ValidationReport",
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604 - the names _EXPORTS maps
 

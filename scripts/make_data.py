@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omni_bench.media import write_clip
+from omni_bench.core.media import write_clip
 
 ROOT = Path(__file__).resolve().parent.parent / "data"
 

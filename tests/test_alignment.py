@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from omni_bench import LayoutSettings, alignment, plan, recommend, rope_positions, temporal_positions
-from omni_bench.inspection import conversation, layout_from_output, processor_call, resolve_profile, sample_indices
-from omni_bench.planner import media_info, media_plan
+from omni_bench.layout.inspect import conversation, layout_from_output, processor_call, resolve_profile, sample_indices
+from omni_bench.layout.plan import media_info, media_plan
 
 SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 

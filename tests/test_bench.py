@@ -1,4 +1,4 @@
-"""omni_bench.bench at a tiny size: result shape, gradient agreement, the memory probe.
+"""omni_bench.bench.loss at a tiny size: result shape, gradient agreement, the memory probe.
 
 No wall-clock assertions here: timings depend on the machine and its load.
 """
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from omni_bench import bench
-from omni_bench.bench import bench_loss, format_bench_loss
+from omni_bench.bench import loss as bench
+from omni_bench.bench.loss import bench_loss, format_bench_loss
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from omni_bench import LayoutSettings, probe, read_audio, read_frames
-from omni_bench.dataset import OmniCollator, OmniSFTDataset
-from omni_bench.inspection import _resize_frames, sample_indices
-from omni_bench.labels import IGNORE_INDEX, audit_labels
-from omni_bench.records import Record, load_longvale_sft
-from omni_bench.samples import messages, turns_of
-from omni_bench.tokens import token_ids
+from omni_bench.core.tokens import token_ids
+from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+from omni_bench.data.records import Record, load_longvale_sft
+from omni_bench.data.samples import messages, turns_of
+from omni_bench.layout.inspect import _resize_frames, sample_indices
+from omni_bench.layout.labels import IGNORE_INDEX, audit_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

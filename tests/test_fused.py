@@ -7,8 +7,8 @@ import torch
 
 from omni_bench import LayoutSettings, OmniBenchError, tiny_model
 from omni_bench._torchvision import ensure_torchvision
-from omni_bench.fused import disable_fused_loss, enable_fused_loss, fused_loss_enabled, use_fused_loss
-from omni_bench.training import lora_target_regex
+from omni_bench.training.fused import disable_fused_loss, enable_fused_loss, fused_loss_enabled, use_fused_loss
+from omni_bench.training.run import lora_target_regex
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 # Base parameters that also get gradients: the LM head (through the fused loss's weight gradient),
@@ -23,8 +23,8 @@ BASE_PARAMS = {
 def _batch(processor, profile: str, items=(0, 2)):
     """Two bundled LongVALE records of different lengths, through the real dataset and collator."""
     ensure_torchvision()
-    from omni_bench.dataset import OmniCollator, OmniSFTDataset
-    from omni_bench.records import load_records
+    from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+    from omni_bench.data.records import load_records
 
     settings = LayoutSettings(profile=profile, frames=4, resize=(56, 56))
     dataset = OmniSFTDataset(load_records(str(ROOT / "data" / "longvale_sft.json")), media_root=ROOT / "data",
@@ -90,8 +90,8 @@ def test_loss_and_gradients_equal_the_models_own(profile, processor_fixture, req
 
 
 def test_generate_unchanged(omni_processor):
-    from omni_bench.inspection import conversation, processor_call, resolve_profile, sample_indices
-    from omni_bench.media import probe, read_audio, read_frames
+    from omni_bench.core.media import probe, read_audio, read_frames
+    from omni_bench.layout.inspect import conversation, processor_call, resolve_profile, sample_indices
 
     settings = LayoutSettings(frames=4, answer=None)
     profile = resolve_profile(omni_processor, settings)

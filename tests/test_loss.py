@@ -1,4 +1,4 @@
-"""omni_bench.loss against transformers' own ForCausalLMLoss on explicitly built logits."""
+"""omni_bench.training.loss against transformers' own ForCausalLMLoss on explicitly built logits."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
-from omni_bench import loss as loss_mod
+from omni_bench.training import loss as loss_mod
 from omni_bench._torchvision import ensure_torchvision
-from omni_bench.loss import chunked_linear_cross_entropy, fused_linear_cross_entropy
+from omni_bench.training.loss import chunked_linear_cross_entropy, fused_linear_cross_entropy
 
 ensure_torchvision()
 from transformers.loss.loss_utils import ForCausalLMLoss  # noqa: E402  (needs ensure_torchvision first)

@@ -23,8 +23,9 @@ import random
 import numpy as np
 import pytest
 
-from omni_bench import arith
-from omni_bench.inspection import (
+from omni_bench.layout import arith
+from omni_bench.core.media import probe, write_clip
+from omni_bench.layout.inspect import (
     _resize_frames,
     conversation,
     inspect,
@@ -33,9 +34,8 @@ from omni_bench.inspection import (
     resolve_profile,
     sample_indices,
 )
-from omni_bench.media import probe, write_clip
-from omni_bench.planner import media_info, plan
-from omni_bench.settings import LayoutSettings
+from omni_bench.layout.plan import media_info, plan
+from omni_bench.layout.settings import LayoutSettings
 
 PROFILES = {"omni": "qwen2.5-omni-7b", "vl": "qwen2.5-vl-7b"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from omni_bench import OmniBenchError, load_processor
-from omni_bench.processor import cache_dir
-from omni_bench.profiles import PROFILES
+from omni_bench.core.processor import cache_dir
+from omni_bench.core.profiles import PROFILES
 
 
 def test_omni_settings(omni_processor):

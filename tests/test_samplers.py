@@ -21,11 +21,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omni_bench import arith
+from omni_bench.layout import arith
 from omni_bench._torchvision import ensure_torchvision
 from omni_bench.cli import main
-from omni_bench.errors import OmniBenchError
-from omni_bench.samplers import (
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.sampling.samplers import (
     SAMPLERS,
     SamplingError,
     budget_table,
@@ -401,8 +401,8 @@ def test_budget_resize_equals_the_processor():
 
 # ------------------------------------------------------------------------------------ decode cost
 def test_decode_variants_return_the_same_frames(tmp_path):
-    from omni_bench.decodecost import VARIANTS, decode_variant, measure_decode
-    from omni_bench.media import write_clip
+    from omni_bench.bench.decode import VARIANTS, decode_variant, measure_decode
+    from omni_bench.core.media import write_clip
 
     info = write_clip(tmp_path / "clip.mkv", seconds=3.0, fps=10.0, width=64, height=48, audio=False)
     indices = list(sample_qwen_vl_utils(info.total_frames, info.native_fps, nframes=6).indices)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from omni_bench import LayoutSettings, OmniBenchError, probe, read_audio, read_frames
-from omni_bench.inspection import sample_indices
-from omni_bench.labels import IGNORE_INDEX, assistant_labels, audit_labels
-from omni_bench.records import (
+from omni_bench.core.tokens import token_ids
+from omni_bench.data.records import (
     Record,
     load_longvale_annotations,
     load_longvale_sft,
@@ -23,7 +22,7 @@ from omni_bench.records import (
     resolve_media,
     sample_percent,
 )
-from omni_bench.samples import (
+from omni_bench.data.samples import (
     Turn,
     build_sample,
     count_tokens,
@@ -34,7 +33,8 @@ from omni_bench.samples import (
     synthetic_records,
     turns_of,
 )
-from omni_bench.tokens import token_ids
+from omni_bench.layout.inspect import sample_indices
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels, audit_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -46,7 +46,7 @@ def _reference(processor, record_turns, clip, settings=SETTINGS, audio=True):
     info = probe(clip)
     indices = sample_indices(info, settings)
     frames = read_frames(clip, indices)
-    from omni_bench.inspection import _resize_frames
+    from omni_bench.layout.inspect import _resize_frames
 
     frames = _resize_frames(frames, settings.resize, 28)
     msgs = []

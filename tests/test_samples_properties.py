@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from omni_bench import OmniBenchError
-from omni_bench.labels import IGNORE_INDEX, assistant_labels
-from omni_bench.records import Record
-from omni_bench.samples import VIDEO_TAG, build_sample, count_tokens, drop_turns, media_tags, messages, turns_of
-from omni_bench.tokens import token_ids
+from omni_bench.core.tokens import token_ids
+from omni_bench.data.records import Record
+from omni_bench.data.samples import VIDEO_TAG, build_sample, count_tokens, drop_turns, media_tags, messages, turns_of
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 
 _CHARS = st.characters(whitelist_categories=("Lu", "Ll", "Nd", "Po", "Zs"), whitelist_characters="你好视频\n",
                        blacklist_characters="<>")

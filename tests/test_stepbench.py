@@ -1,4 +1,4 @@
-"""omni_bench.stepbench at tiny size on CPU: every backend runs a real LoRA training step
+"""omni_bench.bench.step at tiny size on CPU: every backend runs a real LoRA training step
 (the model prepared as train() prepares it) and they agree on the loss. No timing asserted."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from omni_bench.stepbench import bench_step, format_bench_step
+from omni_bench.bench.step import bench_step, format_bench_step
 
 
 @pytest.fixture(scope="module")

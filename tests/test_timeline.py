@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from omni_bench import LayoutSettings, alignment, recommend
-from omni_bench.planner import media_plan
+from omni_bench.layout.plan import media_plan
 from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -90,7 +90,7 @@ def test_video_only_layout_uses_the_claimed_lane():
 
 def test_timeline_never_loads_pyplot():
     code = ("import sys; from omni_bench_widgets.timeline import draw_timeline; "
-            "from omni_bench import alignment; from omni_bench.planner import media_plan; "
+            "from omni_bench import alignment; from omni_bench.layout.plan import media_plan; "
             "draw_timeline(alignment(media_plan(dict(duration=8, width=64, height=64, native_fps=25))))"
             ".figure.canvas.draw(); assert 'matplotlib.pyplot' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from omni_bench.processor import vocabulary_path
-from omni_bench.profiles import OMNI_SPECIAL_TOKENS, VL_SPECIAL_TOKENS
+from omni_bench.core.processor import vocabulary_path
+from omni_bench.core.profiles import OMNI_SPECIAL_TOKENS, VL_SPECIAL_TOKENS
 
 # Qwen's pre-tokenisation pattern (the one its tiktoken-based tokenizer and Qwen2Tokenizer use).
 QWEN_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""

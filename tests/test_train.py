@@ -12,7 +12,7 @@ import torch
 
 from omni_bench import OmniBenchError
 from omni_bench.cli import build_parser, main
-from omni_bench.training import TrainConfig, _check_loss_requires_grad, _prepare_model, load_trained_model
+from omni_bench.training.run import TrainConfig, _check_loss_requires_grad, _prepare_model, load_trained_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "longvale_sft.json"
@@ -33,7 +33,7 @@ def test_lora_wraps_the_text_model_only(profile, layers):
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
     assert model.get_base_model().is_activation_checkpointing
-    from omni_bench.fused import fused_loss_enabled
+    from omni_bench.training.fused import fused_loss_enabled
 
     assert fused_loss_enabled(model)
 
@@ -46,7 +46,7 @@ def test_every_config_field_has_its_flag():
     assert fields <= dests
     args = parser.parse_args(["train", "--tiny", "--data", "d.json", "--resize", "56x56", "--lora-targets",
                               "q_proj,v_proj", "--no-audio", "--max-steps", "3"])
-    config = __import__("omni_bench.training", fromlist=["config_from_args"]).config_from_args(args)
+    config = __import__("omni_bench.cli.train", fromlist=["config_from_args"]).config_from_args(args)
     assert (config.resize, config.lora_targets, config.use_audio, config.max_steps) == \
         ((56, 56), ("q_proj", "v_proj"), False, 3)
     assert config.learning_rate == 1e-4 and (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 16, 0.05)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from omni_bench import load_processor, tiny_model
-from omni_bench.training import TrainConfig, train
+from omni_bench.training.run import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from omni_bench.training import TrainConfig, read_metrics, train
+from omni_bench.training.run import TrainConfig, read_metrics, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ import os, signal, sys
 from omni_bench._torchvision import ensure_torchvision
 ensure_torchvision()  # before transformers' Trainer imports its vision code (CPU torch)
 from transformers import TrainerCallback
-from omni_bench.training import TrainConfig, train
+from omni_bench.training.run import TrainConfig, train
 
 class Kill(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):

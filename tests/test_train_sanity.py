@@ -9,7 +9,7 @@ import torch
 
 from omni_bench import load_processor, tiny_model
 from omni_bench._torchvision import ensure_torchvision
-from omni_bench.training import TrainConfig, train
+from omni_bench.training.run import TrainConfig, train
 
 ensure_torchvision()  # before transformers' Trainer imports its vision code (CPU torch)
 from transformers import TrainerCallback  # noqa: E402

@@ -10,8 +10,8 @@ import pytest
 
 from omni_bench import LayoutSettings
 from omni_bench.cli import main
-from omni_bench.records import load_qwen_vl, load_records
-from omni_bench.validation import validate
+from omni_bench.data.records import load_qwen_vl, load_records
+from omni_bench.data.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "validate"

@@ -16,9 +16,10 @@ import ipywidgets as W
 import numpy as np
 import pytest
 
-from omni_bench import LayoutSettings, arith, inspect, probe
-from omni_bench.layout import LayoutStats, build_layout
-from omni_bench.tokens import token_ids
+from omni_bench import LayoutSettings, inspect, probe
+from omni_bench.layout import arith
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout.token_layout import LayoutStats, build_layout
 from omni_bench_widgets import (
     draw_layout,
     read_metrics,
@@ -121,7 +122,7 @@ def test_selection_controls(layout, omni_processor):
 
 
 def test_clock_agrees_with_alignment(market, omni_processor):
-    from omni_bench.timing import alignment, temporal_positions
+    from omni_bench.layout.alignment import alignment, temporal_positions
 
     layout = inspect(str(market), LayoutSettings(frames=16, processor_fps=4.0), processor=omni_processor)
     clock = clock_of(layout)

@@ -52,7 +52,7 @@ __all__ = ["show_layout", "render_layout_text", "render_selection_text", "token_
 
 @dataclass(frozen=True)
 class Clock:
-    """Per-token time data from :mod:`omni_bench.timing`; a field is None when unavailable.
+    """Per-token time data from :mod:`omni_bench.layout.alignment`; a field is None when unavailable.
 
     ``temporal``: [n] TMRoPE temporal id (``temporal_positions``); ``times``: [n, 2] real
     seconds each media token covers (NaN elsewhere); ``chunk``: [n] interleave chunk of
@@ -65,9 +65,9 @@ class Clock:
 
 
 def _core(name: str):
-    # the module, not the package attribute: `omni_bench.timing` may name the module or the function
+    # the module, not the package attribute: `omni_bench.layout.alignment` may name the module or the function
     try:
-        return getattr(importlib.import_module("omni_bench.timing"), name)
+        return getattr(importlib.import_module("omni_bench.layout.alignment"), name)
     except (ImportError, AttributeError):
         return None
 
@@ -407,7 +407,7 @@ def _planner():
     except (AttributeError, ImportError):
         pass
     try:
-        return importlib.import_module("omni_bench.planner").plan
+        return importlib.import_module("omni_bench.layout.plan").plan
     except (ImportError, AttributeError):
         return None
 

@@ -1,11 +1,11 @@
 """Frame samplers drawn: which frames each rule keeps, on a time axis and as thumbnails.
 
-* :func:`draw_samplers` puts every sampler of a :class:`~omni_bench.samplers.SamplerComparison`
+* :func:`draw_samplers` puts every sampler of a :class:`~omni_bench.sampling.samplers.SamplerComparison`
   on one row of a shared time axis: a tick per kept frame, a red cross per index past the
   last frame, a ring where a frame is taken more than once, and the refusal text for a rule
   that refused the request. Dashed lines mark the first and the last frame.
 * :func:`draw_sampler_thumbnails` decodes the chosen frames of a real clip
-  (:func:`omni_bench.media.read_frames`, once for all rows) and shows up to ``max_thumbs`` per
+  (:func:`omni_bench.core.media.read_frames`, once for all rows) and shows up to ``max_thumbs`` per
   sampler, evenly picked from its choice and always including its first and last.
 
 Both return a ``matplotlib.figure.Figure`` on the Agg canvas (never pyplot). The text twin is
@@ -103,8 +103,8 @@ def draw_sampler_thumbnails(path, comparison, *, names=None, max_thumbs: int = 6
     Frames past the video's end (transformers' extra index) are left out of the pictures.
     Raises OmniBenchError when the clip's frame count is not the comparison's.
     """
-    from omni_bench.errors import OmniBenchError
-    from omni_bench.media import probe, read_frames
+    from omni_bench.core.errors import OmniBenchError
+    from omni_bench.core.media import probe, read_frames
 
     info = probe(path)
     if info.total_frames != comparison.total_frames:

@@ -1,6 +1,6 @@
 """Timeline of a sample's VIDEO and AUDIO chunks in real time: see the drift, then see it fixed.
 
-:func:`draw_timeline` draws one :class:`omni_bench.timing.Alignment` on a matplotlib
+:func:`draw_timeline` draws one :class:`omni_bench.layout.alignment.Alignment` on a matplotlib
 Axes: real seconds on x, one lane of VIDEO chunks (the seconds their frames really cover)
 above one lane of AUDIO chunks (40 ms per token); a line joins each chunk's video start to
 its audio start, so a drift is a slanted line and an aligned sample has vertical ones.

@@ -9,7 +9,7 @@ audio lengths, the fps handed to the processor and the one actually sampled).
 from a processor and one made by the planner are compared field by field.
 
 Not covered here: drawing (``omni_bench_widgets``) and the real-time alignment of the
-chunks (:mod:`omni_bench.timing`).
+chunks (:mod:`omni_bench.layout.alignment`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .labels import IGNORE_INDEX, audit_labels
-from .tokens import TokenIds
+from omni_bench.core.tokens import TokenIds
+from omni_bench.layout.labels import IGNORE_INDEX, audit_labels
 
 __all__ = ["Segment", "LayoutStats", "TokenLayout", "build_layout", "runs_of", "JSON_FIELDS"]
 

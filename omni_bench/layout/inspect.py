@@ -16,16 +16,16 @@ import contextlib
 
 import numpy as np
 
-from . import arith
-from ._torchvision import ensure_torchvision
-from .errors import OmniBenchError
-from .labels import IGNORE_INDEX, assistant_labels
-from .layout import LayoutStats, TokenLayout, build_layout
-from .media import VideoInfo, probe, read_audio, read_frames
-from .processor import load_processor, profile_of
-from .profiles import PROFILES, Profile
-from .settings import LayoutSettings
-from .tokens import token_ids
+from omni_bench._torchvision import ensure_torchvision
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VideoInfo, probe, read_audio, read_frames
+from omni_bench.core.processor import load_processor, profile_of
+from omni_bench.core.profiles import PROFILES, Profile
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout import arith
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.token_layout import LayoutStats, TokenLayout, build_layout
 
 __all__ = ["inspect", "sample_indices", "conversation", "resolve_profile", "processor_call"]
 

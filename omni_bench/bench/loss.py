@@ -1,10 +1,10 @@
-"""Peak memory and time of the causal-LM loss backends of :mod:`omni_bench.loss`.
+"""Peak memory and time of the causal-LM loss backends of :mod:`omni_bench.training.loss`.
 
 What it measures
 ----------------
 One forward + backward of the loss on hidden states [N, H] and an LM head [V, H], both
 requiring grad, with a fraction of the labels ignored. Each backend runs in its own fresh
-subprocess (``python -m omni_bench.bench _worker SPEC OUT_DIR``) so that one backend's
+subprocess (``python -m omni_bench.bench.loss _worker SPEC OUT_DIR``) so that one backend's
 peak, allocator state or imports never show in another's figures.
 
 In each worker:
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import torch
 
-from .loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
+from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
 
@@ -204,7 +204,7 @@ def run_module_worker(module: str, args: list[str], *, label: str) -> dict:
 
 
 def _run_worker(spec: dict, out_dir: str) -> dict:
-    return run_module_worker("omni_bench.bench", ["_worker", json.dumps(spec), out_dir],
+    return run_module_worker("omni_bench.bench.loss", ["_worker", json.dumps(spec), out_dir],
                              label=f"benchmark worker for backend {spec['backend']!r}")
 
 
@@ -327,10 +327,10 @@ def format_bench_loss(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m omni_bench.bench _worker SPEC_JSON OUT_DIR``: the subprocess entry point."""
+    """``python -m omni_bench.bench.loss _worker SPEC_JSON OUT_DIR``: the subprocess entry point."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3 or argv[0] != "_worker":
-        print("usage: python -m omni_bench.bench _worker SPEC_JSON OUT_DIR", file=sys.stderr)
+        print("usage: python -m omni_bench.bench.loss _worker SPEC_JSON OUT_DIR", file=sys.stderr)
         return 2
     print(json.dumps(_worker(json.loads(argv[1]), argv[2])))
     return 0

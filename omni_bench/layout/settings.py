@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from .errors import OmniBenchError
+from omni_bench.core.errors import OmniBenchError
 
 __all__ = ["LayoutSettings", "parse_resize", "add_sampling_flags"]
 

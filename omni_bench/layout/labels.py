@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tokens import TokenIds
+from omni_bench.core.tokens import TokenIds
 
 __all__ = ["IGNORE_INDEX", "assistant_spans", "assistant_labels", "LabelAudit", "audit_labels"]
 

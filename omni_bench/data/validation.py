@@ -11,7 +11,7 @@ Each record is checked in this order; the first failure is its reason:
    audio track when audio is asked for ("no-audio"); images exist and decode;
 5. timestamps: inside [0, duration] (meta's duration, else the video's) ("timestamps");
 6. budget: with ``max_total_tokens``, the multi-turn sample fits after dropping the earliest
-   turns (:mod:`omni_bench.samples`, counted exactly) ("over-budget").
+   turns (:mod:`omni_bench.data.samples`, counted exactly) ("over-budget").
 
 A bad record never stops the run: every record ends up valid or in ``problems`` with its
 reason (an unexpected exception is reported as "error" with its message). Not covered:
@@ -26,8 +26,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import OmniBenchError
-from .settings import LayoutSettings
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["Problem", "ValidationReport", "check_record", "validate"]
 
@@ -68,8 +68,7 @@ class ValidationReport:
 def _image_tokens(path: str, profile) -> int:
     from PIL import Image
 
-    from . import arith
-
+    from omni_bench.layout import arith
     try:
         with Image.open(path) as image:
             image.load()
@@ -86,10 +85,10 @@ def _image_tokens(path: str, profile) -> int:
 def check_record(record, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
                  processor=None, max_total_tokens: int | None = None):
     """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError."""
-    from .inspection import resolve_profile, sample_indices
-    from .media import probe, read_frames
-    from .records import resolve_media
-    from .samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
+    from omni_bench.core.media import probe, read_frames
+    from omni_bench.data.records import resolve_media
+    from omni_bench.data.samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
+    from omni_bench.layout.inspect import resolve_profile, sample_indices
 
     settings = settings or LayoutSettings()
     rid = record.id
@@ -102,7 +101,7 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
         if tags.count(tag) != len(media):
             raise OmniBenchError(f"{rid}: {tags.count(tag)} {tag} tag(s) but {len(media)} {kind}(s)",
                                  source=rid, reason="tag-count")
-    from .processor import load_processor
+    from omni_bench.core.processor import load_processor
 
     processor = processor or load_processor(settings.profile)
     profile = resolve_profile(processor, settings)
@@ -142,7 +141,7 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
 
     settings = settings or LayoutSettings()
     if processor is None:
-        from .processor import load_processor
+        from omni_bench.core.processor import load_processor
 
         processor = load_processor(settings.profile)
     problems, truncated = [], []

@@ -31,7 +31,7 @@ raises :class:`SamplingError` here too; :func:`compare_samplers` records it per 
 token count each choice costs; :func:`budget_table` lays out frames x per-frame resolution
 against a token budget.
 
-Not covered: decoding (:func:`omni_bench.media.read_frames`, and :mod:`omni_bench.decodecost`
+Not covered: decoding (:func:`omni_bench.core.media.read_frames`, and :mod:`omni_bench.bench.decode`
 for its cost), variable-frame-rate timing, LLaMA-Factory's branch for streams without a frame
 count, the recipe's torchcodec fallback (same indices), drawing (``omni_bench_widgets.samplers``).
 """
@@ -46,8 +46,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import arith
-from .errors import OmniBenchError
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout import arith
 
 __all__ = [
     "Sampling", "SamplingError", "SAMPLERS", "video_frame_range",
@@ -527,7 +527,7 @@ def compare_samplers(total_frames: int, native_fps: float, *, frames: int | None
     request gets a row with its error instead of raising.
     ``compare_samplers(300, 30.0, frames=50)["transformers"].sampling.indices[-1] -> 294``.
     """
-    from .profiles import get_profile
+    from omni_bench.core.profiles import get_profile
 
     _check_video(total_frames, native_fps)
     if frames is not None and fps is not None:
@@ -621,7 +621,7 @@ def budget_table(duration: float, native_fps: float, width: int, height: int, to
     ``budget_table(60, 30, 640, 360, 16384, fps_options=[1], pixel_limits=[64*28*28])[0]`` ->
     60 frames at 168x280, grid (30, 12, 20), 60 tokens per step (30 per frame), 1800 tokens, fits.
     """
-    from .profiles import get_profile
+    from omni_bench.core.profiles import get_profile
 
     prof = get_profile(profile)
     total = max(1, round(duration * native_fps))

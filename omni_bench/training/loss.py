@@ -361,7 +361,7 @@ def _naive_linear_cross_entropy(
     shift: bool,
 ) -> torch.Tensor:
     """The transformers path: full logits, then ``ForCausalLMLoss`` itself."""
-    from ._torchvision import ensure_torchvision
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()  # transformers.loss imports torchvision; see omni_bench._torchvision
     from transformers.loss import loss_utils

@@ -12,7 +12,7 @@ token2wav halves of Qwen2.5-Omni.
 
 from __future__ import annotations
 
-from .profiles import Profile, get_profile
+from omni_bench.core.profiles import Profile, get_profile
 
 __all__ = ["tiny_model", "tiny_config", "TINY"]
 
@@ -83,7 +83,7 @@ def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool 
     """
     import torch
 
-    from ._torchvision import ensure_torchvision
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
     profile = get_profile(name)

@@ -160,7 +160,7 @@ PROFILES: dict[str, Profile] = {
 
 def get_profile(name: str) -> Profile:
     """Look a profile up by name (case-insensitive); raise OmniBenchError listing the known ones."""
-    from .errors import OmniBenchError
+    from omni_bench.core.errors import OmniBenchError
 
     key = name.lower().strip()
     if key not in PROFILES:

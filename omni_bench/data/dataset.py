@@ -1,13 +1,13 @@
 """Training input: a torch ``Dataset`` of processor outputs with labels, and its collator.
 
-:class:`OmniSFTDataset` turns :class:`~omni_bench.records.Record` s into what the Omni
+:class:`OmniSFTDataset` turns :class:`~omni_bench.data.records.Record` s into what the Omni
 thinker's ``forward`` takes. At construction every record is *planned* from metadata only
-(the video is probed, never decoded): the multi-turn :class:`~omni_bench.samples.Sample`
+(the video is probed, never decoded): the multi-turn :class:`~omni_bench.data.samples.Sample`
 is fitted to ``max_total_tokens`` and records that cannot make a sample (missing or
 unreadable video, no audio track when audio is asked for, bad roles, over budget...) are
 listed in ``dataset.dropped`` with their reason instead of failing later in training.
 ``dataset[i]`` then decodes the sampled frames and the video's own audio, calls
-transformers' processor the way omni_bench always does (:func:`~omni_bench.inspection.processor_call`:
+transformers' processor the way omni_bench always does (:func:`~omni_bench.layout.inspect.processor_call`:
 the fps actually sampled, audio from the video) and adds labels on the expanded ids.
 
 Item (one sample, ``L`` tokens; video keys absent for text-only records, audio keys absent
@@ -24,7 +24,7 @@ along dim 0 in batch order (that is how the thinker consumes them: videos and au
 matched to placeholders in order); ``use_audio_in_video=True`` is set when the items carry
 their video's audio, so the forward computes TMRoPE position ids for the interleave. Mixing
 items with and without audio in one batch is refused (the forward takes one flag per batch).
-``collator.layouts(batch)`` gives the :class:`~omni_bench.layout.TokenLayout` of each row.
+``collator.layouts(batch)`` gives the :class:`~omni_bench.layout.token_layout.TokenLayout` of each row.
 
 Qwen2.5-VL processors work too (items keep the VL processor's keys, e.g.
 ``second_per_grid_ts``; no audio). Left out: images and several videos per record (planned
@@ -41,10 +41,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .errors import OmniBenchError
-from .labels import IGNORE_INDEX, assistant_labels
-from .settings import LayoutSettings
-from .tokens import token_ids
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["OmniSFTDataset", "OmniCollator", "PlannedSample"]
 
@@ -70,7 +70,7 @@ class OmniSFTDataset(Dataset):
     ...                     settings=LayoutSettings(frames=4), max_total_tokens=4096)  # doctest: +SKIP
     >>> ds[0]["input_ids"].shape, len(ds.dropped)                                         # doctest: +SKIP
 
-    records: :class:`~omni_bench.records.Record` s (see :func:`~omni_bench.records.load_records`).
+    records: :class:`~omni_bench.data.records.Record` s (see :func:`~omni_bench.data.records.load_records`).
     media_root: folder the records' media paths are relative to.
     settings: frame sampling, sizes, chunking, ``use_audio`` and the ``system`` prompt
         (``prompt`` / ``answer`` are not used: the text comes from the records).
@@ -80,9 +80,9 @@ class OmniSFTDataset(Dataset):
 
     def __init__(self, records: Sequence, *, media_root: str | os.PathLike = ".",
                  settings: LayoutSettings | None = None, processor=None, max_total_tokens: int | None = None):
-        from .inspection import resolve_profile
-        from .processor import load_processor
-        from .samples import Dropped
+        from omni_bench.core.processor import load_processor
+        from omni_bench.data.samples import Dropped
+        from omni_bench.layout.inspect import resolve_profile
 
         self.settings = settings or LayoutSettings()
         self.processor = processor or load_processor(self.settings.profile)
@@ -99,9 +99,9 @@ class OmniSFTDataset(Dataset):
                 self.dropped.append(Dropped(record.id, exc.reason or "invalid", str(exc)))
 
     def _plan(self, record) -> PlannedSample:
-        from .media import probe
-        from .records import resolve_media
-        from .samples import build_sample, media_token_count
+        from omni_bench.core.media import probe
+        from omni_bench.data.records import resolve_media
+        from omni_bench.data.samples import build_sample, media_token_count
 
         if record.images or len(record.videos) > 1:
             raise OmniBenchError(f"{record.id}: images and several videos per record are not supported by "
@@ -123,14 +123,14 @@ class OmniSFTDataset(Dataset):
         return len(self.planned)
 
     def sample(self, index: int):
-        """The fitted :class:`~omni_bench.samples.Sample` of item ``index`` (metadata only)."""
+        """The fitted :class:`~omni_bench.data.samples.Sample` of item ``index`` (metadata only)."""
         return self.planned[index].sample
 
     def _process(self, index: int):
         """Decode, fit exactly, run the processor. Returns (output dict, labels, indices, processor_fps)."""
-        from .inspection import _resize_frames, processor_call, sample_indices
-        from .media import read_audio, read_frames
-        from .samples import build_sample, media_token_count
+        from omni_bench.core.media import read_audio, read_frames
+        from omni_bench.data.samples import build_sample, media_token_count
+        from omni_bench.layout.inspect import _resize_frames, processor_call, sample_indices
 
         plan = self.planned[index]
         sample, frames, audio, indices, fps = plan.sample, None, None, (), None
@@ -170,9 +170,9 @@ class OmniSFTDataset(Dataset):
         return item
 
     def layout(self, index: int):
-        """The :class:`~omni_bench.layout.TokenLayout` of item ``index`` (the "Omni Batch Debug" report)."""
-        from .inspection import layout_from_output
-        from .layout import LayoutStats, build_layout
+        """The :class:`~omni_bench.layout.token_layout.TokenLayout` of item ``index`` (the "Omni Batch Debug" report)."""
+        from omni_bench.layout.inspect import layout_from_output
+        from omni_bench.layout.token_layout import LayoutStats, build_layout
 
         plan = self.planned[index]
         out, labels, indices, fps = self._process(index)
@@ -248,9 +248,9 @@ class OmniCollator:
         return batch
 
     def layouts(self, batch: dict) -> list:
-        """The :class:`~omni_bench.layout.TokenLayout` of every row of a batch made by this collator."""
-        from .inspection import layout_from_output, resolve_profile
-        from .layout import LayoutStats, build_layout
+        """The :class:`~omni_bench.layout.token_layout.TokenLayout` of every row of a batch made by this collator."""
+        from omni_bench.layout.inspect import layout_from_output, resolve_profile
+        from omni_bench.layout.token_layout import LayoutStats, build_layout
 
         ids = token_ids(self.processor)
         profile = resolve_profile(self.processor, self.settings)

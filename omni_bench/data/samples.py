@@ -15,7 +15,7 @@ each ``<video>`` / ``<image>`` tag's media where the tag stands in the text. The
 ``input tokens + label tokens <= max_total_tokens`` (the seed's rule), counted **exactly**:
 the chat template is rendered and tokenized with the real tokenizer, each media placeholder
 is replaced by the number of tokens the processor expands it into (``media_tokens``), and
-labels are computed on those ids with :func:`omni_bench.labels.assistant_labels`.
+labels are computed on those ids with :func:`omni_bench.layout.labels.assistant_labels`.
 
 Truncation (:func:`fit_turns`) drops whole turns, the **earliest first**. Media tags of a
 dropped turn move to the front of the new first human turn (``"<video>\\n" + text``), so
@@ -36,9 +36,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import OmniBenchError
-from .labels import IGNORE_INDEX, assistant_labels
-from .tokens import token_ids
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 
 __all__ = [
     "VIDEO_TAG", "IMAGE_TAG", "Turn", "TokenCount", "Sample", "Dropped", "SplitReport",
@@ -231,7 +231,7 @@ def fit_turns(turns: Sequence[Turn], count: Callable[[tuple[Turn, ...]], TokenCo
 
 def build_sample(record, processor, media_tokens: Sequence[int] = (), *, max_total_tokens: int | None = None,
                  system: str | None = None) -> Sample:
-    """The :class:`Sample` of one record (a :class:`~omni_bench.records.Record`) under a budget.
+    """The :class:`Sample` of one record (a :class:`~omni_bench.data.records.Record`) under a budget.
 
     ``media_tokens``: tokens each media tag expands into, in tag order (one per video /
     image of the record). Raises OmniBenchError for bad roles, an empty reply, a tag count
@@ -258,15 +258,15 @@ def build_sample(record, processor, media_tokens: Sequence[int] = (), *, max_tot
 def media_token_count(info, settings, processor, *, audio_samples: int | None = None) -> int:
     """Tokens the video placeholder of a sample expands into, from metadata (no decoding).
 
-    The planner's arithmetic (:func:`omni_bench.planner.media_plan`: frame count, resize,
+    The planner's arithmetic (:func:`omni_bench.layout.plan.media_plan`: frame count, resize,
     grid, mel frames, audio tokens, ``span_tokens``). The audio length is the container's
     audio duration x 16 kHz unless ``audio_samples`` (the decoded length) is given. Raises
     OmniBenchError for a video without audio when audio is asked for.
     """
     from dataclasses import replace as _replace
 
-    from .inspection import resolve_profile
-    from .planner import media_plan
+    from omni_bench.layout.inspect import resolve_profile
+    from omni_bench.layout.plan import media_plan
 
     profile = resolve_profile(processor, settings)
     if audio_samples is not None:
@@ -319,7 +319,7 @@ def split_report(records: Sequence, samples: Sequence[Sample] | None = None) -> 
     Without ``samples`` every record is one multi-turn sample; with the built samples the
     budget's effect (dropped records and turns) is included.
 
-    >>> from omni_bench.records import Record
+    >>> from omni_bench.data.records import Record
     >>> r = Record("v", (("human", "<video>\\nA?"), ("gpt", "a"), ("human", "B?"), ("gpt", "b")), ("v",))
     >>> split_report([r, r]).single_turn_samples, split_report([r, r]).multi_turn_samples
     (4, 2)
@@ -338,7 +338,7 @@ def synthetic_records(videos: int = 7_240, turns: int = 75_075, *, seed: int = 0
     Every record gets ``turns // videos`` turns and a seeded random ``turns % videos`` of
     them one more; the defaults are the seed notebook's 7,240 videos and 75,075 turns.
     """
-    from .records import Record
+    from omni_bench.data.records import Record
 
     if videos <= 0 or turns < videos:
         raise ValueError("need videos > 0 and at least one turn per video")

@@ -14,7 +14,7 @@ Six ways to get the same sampled frames out of a video file:
 =================  ============================================================================
 
 :func:`measure_decode` runs one variant in a fresh Python process
-(``python -m omni_bench.decodecost``) so that its peak resident memory (``ru_maxrss``) is its
+(``python -m omni_bench.bench.decode``) so that its peak resident memory (``ru_maxrss``) is its
 own. The child imports decord and PyAV first, then times opening the file plus decoding, and
 reports that wall time, the CPU time it took (user + system, all threads: robust when the
 machine is shared), its resident memory before decoding and its peak, and a hash of the
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .machine import describe_machine
+from omni_bench.core.machine import describe_machine
 
 __all__ = ["VARIANTS", "DecodeCost", "measure_decode", "decode_once", "summarise", "decode_variant",
            "machine_info"]
@@ -82,7 +82,7 @@ def _rss_mb() -> float:
 
 def decode_variant(variant: str, path: str, indices: list[int]) -> np.ndarray:
     """Decode ``indices`` of ``path`` the way ``variant`` does; return frames [T, H, W, 3] uint8."""
-    from .media import read_frames
+    from omni_bench.core.media import read_frames
 
     if variant == "decord-sampled":
         return read_frames(path, indices, backend="decord")
@@ -140,7 +140,7 @@ def _child(variant: str, path: str, indices_file: str) -> None:
 
 def decode_once(path: str, indices_file: str, variant: str, *, python: str = sys.executable) -> dict:
     """Run ``variant`` once in a fresh process on the JSON list of indices in ``indices_file``."""
-    done = subprocess.run([python, "-m", "omni_bench.decodecost", variant, str(path), indices_file],
+    done = subprocess.run([python, "-m", "omni_bench.bench.decode", variant, str(path), indices_file],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{variant} failed: {done.stderr.strip().splitlines()[-1:]}")

@@ -7,7 +7,7 @@
   *text* model's attention and MLP projections only. The towers have their own ``q/k/v``
   and ``gate/up/down_proj`` modules, so the targets are a regex restricted to the text
   decoder's layers (:func:`lora_target_regex`), never a bare name list.
-* **memory**: the loss is computed from hidden states by :mod:`omni_bench.fused` (no N x V
+* **memory**: the loss is computed from hidden states by :mod:`omni_bench.training.fused` (no N x V
   logits); gradient checkpointing is on, with ``enable_input_require_grads()`` - the seed's
   ``loss.requires_grad == False`` - and the first step checks ``loss.requires_grad``.
 * **loop**: transformers' ``Trainer``; bf16 on CUDA, float32 on CPU; a progress bar; the
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import sys
@@ -46,13 +45,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import OmniBenchError
-from .settings import add_sampling_flags
+from omni_bench.core.errors import OmniBenchError
 
 __all__ = [
     "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
-    "plot_metrics", "load_trained_model", "DEFAULT_LORA_TARGETS", "add_train_flags", "config_from_args",
-    "adapt_model",
+    "plot_metrics", "load_trained_model", "DEFAULT_LORA_TARGETS", "adapt_model",
 ]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -79,7 +76,7 @@ class TrainConfig:
     data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
     media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
     max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
-    # frame sampling and sizes (omni_bench.settings.LayoutSettings)
+    # frame sampling and sizes (omni_bench.layout.settings.LayoutSettings)
     frames: int | None = None  # --frames N: sample N frames per video
     fps: float | None = None  # --fps F: sample F frames per second (2.0 when neither is given)
     min_frames: int = 4  # --min-frames: lower bound of fps sampling
@@ -107,7 +104,7 @@ class TrainConfig:
     lora_dropout: float = 0.05  # --lora-dropout: dropout on the adapter input
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
     # loss and memory
-    loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.loss)
+    loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.training.loss)
     loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
     gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
     dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
@@ -143,7 +140,7 @@ class TrainConfig:
             bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.lr_scheduler not in _SCHEDULERS:
             bad(f"--lr-scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.lr_scheduler!r}")
-        from .loss import BACKENDS
+        from omni_bench.training.loss import BACKENDS
 
         if self.loss_backend not in BACKENDS:
             bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
@@ -152,8 +149,8 @@ class TrainConfig:
         self.layout_settings()  # validates the sampling fields
 
     def layout_settings(self):
-        """The :class:`~omni_bench.settings.LayoutSettings` the dataset samples with."""
-        from .settings import LayoutSettings
+        """The :class:`~omni_bench.layout.settings.LayoutSettings` the dataset samples with."""
+        from omni_bench.layout.settings import LayoutSettings
 
         return LayoutSettings(
             profile=self.model or self.profile, frames=self.frames, fps=self.fps, min_frames=self.min_frames,
@@ -213,7 +210,7 @@ class RunResult:
     trainable_parameters: int = 0  # parameters the optimizer updated (the adapter)
     total_parameters: int = 0  # all parameters of the model with its adapter
     samples: int = 0  # training samples (records that made a sample)
-    dropped: tuple = ()  # records that made no sample (omni_bench.samples.Dropped)
+    dropped: tuple = ()  # records that made no sample (omni_bench.data.samples.Dropped)
     world_size: int = 1  # processes that trained
     model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
 
@@ -301,11 +298,11 @@ def _model_class(model_type: str):
 
 def _load_model(config: TrainConfig, dtype):
     """The base model: the tiny one of the profile, or a checkpoint (the Omni thinker only)."""
-    from ._torchvision import ensure_torchvision
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
     if config.tiny:
-        from .models import tiny_model
+        from omni_bench.core.models import tiny_model
 
         return tiny_model(config.profile, seed=config.seed, dtype=dtype)
     path = Path(config.model)
@@ -342,13 +339,13 @@ def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16,
     """What :func:`train` does to a loaded model, as a function: base frozen, gradient
     checkpointing with input gradients, LoRA on the text model's projections only (peft),
     and the fused loss (``loss_chunk_size`` None: the loss's default). Returns the peft model.
-    Used by :func:`train` and the step benchmark (:mod:`omni_bench.stepbench`)."""
-    from ._torchvision import ensure_torchvision
+    Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()  # before peft: it imports transformers' vision code
     from peft import LoraConfig, get_peft_model
 
-    from .fused import enable_fused_loss
+    from omni_bench.training.fused import enable_fused_loss
 
     model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
     if gradient_checkpointing:
@@ -373,7 +370,7 @@ def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike
     ``adapter``: a folder holding an adapter (default: the run's ``adapter/``; a
     ``checkpoint-N`` folder works too).
     """
-    from ._torchvision import ensure_torchvision
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
     from peft import PeftModel
@@ -615,22 +612,22 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     ``callbacks``: extra ``transformers.TrainerCallback`` s (notebooks: live plots, early stop), or
     plain callables, each called with every metrics row once it is written (main process only),
     e.g. a live dashboard over the run directory: ``callbacks=[lambda row: view.refresh()]``.
-    Raises :class:`~omni_bench.errors.OmniBenchError` for user errors (missing files, a run
+    Raises :class:`~omni_bench.core.errors.OmniBenchError` for user errors (missing files, a run
     directory that already holds a run without ``resume``, no sample left after planning).
 
     >>> result = train(TrainConfig(tiny=True, data="data/longvale_sft.json", frames=4,
     ...                            resize=(56, 56), max_steps=5, logging_steps=1, output="runs/tiny"))  # doctest: +SKIP
     >>> print(result)                                                                                   # doctest: +SKIP
     """
-    from ._torchvision import ensure_torchvision
+    from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
     from transformers import PrinterCallback, ProgressCallback, set_seed
     from transformers.utils import logging as hf_logging
 
-    from .dataset import OmniCollator, OmniSFTDataset
-    from .processor import load_processor
-    from .records import load_records
+    from omni_bench.core.processor import load_processor
+    from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+    from omni_bench.data.records import load_records
 
     output_dir = Path(config.output)
     data_path = Path(config.data)
@@ -687,81 +684,3 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
                      dropped=tuple(dataset.dropped), world_size=args.world_size, model=model)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_train_flags(parser) -> None:
-    """The ``omni-bench train`` flags: one per :class:`TrainConfig` field, plus --config and --json.
-
-    Every flag defaults to "not given", so ``--config FILE`` supplies values and flags override them.
-    """
-    parser.add_argument("--config", help="a JSON config file (a run's config.json works); flags override it")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--model", help="a checkpoint directory (Qwen2.5-Omni / thinker / Qwen2.5-VL)")
-    which.add_argument("--tiny", action="store_true", default=None, help="random-init tiny model of --profile")
-    parser.add_argument("--profile", help="processor profile (default qwen2.5-omni-7b)")
-    parser.add_argument("--data", help="annotations: LongVALE SFT / LongVALE annotations / Qwen-VL JSON")
-    parser.add_argument("--data-format", help="auto | longvale | longvale-annotations | qwen-vl")
-    parser.add_argument("--media-root", help="videos are relative to this folder (default: the --data folder)")
-    parser.add_argument("--max-total-tokens", type=int, help="input + label token budget per sample")
-    add_sampling_flags(parser, defaults=False)
-    parser.add_argument("--no-audio", dest="use_audio", action="store_false", default=None,
-                        help="ignore the videos' audio tracks")
-    parser.add_argument("--system", help="system prompt (default: the chat template's)")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (default 100)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-4)")
-    parser.add_argument("--lr-scheduler", help="linear | cosine | constant | constant_with_warmup")
-    parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default 0)")
-    parser.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0)")
-    parser.add_argument("--max-grad-norm", type=float, help="gradient clipping, 0 = off (default 1.0)")
-    parser.add_argument("--batch-size", type=int, help="samples per process per micro-batch (default 1)")
-    parser.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default 1)")
-    parser.add_argument("--lora-r", type=int, help="LoRA rank (default 16)")
-    parser.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 16)")
-    parser.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
-    parser.add_argument("--lora-targets", help="comma-separated text-model projections "
-                                               f"(default {','.join(DEFAULT_LORA_TARGETS)})")
-    parser.add_argument("--loss-backend", help="auto | chunked | liger | naive (default auto)")
-    parser.add_argument("--loss-chunk-size", type=int, help="rows per chunk of the chunked loss (default 512)")
-    parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
-                        default=None, help="keep all activations (faster, more memory)")
-    parser.add_argument("--dtype", help="auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16")
-    parser.add_argument("--output", help="the run directory (default runs/train)")
-    parser.add_argument("--logging-steps", type=int, help="a metrics row every N steps (default 5)")
-    parser.add_argument("--save-steps", type=int, help="a resumable checkpoint every N steps (default 100)")
-    parser.add_argument("--save-total-limit", type=int, help="keep only the newest N checkpoints")
-    parser.add_argument("--seed", type=int, help="seed for init, data order and dropout (default 0)")
-    parser.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
-    parser.add_argument("--resume", action="store_true", default=None,
-                        help="continue from the last complete checkpoint in --output")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                        help="hide the progress bar")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def config_from_args(args) -> TrainConfig:
-    """A :class:`TrainConfig` from parsed ``train`` flags (``--config`` first, given flags over it)."""
-    from .settings import parse_resize
-
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {name: value for name, value in vars(args).items() if name in names and value is not None}
-    if "resize" in given:
-        given["resize"] = parse_resize(given["resize"])
-    if "lora_targets" in given:
-        given["lora_targets"] = tuple(t.strip() for t in given["lora_targets"].split(",") if t.strip())
-    if getattr(args, "config", None):
-        return TrainConfig.from_file(args.config, **given)
-    return TrainConfig(**given)
-
-
-def run_train_command(args) -> int:
-    """``omni-bench train``: train, then print the run's text form (or JSON) on the main process."""
-    result = train(config_from_args(args))
-    if int(os.environ.get("RANK", "0")) == 0:
-        if args.json:
-            print(json.dumps(result.to_dict(), ensure_ascii=False))
-        else:
-            print(result)
-    return 0 if result.final_loss is not None and math.isfinite(result.final_loss) else 1

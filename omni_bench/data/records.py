@@ -22,7 +22,7 @@ Covered
 Loaders never raise for one bad record: whatever a record gets wrong (odd roles, an
 unknown time token, no conversations) stays visible in the :class:`Record` for
 :mod:`omni_bench.validate` to report. A file that cannot be read at all raises
-:class:`~omni_bench.errors.OmniBenchError`.
+:class:`~omni_bench.core.errors.OmniBenchError`.
 
 Left out: LLaMA-Factory's ``dataset_info.json`` registry and its ShareGPT/Alpaca column
 mappings, up-sampling (``%`` above 100), audio-only records, streaming datasets.
@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import OmniBenchError
+from omni_bench.core.errors import OmniBenchError
 
 __all__ = [
     "Record", "TIME_FORMATS", "TASKS", "VIDEO_SUFFIXES", "render_time", "render_timestamps",

@@ -1,7 +1,7 @@
 """Token and logits-memory budget of a whole dataset, from metadata, at array speed.
 
 :func:`budget` takes many samples' media metadata (VideoInfo or dicts, as for
-:func:`~omni_bench.planner.plan`) and one :class:`~omni_bench.settings.LayoutSettings`
+:func:`~omni_bench.layout.plan.plan`) and one :class:`~omni_bench.layout.settings.LayoutSettings`
 and returns a :class:`Budget`: per sample the VIDEO, AUDIO and text tokens (text = every
 other token of ``input_ids``: template, prompt, answer, ``<|vision_bos|>``...), the
 total, the labelled tokens, whether the total is over ``max_total_tokens``, and the
@@ -12,7 +12,7 @@ cross-entropy's softmax come on top).
 It runs the planner's arithmetic on NumPy arrays: frame counts (qwen-vl-utils'
 ``smart_nframes``, the same float operations), frame sizes (computed once per distinct
 width x height), grids, mel frames and audio tokens; text tokens are tokenized once per
-distinct prompt / answer / system text. Counts equal :func:`~omni_bench.planner.plan`'s
+distinct prompt / answer / system text. Counts equal :func:`~omni_bench.layout.plan.plan`'s
 (tests) and the real processor's (``benchmarks/bench_budget.py``). A dict may carry
 ``prompt`` / ``answer`` / ``system`` keys of its own.
 
@@ -36,15 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arith
-from .errors import OmniBenchError
-from .inspection import resolve_profile
-from .labels import IGNORE_INDEX, assistant_labels
-from .media import VideoInfo
-from .planner import media_info, resized_size, template_ids
-from .profiles import Profile
-from .settings import LayoutSettings
-from .tokens import token_ids
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VideoInfo
+from omni_bench.core.profiles import Profile
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout import arith
+from omni_bench.layout.inspect import resolve_profile
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.plan import media_info, resized_size, template_ids
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["Budget", "budget", "DatasetBudget", "budget_dataset", "VIDEO_SUFFIXES", "logits_bytes", "TEXT_FIELDS"]
 
@@ -184,7 +184,7 @@ def _resolve(settings: LayoutSettings | None, processor):
     profile, and whether the video's audio is used."""
     settings = settings or LayoutSettings()
     if processor is None:
-        from .processor import load_processor
+        from omni_bench.core.processor import load_processor
 
         processor = load_processor(settings.profile)
     profile = resolve_profile(processor, settings)
@@ -329,14 +329,14 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
                    progress: bool | None = False) -> DatasetBudget:
     """:func:`budget` over video files, folders of videos and/or metadata records.
 
-    Paths are probed (container headers only, :func:`~omni_bench.media.probe`) with a
+    Paths are probed (container headers only, :func:`~omni_bench.core.media.probe`) with a
     progress bar when ``progress`` is True (None: only on a terminal). Inputs that cannot be
     budgeted are returned in ``problems`` with their reason, never dropped:
     ``result.total`` equals the number of inputs after folders are expanded.
     """
     from tqdm.auto import tqdm
 
-    from .media import probe
+    from omni_bench.core.media import probe
 
     settings, processor, profile, use_audio = _resolve(settings, processor)
     items = _expand(items)

@@ -8,7 +8,7 @@
   transformers' ``TikTokenConverter``), the Qwen2 pre-tokenizer and NFC normaliser, and the
   model's special tokens appended at their real ids 151643-151664;
 * the image and video processors and the Whisper feature extractor with the checkpoint's
-  settings (see :mod:`omni_bench.profiles`);
+  settings (see :mod:`omni_bench.core.profiles`);
 * the model's chat template (``omni_bench/templates``) with its default system prompt.
 
 The result is saved once with ``save_pretrained`` under the cache directory and from then
@@ -27,9 +27,9 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from ._torchvision import ensure_torchvision
-from .errors import OmniBenchError
-from .profiles import PROFILES, Profile, get_profile
+from omni_bench._torchvision import ensure_torchvision
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.profiles import PROFILES, Profile, get_profile
 
 __all__ = ["load_processor", "cache_dir", "vocabulary_path", "profile_of"]
 

@@ -7,8 +7,8 @@ real time. When the fps handed over is not the fps the frames were sampled at (t
 50 frames over 256.89 s with the stock ``fps=2``), chunk ``j``'s video shows a moment far
 from chunk ``j``'s audio.
 
-* :func:`alignment` takes a :class:`~omni_bench.layout.TokenLayout` (or a planner
-  :class:`~omni_bench.planner.MediaPlan`) and returns an :class:`Alignment`: per chunk the
+* :func:`alignment` takes a :class:`~omni_bench.layout.token_layout.TokenLayout` (or a planner
+  :class:`~omni_bench.layout.plan.MediaPlan`) and returns an :class:`Alignment`: per chunk the
   real seconds its frames cover (grid step ``t`` = frames ``2t, 2t+1``, from the sampled
   frames' timestamps), the seconds its position ids claim, the seconds of its audio, and
   the drift ``video start - audio start``; a verdict for the sample ("aligned" when every
@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import arith
-from .layout import TokenLayout
-from .settings import LayoutSettings
+from omni_bench.layout import arith
+from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.token_layout import TokenLayout
 
 __all__ = ["Chunk", "Alignment", "Recommendation", "alignment", "recommend", "rope_positions",
            "temporal_positions", "AUDIO_TOKEN_SECONDS"]
@@ -198,7 +198,7 @@ class _Timing:
 
 
 def _timing(source) -> _Timing:
-    from .planner import MediaPlan
+    from omni_bench.layout.plan import MediaPlan
 
     if isinstance(source, MediaPlan):
         p, info = source.profile, source.info
@@ -342,7 +342,7 @@ def recommend(meta_or_layout, settings: LayoutSettings | None = None) -> Recomme
     "video grid = 10.28 s but processor assumes 1.00 s: pass fps=0.195, seconds_per_chunk=11 (...)".
     ``rec.apply(settings)`` gives the fixed settings.
     """
-    from .planner import MediaPlan, media_plan
+    from omni_bench.layout.plan import MediaPlan, media_plan
 
     if not isinstance(meta_or_layout, (TokenLayout, MediaPlan)):
         meta_or_layout = media_plan(meta_or_layout, settings, indices=False)

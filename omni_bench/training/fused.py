@@ -7,7 +7,7 @@ Qwen2.5-Omni thinker (``Qwen2_5OmniThinkerForConditionalGeneration``) or Qwen2.5
 * **with** ``labels``: runs the decoder (``model.model(...)``, the same call the original
   forward makes, with every multimodal argument - ``use_audio_in_video``, grids, audio masks -
   passed through, so the TMRoPE positions and rope deltas are computed exactly as before),
-  then :func:`omni_bench.loss.fused_linear_cross_entropy` on the last hidden states and the
+  then :func:`omni_bench.training.loss.fused_linear_cross_entropy` on the last hidden states and the
   LM-head weight. It returns a ``CausalLMOutputWithPast`` with ``loss`` and ``logits=None``:
   the [B, T, V] logits are never built. ``num_items_in_batch`` (transformers' Trainer passes
   it for gradient accumulation) and ``shift_labels`` keep their transformers meaning.
@@ -20,7 +20,7 @@ that restores the original forward on exit. Under DeepSpeed ZeRO-3 the LM-head w
 gathered for the loss (it is read outside the head's own forward).
 
 Left out: an LM head that is not a plain ``nn.Linear`` (LoRA on ``lm_head``, quantised
-heads) raises :class:`~omni_bench.errors.OmniBenchError`; ``logits_to_keep`` is ignored when
+heads) raises :class:`~omni_bench.core.errors.OmniBenchError`; ``logits_to_keep`` is ignored when
 labels are given (all positions carry the loss); models whose forward does not follow the
 "decoder, then ``lm_head``" pattern (the Omni talker, encoder-decoders) are refused.
 """
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import OmniBenchError
-from .loss import BACKENDS, DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.loss import BACKENDS, DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["enable_fused_loss", "disable_fused_loss", "use_fused_loss", "fused_loss_enabled", "FusedLoss"]
 
@@ -50,7 +50,7 @@ _LOSS_ONLY = ("labels", "num_items_in_batch", "shift_labels", "logits_to_keep", 
 class FusedLoss:
     """What :func:`enable_fused_loss` installed on a model (kept as ``model._omni_fused_loss``)."""
 
-    backend: str  # "auto", "chunked", "liger" or "naive" (see omni_bench.loss)
+    backend: str  # "auto", "chunked", "liger" or "naive" (see omni_bench.training.loss)
     chunk_size: int  # rows per chunk of the chunked backend
     previous_forward: object | None  # an instance-level forward that was there before (None: the class's)
     calls: int = 0  # forwards that took the fused path (labels given)
@@ -140,7 +140,7 @@ def enable_fused_loss(
     """Make ``model(..., labels=...)`` compute the fused loss and return ``logits=None``.
 
     ``model``: a supported transformers model or a peft model wrapping one. ``backend`` and
-    ``chunk_size`` go to :func:`omni_bench.loss.fused_linear_cross_entropy`. Calling it again
+    ``chunk_size`` go to :func:`omni_bench.training.loss.fused_linear_cross_entropy`. Calling it again
     only updates backend and chunk size. Returns the :class:`FusedLoss` state.
 
     >>> model = tiny_model("qwen2.5-omni-7b")                     # doctest: +SKIP

@@ -10,7 +10,7 @@
   for tests, ``data/`` and benchmarks.
 
 Every problem a file can have (missing, not a video, corrupt, truncated, no audio track,
-empty audio) raises :class:`~omni_bench.errors.OmniBenchError` naming the file. Not
+empty audio) raises :class:`~omni_bench.core.errors.OmniBenchError` naming the file. Not
 covered: images, streaming URLs, variable-frame-rate timing beyond the container's
 average rate.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OmniBenchError
+from omni_bench.core.errors import OmniBenchError
 
 __all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE"]
 

@@ -8,8 +8,8 @@ import argparse
 import json
 import sys
 
-from .errors import OmniBenchError
-from .settings import LayoutSettings, add_sampling_flags, parse_resize
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.settings import LayoutSettings, add_sampling_flags, parse_resize
 
 __all__ = ["main", "build_parser"]
 
@@ -40,7 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> LayoutSettings:
 
 def _print_layout(layout, as_json: bool) -> None:
     """The report (or --json object), with the chunks' real-time alignment under it."""
-    from .timing import alignment
+    from omni_bench.layout.alignment import alignment
 
     try:
         timing = alignment(layout) if layout.stats.video_grid_thw else None
@@ -55,14 +55,14 @@ def _print_layout(layout, as_json: bool) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .inspection import inspect
+    from omni_bench.layout.inspect import inspect
 
     _print_layout(inspect(args.media, settings_from_args(args)), args.json)
     return 0
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .planner import plan
+    from omni_bench.layout.plan import plan
 
     meta = dict(duration=args.duration, width=args.width, height=args.height, native_fps=args.native_fps,
                 has_audio=not args.no_audio, total_frames=args.total_frames, audio_seconds=args.audio_seconds)
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_cmd_bench_step)
 
-    from .training import add_train_flags, run_train_command
+    from omni_bench.cli.train import add_train_flags, run_train_command
 
     p = sub.add_parser("train", help="LoRA fine-tune with the fused loss; writes a run directory (resumable)")
     add_train_flags(p)
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_bench_loss(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import bench_loss, format_bench_loss
+    from omni_bench.bench.loss import bench_loss, format_bench_loss
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     extra = {"chunk_size": args.chunk_size} if args.chunk_size else {}
@@ -185,7 +185,7 @@ def _cmd_bench_loss(args: argparse.Namespace) -> int:
 def _cmd_bench_step(args: argparse.Namespace) -> int:
     import torch
 
-    from .stepbench import bench_step, format_bench_step
+    from omni_bench.bench.step import bench_step, format_bench_step
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     result = bench_step(args.profile, args.tokens, device=device, dtype=args.dtype, text_dims=not args.tiny,
@@ -195,11 +195,11 @@ def _cmd_bench_step(args: argparse.Namespace) -> int:
 
 
 def _cmd_samplers(args: argparse.Namespace) -> int:
-    from .samplers import compare_samplers
+    from omni_bench.sampling.samplers import compare_samplers
 
     total, fps, height, width = args.total_frames, args.native_fps, args.height, args.width
     if args.video:
-        from .media import probe
+        from omni_bench.core.media import probe
 
         info = probe(args.video)
         total, fps = total or info.total_frames, fps or info.native_fps
@@ -217,7 +217,7 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
 
 def _metadata_records(path: str) -> list[dict]:
     """The records of a JSON (a list, or {"samples": [...]}) or JSONL metadata file."""
-    from .records import _read_json
+    from omni_bench.data.records import _read_json
 
     data = _read_json(path)
     if isinstance(data, dict):
@@ -231,7 +231,7 @@ def _metadata_records(path: str) -> list[dict]:
 def _cmd_budget(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .budgets import budget_dataset
+    from omni_bench.layout.budget import budget_dataset
 
     items: list = []
     for name in args.inputs:
@@ -247,8 +247,8 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
-    from .records import load_records
-    from .validation import validate
+    from omni_bench.data.records import load_records
+    from omni_bench.data.validation import validate
 
     records = load_records(args.annotations, format=args.format, task=args.task, time_format=args.time_format)
     report = validate(records, media_root=args.media_root, settings=settings_from_args(args),
@@ -273,6 +273,3 @@ def main(argv: list[str] | None = None) -> int:
 def print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

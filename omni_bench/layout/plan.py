@@ -1,9 +1,9 @@
 """``plan``: predict the :class:`TokenLayout` of a sample from media metadata, decoding nothing.
 
 Given what a container says about a video (duration, size, native fps, whether it has
-audio - a :class:`~omni_bench.media.VideoInfo` or a plain dict) and the same
-:class:`~omni_bench.settings.LayoutSettings` as ``inspect``, :func:`plan` reproduces the
-processor step by step with :mod:`omni_bench.arith`:
+audio - a :class:`~omni_bench.core.media.VideoInfo` or a plain dict) and the same
+:class:`~omni_bench.layout.settings.LayoutSettings` as ``inspect``, :func:`plan` reproduces the
+processor step by step with :mod:`omni_bench.layout.arith`:
 
 1. frames: qwen-vl-utils' ``smart_nframes`` and ``linspace(...).round()`` indices;
 2. size: the explicit ``resize`` rounded to multiples of 28 (what ``inspect`` feeds the
@@ -15,11 +15,11 @@ processor step by step with :mod:`omni_bench.arith`:
    otherwise;
 5. the chat text exactly as ``inspect`` renders it, tokenized by the real tokenizer, with
    the placeholder token replaced by the expansion; labels and segments via
-   :func:`~omni_bench.layout.build_layout`.
+   :func:`~omni_bench.layout.token_layout.build_layout`.
 
 The result equals ``inspect``'s layout field by field (``tests/test_planner_equality.py``
 runs both over a matrix of 216 settings). :func:`media_plan` stops before
-tokenization; it is the per-sample arithmetic :mod:`omni_bench.budgets` runs on whole
+tokenization; it is the per-sample arithmetic :mod:`omni_bench.layout.budget` runs on whole
 datasets.
 
 Not covered: several videos per sample, images, standalone audio, and videos whose
@@ -35,15 +35,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import arith
-from .errors import OmniBenchError
-from .inspection import conversation, resolve_profile, sample_indices
-from .labels import IGNORE_INDEX, assistant_labels
-from .layout import LayoutStats, TokenLayout, build_layout
-from .media import VideoInfo
-from .profiles import Profile, get_profile
-from .settings import LayoutSettings
-from .tokens import token_ids
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VideoInfo
+from omni_bench.core.profiles import Profile, get_profile
+from omni_bench.core.tokens import token_ids
+from omni_bench.layout import arith
+from omni_bench.layout.inspect import conversation, resolve_profile, sample_indices
+from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.token_layout import LayoutStats, TokenLayout, build_layout
 
 __all__ = ["plan", "media_plan", "media_info", "MediaPlan", "resized_size", "template_ids", "META_FIELDS"]
 
@@ -282,7 +282,7 @@ def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | Non
 
 
 def _load(profile: str):
-    from .processor import load_processor
+    from omni_bench.core.processor import load_processor
 
     return load_processor(profile)
 

@@ -6,17 +6,17 @@ Issue 6's GPU study: a randomly initialised thinker with a profile's **real text
 dimensions** (``tiny_model(profile, text_dims=True)``: for ``qwen2.5-omni-3b`` hidden 2048,
 36 layers, intermediate 11008, vocabulary 151,936; the audio and vision towers stay tiny,
 the input is text only), prepared exactly as :func:`omni_bench.train` prepares a model
-(:func:`omni_bench.training.adapt_model`: base frozen, gradient checkpointing, LoRA on the
+(:func:`omni_bench.training.run.adapt_model`: base frozen, gradient checkpointing, LoRA on the
 text model's projections, the fused loss with the chosen backend), then full training
 steps on one sequence of ``tokens`` tokens: forward with labels, backward, AdamW step on
 the adapter.
 
-Each backend runs in its own fresh subprocess (``python -m omni_bench.stepbench _worker
-SPEC``), as in :mod:`omni_bench.bench`: one warm-up step (kernels, AdamW state), then
+Each backend runs in its own fresh subprocess (``python -m omni_bench.bench.step _worker
+SPEC``), as in :mod:`omni_bench.bench.loss`: one warm-up step (kernels, AdamW state), then
 ``steps`` measured steps. Figures: mean seconds per measured step; peak memory of the
 measured steps above the memory held just before them (weights, adapter, optimizer state):
 on CUDA ``torch.cuda.max_memory_allocated``, on CPU the resident set size (the probe of
-:mod:`omni_bench.bench`); and the first measured step's loss. The same seed gives every
+:mod:`omni_bench.bench.loss`); and the first measured step's loss. The same seed gives every
 backend the same weights and tokens, so their losses must agree: ``max_loss_diff``.
 
 Backends: ``naive`` (the model's logits + transformers' ``ForCausalLMLoss``, which upcasts
@@ -42,9 +42,9 @@ _MIB = 2**20
 def _worker(spec: dict) -> dict:
     import torch
 
-    from .bench import _PeakRSS, _rss_bytes
-    from .models import tiny_model
-    from .training import adapt_model
+    from omni_bench.bench.loss import _PeakRSS, _rss_bytes
+    from omni_bench.core.models import tiny_model
+    from omni_bench.training.run import adapt_model
 
     device = torch.device(spec["device"])
     dtype = getattr(torch, spec["dtype"])
@@ -96,9 +96,9 @@ def _worker(spec: dict) -> dict:
 
 
 def _run_worker(spec: dict) -> dict:
-    from .bench import run_module_worker
+    from omni_bench.bench.loss import run_module_worker
 
-    return run_module_worker("omni_bench.stepbench", ["_worker", json.dumps(spec)],
+    return run_module_worker("omni_bench.bench.step", ["_worker", json.dumps(spec)],
                              label=f"step benchmark worker for backend {spec['backend']!r}")
 
 
@@ -171,5 +171,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "_worker":
         print(json.dumps(_worker(json.loads(sys.argv[2]))))
         sys.exit(0)
-    print("usage: python -m omni_bench.stepbench _worker SPEC (see benchmarks/bench_step.py)", file=sys.stderr)
+    print("usage: python -m omni_bench.bench.step _worker SPEC (see benchmarks/bench_step.py)", file=sys.stderr)
     sys.exit(2)

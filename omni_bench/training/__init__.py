@@ -1,0 +1,1 @@
+"""Training: the fused linear cross-entropy, its wiring into the models, and the LoRA run loop."""
