@@ -3,12 +3,15 @@ build correct training samples and run short LoRA fine-tunes.
 
 The package is light to import: heavy modules (transformers, decord, PyAV) load when a
 function that needs them is first called. ``import omni_bench`` never imports ipywidgets or
-matplotlib's pyplot; the notebook views live in ``omni_bench_widgets``.
+matplotlib's pyplot; the notebook views live in ``omni_bench_widgets``. It does arrange for
+the first ``import torchvision`` to work beside a CPU-only torch, so that transformers' own
+``AutoProcessor`` imports too (``prepare_torchvision`` does it on demand).
 """
 
 from __future__ import annotations
 
 from omni_bench._lazy import lazy_exports
+from omni_bench._torchvision import install_import_hook
 
 __version__ = "0.1.0"
 
@@ -52,6 +55,7 @@ _MODULES = {
         "last_checkpoint read_metrics plot_metrics"
     ),
     "data.validation": "validate ValidationReport",
+    "_torchvision": "prepare_torchvision",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}
 
@@ -59,3 +63,7 @@ __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604 - the names _EXPOR
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
+
+# the first `import torchvision` (transformers' AutoProcessor, transformers.loss, peft) gets a
+# CPU-only torch prepared first; costs nothing until then (see omni_bench._torchvision)
+install_import_hook()

@@ -20,6 +20,15 @@ that the video processor uses) then work normally; the detection operators (``nm
 ``roi_align``, ...) stay unavailable and raise if called, exactly as they would with the
 extension missing. Nothing in site-packages is modified.
 
+When it runs
+------------
+``import omni_bench`` installs :func:`install_import_hook`: a finder at the head of
+``sys.meta_path`` that does nothing until the first ``import torchvision`` (by anyone:
+``from transformers import AutoProcessor``, ``import transformers.loss``, peft), runs
+:func:`ensure_torchvision` then, and removes itself. So ``import omni_bench`` stays cheap
+(no torch import) and transformers' own code works beside it. :func:`prepare_torchvision`
+(``omni_bench.prepare_torchvision()``) is the same preparation on demand.
+
 What it leaves out: it does not provide torchcodec. omni_bench decodes video with decord
 (PyAV as fallback) and audio with PyAV / librosa and hands arrays to the processor.
 """
@@ -30,13 +39,13 @@ import importlib.util
 import os
 import sys
 
-__all__ = ["ensure_torchvision", "torchvision_status"]
+__all__ = ["ensure_torchvision", "prepare_torchvision", "torchvision_status", "install_import_hook"]
 
 _SCHEMAS = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
 )
-_state: dict[str, object] = {"status": None, "library": None}
+_state: dict[str, object] = {"status": None, "library": None, "preparing": False}
 
 
 def _extension_path() -> str | None:
@@ -57,6 +66,7 @@ def ensure_torchvision() -> str:
     """
     if _state["status"] is not None:
         return str(_state["status"])
+    _remove_import_hook()
     if "torchvision" in sys.modules:
         _state["status"] = "imported"
         return "imported"
@@ -84,3 +94,42 @@ def ensure_torchvision() -> str:
 def torchvision_status() -> str | None:
     """How torchvision was prepared in this process, or None if not yet."""
     return _state["status"]  # type: ignore[return-value]
+
+
+def prepare_torchvision() -> str:
+    """Make ``import torchvision`` (and so transformers' vision code) work beside a CPU-only torch.
+
+    ``import omni_bench`` already arranges this for the first ``import torchvision``; call it
+    yourself only to prepare eagerly. Returns "native" (the extension loads), "shimmed" (the
+    two operator schemas were declared), "absent" or "imported" (torchvision was imported
+    before omni_bench could act). ``omni_bench.prepare_torchvision() -> "shimmed"`` on a
+    CPU-only torch with PyPI's CUDA torchvision.
+    """
+    return ensure_torchvision()
+
+
+class _TorchvisionHook:
+    # a meta path finder that only watches for the top-level "torchvision" and never finds it itself
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torchvision" and not _state["preparing"]:
+            _state["preparing"] = True
+            try:
+                ensure_torchvision()
+            finally:
+                _state["preparing"] = False
+        return None  # let the normal finders import it
+
+
+def install_import_hook() -> None:
+    """Run :func:`ensure_torchvision` just before the first ``import torchvision`` (idempotent, no imports)."""
+    if _state["status"] is None and "torchvision" not in sys.modules and \
+            not any(isinstance(f, _TorchvisionHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchvisionHook())
+
+
+def _remove_import_hook() -> None:
+    # rebind, not mutate: the import machinery may be iterating the current list right now
+    if any(isinstance(f, _TorchvisionHook) for f in sys.meta_path):
+        sys.meta_path = [f for f in sys.meta_path if not isinstance(f, _TorchvisionHook)]
