@@ -77,8 +77,13 @@ def _image_tokens(path: str, profile) -> int:
         raise OmniBenchError(f"{path}: file not found", source=path, reason="missing") from None
     except Exception as exc:  # PIL raises many types for a bad image
         raise OmniBenchError(f"{path}: not a readable image ({exc})", source=path, reason="unreadable") from None
-    height, width = arith.smart_resize(height, width, factor=profile.factor, min_pixels=profile.image_min_pixels,
-                                       max_pixels=profile.image_max_pixels)
+    # the image processor is transformers' Qwen2VLImageProcessor: its smart_resize, not qwen-vl-utils'
+    try:
+        height, width = arith.transformers_smart_resize(height, width, factor=profile.factor,
+                                                        min_pixels=profile.image_min_pixels,
+                                                        max_pixels=profile.image_max_pixels)
+    except ValueError as exc:  # an aspect ratio over 200: the processor refuses it too
+        raise OmniBenchError(f"{path}: {exc}", source=path, reason="image-size") from None
     return (height // profile.factor) * (width // profile.factor)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 __all__ = [
-    "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_resize", "video_resize",
+    "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_resize", "qwen_vl_utils_smart_resize",
+    "transformers_smart_resize", "video_resize",
     "smart_nframes", "linspace_round_indices", "grid_thw", "tokens_per_grid", "video_tokens",
     "mel_frames", "audio_tokens", "chunk_lengths", "interleave_runs", "merge_runs",
     "second_per_grid",
@@ -34,25 +35,37 @@ def floor_by_factor(number: float, factor: int) -> int:
     return math.floor(number / factor) * factor
 
 
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 4 * 28 * 28,
-                 max_pixels: int = 16384 * 28 * 28, max_ratio: float = 200) -> tuple[int, int]:
-    """Resize keeping aspect ratio: sides multiples of factor, area within [min, max] pixels.
-
-    Round each side to the factor; if the area is above max_pixels scale both sides by
-    sqrt(HW / max_pixels) and floor, if below min_pixels scale by sqrt(min_pixels / HW)
-    and ceil. ``smart_resize(1092, 1568) -> (1092, 1568)``;
-    ``smart_resize(1092, 1568, max_pixels=1_000_000) -> (812, 1176)`` (grid 58 x 84).
-    Raises ValueError when the aspect ratio exceeds max_ratio, like both references.
-    """
+def _check_ratio(height: int, width: int, max_ratio: float) -> None:
+    # both references refuse an aspect ratio over 200 (max / min side, as a float division)
     if max(height, width) / min(height, width) > max_ratio:
-        raise ValueError(f"absolute aspect ratio must be smaller than {max_ratio}, "
+        raise ValueError(f"absolute aspect ratio must be smaller than {max_ratio:g}, "
                          f"got {max(height, width) / min(height, width)}")
+
+
+def qwen_vl_utils_smart_resize(height: int, width: int, factor: int = 28, min_pixels: int | None = None,
+                               max_pixels: int | None = None, max_ratio: float = 200) -> tuple[int, int]:
+    """qwen-vl-utils 0.0.14's ``smart_resize``: what ``fetch_image`` / ``fetch_video`` resize to.
+
+    Each side rounds to the factor, but never below one factor; an area above max_pixels
+    scales both sides by sqrt(HW / max_pixels) and floors them to the factor (which CAN
+    give 0 for a very thin image: the reference does not guard it); an area below
+    min_pixels scales by sqrt(min_pixels / HW) and ceils. Defaults: 4 and 16384 tokens of
+    factor^2 pixels. ``qwen_vl_utils_smart_resize(10, 500) -> (28, 504)`` (18 tokens);
+    ``qwen_vl_utils_smart_resize(205, 3314, max_pixels=16 * 784) -> (0, 448)``.
+    Raises ValueError for an aspect ratio over 200 and for max_pixels < min_pixels (the
+    reference asserts).
+    """
+    max_pixels = 16384 * factor * factor if max_pixels is None else max_pixels
+    min_pixels = 4 * factor * factor if min_pixels is None else min_pixels
+    if max_pixels < min_pixels:
+        raise ValueError(f"max_pixels {max_pixels} must be >= min_pixels {min_pixels}")
+    _check_ratio(height, width, max_ratio)
     h_bar = max(factor, round_by_factor(height, factor))
     w_bar = max(factor, round_by_factor(width, factor))
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, floor_by_factor(height / beta, factor))
-        w_bar = max(factor, floor_by_factor(width / beta, factor))
+        h_bar = floor_by_factor(height / beta, factor)
+        w_bar = floor_by_factor(width / beta, factor)
     elif h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (height * width))
         h_bar = ceil_by_factor(height * beta, factor)
@@ -60,13 +73,19 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 4 
     return h_bar, w_bar
 
 
-def _transformers_smart_resize(height: int, width: int, factor: int, min_pixels: int,
-                               max_pixels: int) -> tuple[int, int]:
-    # transformers' copy differs from qwen-vl-utils in one place: no max(factor, ...) on the
-    # first rounding, so a side under factor / 2 rounds to 0 before the area checks.
-    if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, "
-                         f"got {max(height, width) / min(height, width)}")
+def transformers_smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56,
+                              max_pixels: int = 14 * 14 * 4 * 1280, max_ratio: float = 200) -> tuple[int, int]:
+    """transformers 5.23's ``smart_resize`` (Qwen2-VL image AND video processors, one copy).
+
+    Differs from qwen-vl-utils twice: the first rounding has no floor of one factor (a side
+    under factor / 2 rounds to 0, so the area is "too small" and the ceil branch runs), and
+    the max_pixels branch keeps each side at least one factor. Defaults are the reference's
+    (56*56 .. 28*28*1280); the processors pass ``size.shortest_edge`` / ``size.longest_edge``.
+    ``transformers_smart_resize(10, 500, min_pixels=3136, max_pixels=12845056) -> (28, 420)``
+    (15 tokens); ``transformers_smart_resize(205, 3314, max_pixels=16 * 784) -> (28, 448)``.
+    Raises ValueError for an aspect ratio over 200, as the reference does.
+    """
+    _check_ratio(height, width, max_ratio)
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
@@ -78,6 +97,10 @@ def _transformers_smart_resize(height: int, width: int, factor: int, min_pixels:
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
+
+
+# qwen-vl-utils' rule under its own name: ``smart_resize(1092, 1568, max_pixels=1_000_000) -> (812, 1176)``
+smart_resize = qwen_vl_utils_smart_resize
 
 
 def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, factor: int = 28,
@@ -95,7 +118,7 @@ def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, f
             raise ValueError("cap_pixels_per_frame needs num_frames")
         total = int(max_video_tokens * factor * factor * 0.9)
         max_pixels = max(min(max_pixels, total * temporal_factor // num_frames), int(min_pixels * 1.05))
-    return _transformers_smart_resize(height, width, factor, min_pixels, max_pixels)
+    return transformers_smart_resize(height, width, factor, min_pixels, max_pixels)
 
 
 def smart_nframes(total_frames: int, video_fps: float, *, nframes: int | None = None,
