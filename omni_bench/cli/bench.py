@@ -1,0 +1,58 @@
+"""``omni-bench bench loss|step``: benchmarks measured side by side in one run."""
+
+from __future__ import annotations
+
+import json
+
+from omni_bench.cli.flags import add_json_flag
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks measured side by side in one run")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    b = bench.add_parser("loss", help="transformers' loss path vs ours (and Liger on CUDA): memory, time, grads")
+    b.add_argument("--tokens", type=int, default=4096, help="N: rows of hidden states")
+    b.add_argument("--hidden", type=int, default=1024, help="H: hidden size")
+    b.add_argument("--vocab", type=int, default=151936, help="V: vocabulary (LM head rows)")
+    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--chunk-size", type=int, help="rows per chunk of ours (default: the benchmark's)")
+    b.add_argument("--repeats", type=int, default=1, help="runs per backend, best kept")
+    add_json_flag(b)
+    b.set_defaults(func=run_loss)
+    b = bench.add_parser("step", help="one LoRA training step per loss backend on a thinker with a profile's "
+                                      "real text widths: step time, peak memory, loss")
+    b.add_argument("--profile", default="qwen2.5-omni-3b", help="whose text dimensions (default qwen2.5-omni-3b)")
+    b.add_argument("--tokens", type=int, default=8192, help="sequence length (default 8192)")
+    b.add_argument("--layers", type=int, help="decoder layers (default: the profile's)")
+    b.add_argument("--tiny", action="store_true", help="tiny widths instead of the profile's (a quick check)")
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on CUDA, float32 on CPU")
+    b.add_argument("--steps", type=int, default=2, help="measured steps per backend, after one warm-up")
+    add_json_flag(b)
+    b.set_defaults(func=run_step)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def run_loss(args) -> int:
+    from omni_bench.bench.loss import bench_loss, format_bench_loss
+
+    extra = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    result = bench_loss(args.tokens, args.hidden, args.vocab, dtype=args.dtype, device=_device(args.device),
+                        repeats=args.repeats, **extra)
+    print(json.dumps(result) if args.json else format_bench_loss(result))
+    return 0
+
+
+def run_step(args) -> int:
+    from omni_bench.bench.step import bench_step, format_bench_step
+
+    result = bench_step(args.profile, args.tokens, device=_device(args.device), dtype=args.dtype,
+                        text_dims=not args.tiny, layers=args.layers, steps=args.steps)
+    print(json.dumps(result) if args.json else format_bench_step(result))
+    return 0

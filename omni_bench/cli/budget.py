@@ -1,0 +1,51 @@
+"""``omni-bench budget FILE...``: tokens, budget share and logits memory of many videos (headers only)."""
+
+from __future__ import annotations
+
+import json
+
+from omni_bench.cli.flags import add_layout_flags, settings_from_args
+from omni_bench.core.errors import OmniBenchError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("budget", help="tokens per sample, share over a budget and logits memory of many "
+                                             "videos (container headers only, nothing decoded)")
+    p.add_argument("inputs", metavar="FILE", nargs="+", help="video files, folders of videos (searched "
+                   "recursively), or JSON / JSONL files of metadata records (duration, width, height, native_fps; "
+                   "optional path, has_audio, total_frames, audio_seconds, prompt, answer, system)")
+    p.add_argument("--max-total-tokens", type=int, metavar="N",
+                   help="count and list the samples above N tokens (input + label)")
+    p.add_argument("--per-sample", action="store_true", help="with --json: per-sample counts and names")
+    add_layout_flags(p)
+    p.set_defaults(func=run)
+
+
+def _metadata_records(path: str) -> list[dict]:
+    """The records of a JSON (a list, or {"samples": [...]}) or JSONL metadata file."""
+    from omni_bench.data.records import _read_json
+
+    data = _read_json(path)
+    if isinstance(data, dict):
+        data = data.get("samples")
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise OmniBenchError(f"{path}: expected a list of metadata objects (or {{\"samples\": [...]}})",
+                             source=path, reason="bad-metadata")
+    return [{"path": r.get("path") or f"{path}#{i}", **r} for i, r in enumerate(data)]
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from omni_bench.layout.budget import budget_dataset
+
+    items: list = []
+    for name in args.inputs:
+        if Path(name).suffix.lower() in (".json", ".jsonl") and Path(name).is_file():
+            items.extend(_metadata_records(name))
+        else:
+            items.append(name)
+    result = budget_dataset(items, settings_from_args(args), max_total_tokens=args.max_total_tokens,
+                            progress=None)
+    print(json.dumps(result.to_dict(per_sample=args.per_sample), ensure_ascii=False) if args.json else str(result))
+    return 0

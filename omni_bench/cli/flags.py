@@ -1,0 +1,207 @@
+"""Command-line flags generated from dataclass fields, their help being the fields' comments.
+
+A settings dataclass documents each field with a trailing comment in one form,
+``--flag METAVAR: what it is`` (``--no-audio: ...`` for a boolean that defaults to True), continued
+on comment lines indented under the field. :func:`field_flags` reads those comments from the
+class's source (``inspect.getsource`` + ``tokenize``, as transformers' HfArgumentParser reads
+``metadata["help"]``); :func:`add_field_flags` adds one flag per field and :func:`field_values`
+turns the parsed flags back into field values. So ``LayoutSettings`` and ``TrainConfig`` each
+define their flags once, and every subcommand that takes a setting spells it the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import inspect
+import io
+import re
+import textwrap
+import tokenize
+import types
+import typing
+from dataclasses import dataclass
+
+from omni_bench.layout.settings import LayoutSettings, parse_resize
+
+__all__ = ["FieldFlag", "field_flags", "add_field_flags", "field_values", "add_layout_flags", "settings_from_args",
+           "add_metadata_flags", "add_json_flag", "SAMPLING_FIELDS"]
+
+# The LayoutSettings fields that decide sampling, frame size and chunking (inspect, plan, budget, validate, train).
+SAMPLING_FIELDS = ("frames", "fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "resize",
+                   "seconds_per_chunk", "position_id_per_seconds", "processor_fps")
+
+
+@dataclass(frozen=True)
+class FieldFlag:
+    """One field's flag, as its comment describes it."""
+
+    name: str  # the field
+    flag: str  # "--max-steps", or "--no-audio" for a boolean field that defaults to True
+    metavar: str | None  # "N", "HxW"; None for a switch
+    help: str  # the comment after "--flag METAVAR:"
+    kind: str  # "int" | "float" | "str" | "switch" | "size" (HxW) | "names" (comma-separated)
+    default: object  # the field's default
+
+
+_FLAG = re.compile(r"(--[a-z][a-z0-9-]*)(.*)", re.S)
+_METAVARS = {"int": "N", "float": "X", "size": "HxW", "names": "A,B"}  # when the comment names none
+_METAVAR = re.compile(r" ([^\s(:]+):\s*(.*)", re.S)
+
+
+def _comments(cls) -> dict[str, str]:
+    """Each field's comment text: the trailing comment of its line plus the indented comment lines under it."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # no source (a frozen or compiled install): flags without help
+        return {}
+    lines = source.splitlines()
+    comments = {tok.start[0]: (tok.start[1], tok.string.lstrip("#").strip())
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    found = {}
+    for node in ast.parse(source).body[0].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        row = node.end_lineno
+        parts = [comments[row][1]] if row in comments else []
+        row += 1
+        while row in comments and lines[row - 1].lstrip().startswith("#") and comments[row][0] > node.col_offset:
+            parts.append(comments[row][1])
+            row += 1
+        found[node.target.id] = " ".join(parts)
+    return found
+
+
+def _kind(hint) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if hint is bool:
+        return "switch"
+    if typing.get_origin(hint) is tuple:
+        return "names" if typing.get_args(hint)[1:] == (Ellipsis,) else "size"
+    return {int: "int", float: "float"}.get(hint, "str")
+
+
+@functools.cache
+def field_flags(cls) -> dict[str, FieldFlag]:
+    """``{field name: FieldFlag}`` for every field of the dataclass ``cls``, from its comments."""
+    comments = _comments(cls)
+    hints = typing.get_type_hints(cls)
+    flags = {}
+    for f in dataclasses.fields(cls):
+        text = comments.get(f.name, "")
+        flag, rest = f"--{f.name.replace('_', '-')}", f" {text}" if text else ""
+        match = _FLAG.match(text)
+        if match:
+            flag, rest = match.groups()
+        metavar = None
+        if rest.startswith(":"):
+            rest = rest[1:]
+        elif (named := _METAVAR.match(rest)) is not None:
+            metavar, rest = named.groups()
+        default = f.default if f.default is not dataclasses.MISSING else None
+        kind = _kind(hints[f.name])
+        if metavar is None and kind != "switch":
+            metavar = _METAVARS.get(kind, "TEXT")
+        flags[f.name] = FieldFlag(f.name, flag, metavar, rest.strip(), kind, default)
+    return flags
+
+
+def _help(spec: FieldFlag) -> str:
+    text = spec.help
+    shown = spec.default
+    if shown is not None and spec.kind != "switch" and "default" not in text.lower():
+        shown = ",".join(shown) if isinstance(shown, tuple) else shown
+        text = f"{text} (default: {shown})" if text else f"default: {shown}"
+    return text.replace("%", "%%")
+
+
+def add_field_flags(parser, cls, names=None, *, defaults: bool = True, exclusive=(), borrow=None) -> None:
+    """Add the flags of ``cls``'s fields ``names`` (all, in field order, when None) to ``parser``.
+
+    ``defaults=False`` leaves every flag at None, "not given" (``train``, where given flags
+    override a ``--config`` file). ``exclusive``: tuples of field names whose flags exclude each other.
+    ``borrow``: ``(other dataclass, field names)`` whose flags (and help) those fields take from the
+    other class, so a concept two dataclasses share is defined once.
+    """
+    specs = field_flags(cls)
+    if borrow is not None:
+        other, shared = borrow
+        specs = {**specs, **{name: field_flags(other)[name] for name in shared}}
+    groups = {}
+    for together in exclusive:
+        group = parser.add_mutually_exclusive_group()
+        groups.update({name: group for name in together})
+    for name in names if names is not None else list(specs):
+        spec = specs[name]
+        target = groups.get(name, parser)
+        default = spec.default if defaults else None
+        if spec.kind == "switch":
+            action = "store_false" if spec.flag.startswith("--no-") else "store_true"
+            target.add_argument(spec.flag, dest=name, action=action, default=default, help=_help(spec))
+            continue
+        convert = {"int": int, "float": float}.get(spec.kind, str)
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        target.add_argument(spec.flag, dest=name, type=convert, metavar=spec.metavar, default=default,
+                            help=_help(spec))
+
+
+def field_values(cls, args: argparse.Namespace) -> dict:
+    """The fields of ``cls`` given on the command line (None: not given), as field values."""
+    values = {}
+    for name, spec in field_flags(cls).items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if spec.kind == "size" and isinstance(value, str):
+            value = parse_resize(value)
+        elif spec.kind == "names" and isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        values[name] = value
+    return values
+
+
+def add_json_flag(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+
+
+def add_layout_flags(parser) -> None:
+    """The LayoutSettings flags (profile or model, sampling, sizes, chunks, audio, prompts) and --json."""
+    which = parser.add_mutually_exclusive_group()
+    add_field_flags(which, LayoutSettings, ["profile"])
+    which.add_argument("--model", metavar="PATH", help="a local checkpoint directory (its processor, via "
+                                                        "AutoProcessor), instead of a built-in --profile")
+    add_field_flags(parser, LayoutSettings, [*SAMPLING_FIELDS, "use_audio", "prompt", "answer", "system"],
+                    exclusive=[("frames", "fps")])
+    add_json_flag(parser)
+
+
+def settings_from_args(args: argparse.Namespace) -> LayoutSettings:
+    """The LayoutSettings the parsed layout flags describe."""
+    values = field_values(LayoutSettings, args)
+    values["profile"] = getattr(args, "model", None) or values.get("profile", LayoutSettings.profile)
+    return LayoutSettings(**values)
+
+
+# The container metadata of a video, for plan and samplers when there is no file (or to override its headers).
+_METADATA = {
+    "duration": (float, "S", "video length in seconds"),
+    "width": (int, "W", "frame width in pixels"),
+    "height": (int, "H", "frame height in pixels"),
+    "native_fps": (float, "F", "the video's own frame rate"),
+    "total_frames": (int, "N", "frames in the video (default: round(duration x native fps))"),
+    "audio_seconds": (float, "S", "audio track length in seconds (default: the duration)"),
+}
+
+
+def add_metadata_flags(parser, names=tuple(_METADATA), *, what: str = "CLIP's") -> None:
+    """Video metadata flags; each replaces what the headers of the positional CLIP say."""
+    group = parser.add_argument_group("video metadata", f"for when there is no CLIP, or to override the {what} "
+                                                        "container headers")
+    for name in names:
+        kind, metavar, text = _METADATA[name]
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, metavar=metavar, help=text)
