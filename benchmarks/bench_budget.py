@@ -71,16 +71,12 @@ def machine() -> dict:
 
 def run_processor(processor, metas, settings) -> tuple[list[dict], float]:
     """Counts from transformers' processor on synthetic media for each sample, and seconds per sample."""
-    from omni_bench.layout.inspect import (
-        conversation,
-        layout_from_output,
-        processor_call,
-        resolve_profile,
-        sample_indices,
-    )
+    from omni_bench.core.processor import resolve_profile
+    from omni_bench.layout.frames import sample_indices
     from omni_bench.layout.plan import media_info
+    from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 
-    profile = resolve_profile(processor, settings)
+    profile = resolve_profile(processor)
     counts, started = [], time.perf_counter()
     for meta in metas:
         s = settings.replace(answer=meta["answer"])
@@ -90,8 +86,9 @@ def run_processor(processor, metas, settings) -> tuple[list[dict], float]:
         audio = np.zeros(int(round(info.audio_seconds * 16000)), np.float32)
         text = processor.apply_chat_template(conversation(s), tokenize=False)
         fps = len(indices) / info.duration
-        out = processor_call(processor, profile, text, frames, audio, s, fps)
-        layout = layout_from_output(out, processor, profile, s, info=info, indices=indices, processor_fps=fps,
+        resolved = s.resolve(profile)
+        out = processor_call(processor, resolved, text, frames, audio, fps)
+        layout = layout_from_output(out, processor, resolved, info=info, indices=indices, processor_fps=fps,
                                     use_audio=True)
         counts.append({"video": layout.stats.video_tokens, "audio": layout.stats.audio_tokens,
                        "total": len(layout.input_ids), "labels": layout.stats.label_tokens})

@@ -18,11 +18,12 @@ __version__ = "0.1.0"
 # defining module -> the public names it holds
 _MODULES = {
     "core.errors": "OmniBenchError",
+    "core.problems": "Problem",
     "core.profiles": "Profile PROFILES get_profile",
     "core.processor": "load_processor",
     "core.models": "tiny_model",
     "core.media": "VideoInfo probe read_frames read_audio write_clip",
-    "layout.settings": "LayoutSettings",
+    "layout.settings": "LayoutSettings ResolvedSettings",
     "layout.token_layout": "TokenLayout Segment LayoutStats",
     "layout.inspect": "inspect",
     "layout.plan": "plan media_plan media_info MediaPlan",
@@ -45,14 +46,14 @@ _MODULES = {
         "render_time resolve_media mix"
     ),
     "data.samples": (
-        "Turn TokenCount Sample Dropped SplitReport build_sample count_tokens fit_turns "
+        "Turn TokenCount Sample SplitReport build_sample count_tokens fit_turns "
         "media_token_count split_report synthetic_records"
     ),
     "data.dataset": "OmniSFTDataset OmniCollator",
     "training.fused": "enable_fused_loss disable_fused_loss use_fused_loss",
     "training.run": (
         "TrainConfig RunResult train load_trained_model adapt_model lora_target_regex "
-        "last_checkpoint read_metrics plot_metrics"
+        "last_checkpoint read_metrics"
     ),
     "data.validation": "validate ValidationReport",
     "_torchvision": "prepare_torchvision",

@@ -2,7 +2,7 @@
 
 ``rope_positions`` is compared with the tiny Qwen2.5-Omni thinker's ``get_rope_index`` on
 the real processor's output (synthetic frames and audio, the untouched feature extractor),
-including the seed's misaligned settings and a model configured with a different
+including the LongVALE notebook's misaligned settings and a model configured with a different
 ``seconds_per_chunk`` than the processor.
 """
 
@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from omni_bench import LayoutSettings, alignment, plan, recommend, rope_positions, temporal_positions
-from omni_bench.layout.inspect import conversation, layout_from_output, processor_call, resolve_profile, sample_indices
+from omni_bench.core.processor import resolve_profile
+from omni_bench.layout.frames import sample_indices
 from omni_bench.layout.plan import media_info, media_plan
+from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 
 SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 
@@ -23,15 +25,15 @@ SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 def _processor_output(processor, meta, settings):
     """The real processor on zero frames / zero audio of the right sizes, and its layout."""
     info = media_info(meta)
-    profile = resolve_profile(processor, settings)
+    resolved = settings.resolve(resolve_profile(processor))
     indices = sample_indices(info, settings)
     h, w = settings.resize
     frames = np.zeros((len(indices), h, w, 3), np.uint8)
     audio = np.zeros(int(round(info.audio_seconds * 16000)), np.float32) if settings.use_audio else None
     text = processor.apply_chat_template(conversation(settings), tokenize=False)
     fps = settings.processor_fps or len(indices) / info.duration
-    out = processor_call(processor, profile, text, frames, audio, settings, fps)
-    return out, layout_from_output(out, processor, profile, settings, info=info, indices=indices,
+    out = processor_call(processor, resolved, text, frames, audio, fps)
+    return out, layout_from_output(out, processor, resolved, info=info, indices=indices,
                                    processor_fps=fps, use_audio=settings.use_audio)
 
 
@@ -46,9 +48,9 @@ def thinker():
 ROPE_CASES = {
     "aligned-8s": (dict(duration=8.0, width=320, height=180, native_fps=25.0),
                    LayoutSettings(frames=16, resize=(56, 84)), 2),
-    "seed-a-stock-fps": (SEED, LayoutSettings(frames=50, resize=(56, 56), processor_fps=2.0), 2),
-    "seed-fixed-whole-chunk": (SEED, LayoutSettings(frames=50, resize=(56, 84), seconds_per_chunk=11.0), 11),
-    "seed-c-model-keeps-2s": (SEED, LayoutSettings(frames=50, resize=(56, 84),
+    "lvn-a-stock-fps": (SEED, LayoutSettings(frames=50, resize=(56, 56), processor_fps=2.0), 2),
+    "lvn-fixed-whole-chunk": (SEED, LayoutSettings(frames=50, resize=(56, 84), seconds_per_chunk=11.0), 11),
+    "lvn-c-model-keeps-2s": (SEED, LayoutSettings(frames=50, resize=(56, 84),
                                                    seconds_per_chunk=2 * 256.89 / 50), 2),
     "one-token-chunks": (SEED, LayoutSettings(frames=50, resize=(28, 56)), 2),
     "odd-rate-short-chunks": (dict(duration=7.77, width=180, height=320, native_fps=29.97),
@@ -79,8 +81,8 @@ def test_rope_positions_equal_the_models(name, omni_processor, thinker):
 
 
 def test_model_with_other_chunk_length_gives_positions_to_the_wrong_tokens(omni_processor):
-    """The seed's fix (c) sets seconds_per_chunk on the processor only; the model re-chunks with 2."""
-    meta, settings, _ = ROPE_CASES["seed-c-model-keeps-2s"]
+    """The LongVALE notebook's fix (c) sets seconds_per_chunk on the processor only; the model re-chunks with 2."""
+    meta, settings, _ = ROPE_CASES["lvn-c-model-keeps-2s"]
     layout = plan(meta, settings, processor=omni_processor)
     as_processed = temporal_positions(layout)  # a model configured like the processor (impossible: int config)
     as_model = temporal_positions(layout, seconds_per_chunk=2)
@@ -102,7 +104,7 @@ def test_temporal_ids_follow_real_time_only_when_aligned(omni_processor):
         assert bool(np.abs(claimed - real).max() < 10.28) == aligned
 
 
-def test_seed_a_is_misaligned_and_the_fix_aligns_it():
+def test_lvn_a_is_misaligned_and_the_fix_aligns_it():
     settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
     bad = alignment(media_plan(SEED, settings))
     assert bad.verdict == "misaligned" and not bad.aligned

@@ -20,7 +20,7 @@ def test_counts_equal_the_processor_on_the_bundled_clips(clips, omni_processor):
     names = sorted(p.name for p in clips.glob("*.mkv"))
     assert result.total == len(names) == 4
     # the silent clip cannot give the audio asked for: listed, not lost
-    assert [(p["source"].rsplit("/", 1)[-1], p["reason"]) for p in result.problems] == [("silent_walk.mkv", "no-audio")]
+    assert [(p.source.rsplit("/", 1)[-1], p.reason) for p in result.problems] == [("silent_walk.mkv", "no-audio")]
     assert len(result.sources) == 3
     for i, source in enumerate(result.sources):
         stats = inspect(source, settings, processor=omni_processor).stats
@@ -56,11 +56,11 @@ def test_every_bad_input_is_listed_with_its_reason(tmp_path, clips, omni_process
     result = budget_dataset(inputs, LayoutSettings(frames=16), processor=omni_processor)
     assert result.total == len(inputs)  # nothing lost
     assert result.sources == [str(good), "seed"]
-    reasons = {p["source"].rsplit("/", 1)[-1]: p["reason"] for p in result.problems}
+    reasons = {p.source.rsplit("/", 1)[-1]: p.reason for p in result.problems}
     assert reasons == {"missing.mp4": "missing", "corrupt.mp4": "unreadable", "short.mkv": "sampling",
                        "sliver": "bad-size", "no-height": "bad-metadata", "record 7": "no-audio"}
     for p in result.problems:
-        assert p["message"] and "\n" not in p["message"] and not p["message"].startswith(p["source"])
+        assert p.message and "\n" not in p.message and not p.message.startswith(p.source)
     text = str(result)
     assert "2 of 8 inputs budgeted, 6 not:" in text and "short.mkv: sampling: cannot sample 16 frames" in text
 
@@ -74,7 +74,7 @@ def test_cli_json_with_a_metadata_file(tmp_path, capsys, clips):
     out = json.loads(capsys.readouterr().out)
     assert (out["inputs"], out["budgeted"], out["problems"]) == (3, 3, [])
     assert out["sources"] == [f"{meta}#0", "short-one", str(clips / "street_market.mkv")]
-    # the seed's sample (SEED-FACTS): 1,600 VIDEO + 6,422 AUDIO tokens, 8,093 in all
+    # the LongVALE notebook's 256.89 s sample (docs/background.md): 1,600 VIDEO + 6,422 AUDIO tokens, 8,093 in all
     assert out["video_tokens_per_sample"][0] == 1600 and out["audio_tokens_per_sample"][0] == 6422
     assert out["total_tokens_per_sample"][0] == 8093
     assert out["over"] == sum(t > 8000 for t in out["total_tokens_per_sample"]) >= 1

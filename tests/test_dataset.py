@@ -12,7 +12,7 @@ from omni_bench.core.tokens import token_ids
 from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 from omni_bench.data.records import Record, load_longvale_sft
 from omni_bench.data.samples import messages, turns_of
-from omni_bench.layout.inspect import _resize_frames, sample_indices
+from omni_bench.layout.frames import resize_frames, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, audit_labels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def test_item_equals_the_processors_output(dataset, items, records, omni_process
     clip = DATA / record.videos[0]
     info = probe(clip)
     indices = sample_indices(info, SETTINGS)
-    frames = _resize_frames(read_frames(clip, indices), (56, 56), 28)
+    frames = resize_frames(read_frames(clip, indices), (56, 56), 28)
     text = omni_processor.apply_chat_template(messages(turns_of(record.conversations)), tokenize=False)
     out = omni_processor(text=[text], videos=[frames], audio=[read_audio(clip)], audio_from_video_indices=[0],
                          load_audio_from_video=True, return_tensors="pt",
@@ -89,7 +89,7 @@ def test_unusable_records_are_dropped_with_a_reason(omni_processor, records):
     ds = OmniSFTDataset([silent, missing, too_long, records[2]], media_root=DATA, settings=SETTINGS,
                         processor=omni_processor, max_total_tokens=300)
     assert len(ds) == 1 and ds.sample(0).id == "portrait_music"
-    assert [(d.id, d.reason) for d in ds.dropped] == [("silent", "no-audio"), ("gone", "missing"),
+    assert [(d.source, d.reason) for d in ds.dropped] == [("silent", "no-audio"), ("gone", "missing"),
                                                       ("kitchen_talk", "over-budget")]
     no_audio = OmniSFTDataset([silent], media_root=DATA, settings=SETTINGS.replace(use_audio=False),
                               processor=omni_processor)

@@ -91,16 +91,19 @@ def test_loss_and_gradients_equal_the_models_own(profile, processor_fixture, req
 
 def test_generate_unchanged(omni_processor):
     from omni_bench.core.media import probe, read_audio, read_frames
-    from omni_bench.layout.inspect import conversation, processor_call, resolve_profile, sample_indices
+    from omni_bench.core.processor import resolve_profile
+    from omni_bench.layout.frames import sample_indices
+    from omni_bench.layout.processor_call import conversation, processor_call
 
     settings = LayoutSettings(frames=4, answer=None)
-    profile = resolve_profile(omni_processor, settings)
+    resolved = settings.resolve(resolve_profile(omni_processor))
+    profile = resolved.profile
     info = probe(str(ROOT / "data" / "clips" / "portrait_music.mkv"))
     indices = sample_indices(info, settings)
     frames = read_frames(info.path, indices)
     audio = read_audio(info.path, sampling_rate=profile.sampling_rate)
     text = omni_processor.apply_chat_template(conversation(settings), tokenize=False, add_generation_prompt=True)
-    batch = dict(processor_call(omni_processor, profile, text, frames, audio, settings, len(indices) / info.duration))
+    batch = dict(processor_call(omni_processor, resolved, text, frames, audio, len(indices) / info.duration))
     model = _lora_model("qwen2.5-omni-7b").eval()
     kwargs = dict(max_new_tokens=5, do_sample=False, use_audio_in_video=True)
     with torch.no_grad():

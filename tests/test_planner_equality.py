@@ -10,9 +10,9 @@ Speed: Whisper's log-mel spectrogram of the 300 s padded window costs ~0.5 s per
 no count depends on its values, so the MATRIX replaces ``_torch_extract_fbank_features``
 with zeros of the same shape. Padding, truncation, the feature attention mask (mel frames),
 the audio token count, the interleave and the tokenizer all run unmodified;
-``test_zero_features_change_no_count`` proves it on a few cases and the seed tests run the
-untouched extractor. The clip tests (decoded frames and audio via ``inspect``) use the
-same shortcut.
+``test_zero_features_change_no_count`` proves it on a few cases and the LongVALE
+notebook's cases (docs/background.md) run the untouched extractor. The clip tests (decoded
+frames and audio via ``inspect``) use the same shortcut.
 """
 
 from __future__ import annotations
@@ -23,18 +23,13 @@ import random
 import numpy as np
 import pytest
 
-from omni_bench.layout import arith
 from omni_bench.core.media import probe, write_clip
-from omni_bench.layout.inspect import (
-    _resize_frames,
-    conversation,
-    inspect,
-    layout_from_output,
-    processor_call,
-    resolve_profile,
-    sample_indices,
-)
+from omni_bench.core.processor import resolve_profile
+from omni_bench.layout import arith
+from omni_bench.layout.frames import resize_frames, sample_indices
+from omni_bench.layout.inspect import inspect
 from omni_bench.layout.plan import media_info, plan
+from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 from omni_bench.layout.settings import LayoutSettings
 
 PROFILES = {"omni": "qwen2.5-omni-7b", "vl": "qwen2.5-vl-7b"}
@@ -127,11 +122,12 @@ def zero_features(monkeypatch):
 def reference(processor, meta: dict, settings: LayoutSettings):
     """The real processor's output and its layout for synthetic media with this metadata."""
     info = media_info(meta)
-    profile = resolve_profile(processor, settings)
+    resolved = settings.resolve(resolve_profile(processor))
+    profile = resolved.profile
     indices = sample_indices(info, settings, profile.temporal_patch_size)
     n = len(indices)
     if settings.resize is not None:
-        frames = _resize_frames(np.zeros((n, 8, 8, 3), np.uint8), settings.resize, profile.factor)
+        frames = resize_frames(np.zeros((n, 8, 8, 3), np.uint8), settings.resize, profile.factor)
     else:
         frames = np.random.default_rng(n).integers(0, 256, (n, info.height, info.width, 3), dtype=np.uint8) \
             if info.height * info.width <= 320 * 320 else np.zeros((n, info.height, info.width, 3), np.uint8)
@@ -140,8 +136,8 @@ def reference(processor, meta: dict, settings: LayoutSettings):
     text = processor.apply_chat_template(conversation(settings), tokenize=False,
                                          add_generation_prompt=settings.answer is None)
     processor_fps = settings.processor_fps or n / info.duration
-    out = processor_call(processor, profile, text, frames, audio, settings, processor_fps)
-    layout = layout_from_output(out, processor, profile, settings, info=info, indices=indices,
+    out = processor_call(processor, resolved, text, frames, audio, processor_fps)
+    layout = layout_from_output(out, processor, resolved, info=info, indices=indices,
                                 processor_fps=processor_fps, use_audio=use_audio)
     return out, dataclasses.replace(layout, media=None)  # metadata has no file
 
@@ -200,55 +196,55 @@ def test_zero_features_change_no_count(index, processors, monkeypatch):
     assert fast["input_features"].shape == real["input_features"].shape
 
 
-# --- the seed's observed layouts (SEED-FACTS.md), through the untouched processor --------------------------
+# --- the LongVALE notebook's observed layouts (docs/background.md), through the untouched processor -------------------
 
-SEED_META = dict(duration=256.89, width=640, height=360, native_fps=25.0, has_audio=True)
+LVN_META = dict(duration=256.89, width=640, height=360, native_fps=25.0, has_audio=True)
 
 
 def _run_lengths(runs):
     return [n for _, n in runs]
 
 
-def test_seed_a_fixed_frames_stock_fps(omni_processor):
+def test_lvn_a_fixed_frames_stock_fps(omni_processor):
     """(a) 50 frames of 256.89 s at 224x224, fps=2: [25,16,16], 12 x (VIDEO 128, AUDIO 50), VIDEO 64, AUDIO 5822."""
     settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
-    out, ref = reference(omni_processor, SEED_META, settings)
-    planned = plan(SEED_META, settings, processor=omni_processor)
+    out, ref = reference(omni_processor, LVN_META, settings)
+    planned = plan(LVN_META, settings, processor=omni_processor)
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 16, 16),)
     assert planned.vision_runs == (("VIDEO", 128), ("AUDIO", 50)) * 12 + (("VIDEO", 64), ("AUDIO", 5822))
     assert planned.stats.mel_frames == 25689 and planned.stats.audio_tokens == 6422
 
 
-def test_seed_b_dynamic_size(omni_processor):
+def test_lvn_b_dynamic_size(omni_processor):
     """(b) size {shortest_edge 64*28*28, longest_edge 128*28*28} on 640x360: [25,16,30], VIDEO 240 per chunk."""
     settings = LayoutSettings(frames=50, min_pixels=64 * 28 * 28, max_pixels=128 * 28 * 28, processor_fps=2.0)
-    out, ref = reference(omni_processor, SEED_META, settings)
-    planned = plan(SEED_META, settings, processor=omni_processor)
+    out, ref = reference(omni_processor, LVN_META, settings)
+    planned = plan(LVN_META, settings, processor=omni_processor)
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 16, 30),)
     assert planned.vision_runs[:24:2] == (("VIDEO", 240),) * 12
 
 
-def test_seed_c_fps_and_chunk_follow_the_duration(omni_processor):
+def test_lvn_c_fps_and_chunk_follow_the_duration(omni_processor):
     """(c) fps = 50 / duration, seconds_per_chunk = 2 * duration / 50: [25,14,26],
     24 x (VIDEO 91, AUDIO 256), then VIDEO 91, AUDIO 278.
 
-    The seed does not give the frame size; 14 x 26 patches are 196 x 364 pixels, so this
+    The LongVALE notebook does not give the frame size; 14 x 26 patches are 196 x 364 pixels, so this
     uses ``resize=(196, 364)`` on the 640x360 video (the dynamic resize reaches the same
     grid with e.g. max_pixels = 196 * 364).
     """
-    duration = SEED_META["duration"]
+    duration = LVN_META["duration"]
     settings = LayoutSettings(frames=50, resize=(196, 364), processor_fps=50 / duration,
                               seconds_per_chunk=2 * duration / 50)
-    out, ref = reference(omni_processor, SEED_META, settings)
-    planned = plan(SEED_META, settings, processor=omni_processor)
+    out, ref = reference(omni_processor, LVN_META, settings)
+    planned = plan(LVN_META, settings, processor=omni_processor)
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 14, 26),)
     assert planned.vision_runs == (("VIDEO", 91), ("AUDIO", 256)) * 24 + (("VIDEO", 91), ("AUDIO", 278))
 
 
-def test_seed_a_from_the_cli(capsys):
+def test_lvn_a_from_the_cli(capsys):
     import json
 
     from omni_bench.cli import main

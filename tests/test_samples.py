@@ -33,7 +33,7 @@ from omni_bench.data.samples import (
     synthetic_records,
     turns_of,
 )
-from omni_bench.layout.inspect import sample_indices
+from omni_bench.layout.frames import resize_frames, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels, audit_labels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,9 +46,7 @@ def _reference(processor, record_turns, clip, settings=SETTINGS, audio=True):
     info = probe(clip)
     indices = sample_indices(info, settings)
     frames = read_frames(clip, indices)
-    from omni_bench.layout.inspect import _resize_frames
-
-    frames = _resize_frames(frames, settings.resize, 28)
+    frames = resize_frames(frames, settings.resize, 28)
     msgs = []
     for human, gpt in record_turns:
         content = []
@@ -197,7 +195,7 @@ def test_bad_records_raise_with_a_reason(omni_processor, conv, reason):
     assert err.value.reason == reason
 
 
-# ---------------------------------------------------------------- split report (seed: 75,075 vs 7,240)
+# ---------------------------------------------------------------- split report (LongVALE notebook: 75,075 vs 7,240)
 
 
 def test_split_report_on_the_bundled_data():
@@ -207,7 +205,7 @@ def test_split_report_on_the_bundled_data():
     assert (report.multi_turn_samples, report.multi_turn_extractions) == (3, 3)
 
 
-def test_split_report_on_a_dataset_shaped_like_the_seeds():
+def test_split_report_on_a_dataset_shaped_like_the_longvale_notebooks():
     records = synthetic_records()
     report = split_report(records)
     assert report.records == 7_240 and report.turns == 75_075

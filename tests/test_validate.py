@@ -41,11 +41,11 @@ def test_every_bad_record_is_listed_with_its_reason_and_the_good_ones_count(medi
     assert status == 0
     report = json.loads(capsys.readouterr().out)
     assert report["total"] == 11 and report["valid"] == 3
-    problems = {p["id"]: p for p in report["problems"]}
+    problems = {p["source"]: p for p in report["problems"]}
     assert set(problems) == set(EXPECTED)
     for rid, (code, text) in EXPECTED.items():
-        assert problems[rid]["code"] == code, rid
-        assert text in problems[rid]["reason"], rid
+        assert problems[rid]["reason"] == code, rid
+        assert text in problems[rid]["message"], rid
     # the three good ones: two fit as they are, one fits after dropping its earliest turn
     assert report["truncated"] == {"good_after_truncation": 1}
 
@@ -80,5 +80,5 @@ def test_images_and_unexpected_errors_never_stop_the_run(tmp_path, omni_processo
     (tmp_path / "vl.json").write_text(json.dumps(rows))
     report = validate(load_qwen_vl(tmp_path / "vl.json"), media_root=tmp_path, processor=omni_processor)
     assert report.total == 4 and report.valid == 1
-    assert [(p.id, p.code) for p in report.problems] == [("vl:1", "unreadable"), ("vl:2", "missing"),
+    assert [(p.source, p.reason) for p in report.problems] == [("vl:1", "unreadable"), ("vl:2", "missing"),
                                                          ("vl:3", "no-turns")]

@@ -36,7 +36,7 @@ _EXPORTS = {
     "InspectorView": "inspector",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
     "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
-    "draw_metrics": "dashboard", "Dashboard": "dashboard",
+    "draw_metrics": "dashboard", "Dashboard": "dashboard", "plot_metrics": "plots",
     "png_bytes": "_common",
     "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
     "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers", "thumbnail_picks": "samplers",
@@ -44,9 +44,10 @@ _EXPORTS = {
 
 __all__ = [
     "Clock", "Dashboard", "InspectorView", "LabelsView", "clock_of", "draw_layout", "draw_metrics",
-    "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "png_bytes",
-    "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text", "render_selection_text",
-    "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows", "__version__",
+    "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
+    "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
+    "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
+    "__version__",
 ]
 
 

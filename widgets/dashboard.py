@@ -11,7 +11,6 @@ the last row. Not covered: several runs in one plot, eval curves other than ``ev
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -20,6 +19,8 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
+from omni_bench.training.metrics import read_metrics_file as read_metrics
+
 from ._common import Root, contract, figure, png_bytes
 
 __all__ = ["show_dashboard", "render_dashboard_text", "read_metrics", "draw_metrics", "smooth", "Dashboard",
@@ -27,35 +28,6 @@ __all__ = ["show_dashboard", "render_dashboard_text", "read_metrics", "draw_metr
 
 # panel title -> key in a metrics row
 PANELS = {"loss": "loss", "learning rate": "learning_rate", "grad norm": "grad_norm", "peak memory (MiB)": "peak_mib"}
-
-
-def read_metrics(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], int, int]:
-    """Rows of a ``metrics.jsonl`` from byte ``offset`` on: ``(rows, next_offset, skipped)``.
-
-    A last line without its newline (the trainer is writing it) is left for the next read;
-    blank lines are ignored; lines that are not JSON objects are skipped and counted. A
-    missing file gives ``([], offset, 0)``.
-    """
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return [], offset, 0
-    end = data.rfind(b"\n") + 1
-    rows, skipped = [], 0
-    for line in data[:end].decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if isinstance(row, dict):
-            rows.append(row)
-        else:
-            skipped += 1
-    return rows, offset + end, skipped
 
 
 def smooth(values, weight: float) -> np.ndarray:

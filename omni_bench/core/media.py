@@ -27,10 +27,13 @@ import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE"]
+__all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE", "VIDEO_SUFFIXES"]
 
 AUDIO_RATE = 16000  # samples per second the Omni feature extractor expects
 
+# File suffixes taken for videos (folders expanded, a video named by id only), in the order tried.
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".mts",
+                  ".m2ts", ".3gp", ".ogv")
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -202,8 +205,9 @@ def read_audio(path: str | os.PathLike, *, sampling_rate: int = AUDIO_RATE) -> n
 
     with _open_container(path) as container:
         if not container.streams.audio:
-            raise OmniBenchError(f"{path}: no audio track (pass --no-audio to use the video alone)",
-                                 source=path, reason="no-audio")
+            from omni_bench.core.problems import no_audio_error
+
+            raise no_audio_error(path)
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
         pieces = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from omni_bench.core.profiles import Profile, get_profile
 
-__all__ = ["tiny_model", "tiny_config", "TINY"]
+__all__ = ["tiny_model", "tiny_config", "checkpoint_values", "mrope_section", "TINY"]
 
 # Small dimensions shared by the tiny models (head_dim 16; mrope sections sum to 8).
 TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2,
@@ -24,22 +24,64 @@ TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_h
 def tiny_config(profile: Profile | str, *, text_dims: bool = False, layers: int | None = None):
     """The transformers config of the tiny model for a profile (see module docstring).
 
-    ``layers`` overrides the text decoder's depth (the tiny one, or the profile's with ``text_dims``)."""
+    ``layers`` overrides the text decoder's depth (the tiny one, or the profile's with ``text_dims``).
+    Every checkpoint value the positions depend on comes from the profile:
+    ``tiny_config("qwen2.5-vl-7b").vision_config.tokens_per_second -> 2`` (transformers' default is 4).
+    """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    return checkpoint_values(_family_config(profile, text_dims=text_dims, layers=layers), profile)
+
+
+def mrope_section(profile: Profile, head_dim: int) -> list[int]:
+    """The profile's mrope_section for a head of ``head_dim`` (scaled when the head is shrunk).
+
+    >>> from omni_bench.core.profiles import get_profile
+    >>> mrope_section(get_profile("qwen2.5-vl-7b"), 128), mrope_section(get_profile("qwen2.5-vl-7b"), 16)
+    ([16, 24, 24], [2, 3, 3])
+    """
+    sections = list(profile.mrope_section)
+    if 2 * sum(sections) == head_dim:
+        return sections
+    rest = [s * (head_dim // 2) // sum(sections) for s in sections[1:]]
+    return [head_dim // 2 - sum(rest), *rest]
+
+
+def checkpoint_values(config, profile: Profile):
+    """Set the profile's checkpoint values on a built config wherever it has the field; return it.
+
+    Covers what the family's config constructor leaves at transformers' defaults: VL's
+    ``vision_config.tokens_per_second``, Omni's ``position_id_per_seconds`` / ``seconds_per_chunk`` /
+    ``user_token_id``, and the embeddings' tying.
+    """
+    vision = getattr(config, "vision_config", None)
+    if vision is not None and hasattr(vision, "tokens_per_second"):
+        vision.tokens_per_second = profile.tokens_per_second
+    for name, value in (("position_id_per_seconds", int(profile.position_id_per_seconds)),
+                        ("seconds_per_chunk", int(profile.seconds_per_chunk)),
+                        ("user_token_id", profile.user_token_id)):
+        if hasattr(config, name):
+            setattr(config, name, value)
+    for part in (config, getattr(config, "text_config", None)):
+        if part is not None and hasattr(part, "tie_word_embeddings"):
+            part.tie_word_embeddings = profile.tie_word_embeddings
+    return config
+
+
+def _family_config(profile: Profile, *, text_dims: bool, layers: int | None):
     hidden = profile.hidden_size if text_dims else TINY["hidden"]
     heads = profile.num_attention_heads if text_dims else TINY["heads"]
     head_dim = hidden // heads
-    quarter = head_dim // 2
-    mrope = [quarter - 2 * (quarter * 3 // 8), quarter * 3 // 8, quarter * 3 // 8]  # [16, 24, 24] at 128
+    mrope = mrope_section(profile, head_dim)
     text = dict(
         vocab_size=profile.vocab_size, hidden_size=hidden,
         intermediate_size=profile.intermediate_size if text_dims else TINY["intermediate"],
         num_hidden_layers=layers or (profile.num_hidden_layers if text_dims else TINY["layers"]),
         num_attention_heads=heads,
         num_key_value_heads=profile.num_key_value_heads if text_dims else TINY["kv_heads"],
-        max_position_embeddings=32768, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
-                                                        "mrope_section": mrope},
-        tie_word_embeddings=False, pad_token_id=151643, eos_token_id=151645,
+        max_position_embeddings=profile.max_position_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": profile.rope_theta, "mrope_section": mrope},
+        tie_word_embeddings=profile.tie_word_embeddings, pad_token_id=profile.special_tokens["<|endoftext|>"],
+        eos_token_id=profile.special_tokens["<|im_end|>"],
     )
     vision = dict(depth=TINY["vision_depth"], hidden_size=TINY["vision_hidden"], intermediate_size=64,
                   num_heads=2, patch_size=profile.patch_size, spatial_merge_size=profile.merge_size,

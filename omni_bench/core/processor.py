@@ -31,7 +31,7 @@ from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.profiles import PROFILES, Profile, get_profile
 
-__all__ = ["load_processor", "cache_dir", "vocabulary_path", "profile_of"]
+__all__ = ["load_processor", "cache_dir", "vocabulary_path", "profile_of", "resolve_profile"]
 
 _BUILD_VERSION = "1"  # bump when what we write into the cache changes
 
@@ -90,7 +90,7 @@ def _build_tokenizer(profile: Profile, folder: Path) -> None:
 
 def _build(profile: Profile, folder: Path) -> None:
     ensure_torchvision()
-    from transformers import AutoTokenizer, Qwen2VLImageProcessor, WhisperFeatureExtractor
+    from transformers import AutoTokenizer, Qwen2VLImageProcessor
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
     _build_tokenizer(profile, folder)
@@ -106,25 +106,11 @@ def _build(profile: Profile, folder: Path) -> None:
     video_processor = Qwen2VLVideoProcessor(
         size={"shortest_edge": profile.video_min_pixels, "longest_edge": profile.video_max_pixels}, **common
     )
-    if profile.family == "omni":
-        from transformers import Qwen2_5OmniProcessor
+    from omni_bench.families import family_of
 
-        feature_extractor = WhisperFeatureExtractor(
-            feature_size=profile.mel_bins, sampling_rate=profile.sampling_rate, hop_length=profile.hop_length,
-            chunk_length=profile.chunk_length, n_fft=profile.n_fft, padding_value=0.0,
-            return_attention_mask=True, dither=0.0,
-        )
-        processor = Qwen2_5OmniProcessor(
-            image_processor=image_processor, video_processor=video_processor,
-            feature_extractor=feature_extractor, tokenizer=tokenizer, chat_template=template,
-        )
-    else:
-        from transformers import Qwen2_5_VLProcessor
-
-        processor = Qwen2_5_VLProcessor(
-            image_processor=image_processor, video_processor=video_processor, tokenizer=tokenizer,
-            chat_template=template,
-        )
+    processor = family_of(profile).build_processor(profile, image_processor=image_processor,
+                                                   video_processor=video_processor, tokenizer=tokenizer,
+                                                   chat_template=template)
     processor.save_pretrained(folder)
     (folder / "omni_bench_profile.json").write_text(json.dumps({"profile": profile.name}))
 
@@ -184,3 +170,14 @@ def profile_of(processor) -> Profile | None:
         if marker.is_file():
             return PROFILES.get(json.loads(marker.read_text())["profile"])
     return None
+
+
+def resolve_profile(processor) -> Profile:
+    """The profile whose arithmetic applies: the one it was built from, or its family's default
+    (a checkpoint's processor). Raises OmniBenchError for a processor of no known family."""
+    built = profile_of(processor)
+    if built is not None:
+        return built
+    from omni_bench.families import family_of_processor
+
+    return PROFILES[family_of_processor(processor).default_profile]

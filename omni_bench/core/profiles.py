@@ -100,6 +100,18 @@ class Profile:
     chunk_length: int = 300  # seconds of audio the feature extractor pads / truncates to
     seconds_per_chunk: float = 2.0  # VIDEO/AUDIO interleave chunk, seconds
     position_id_per_seconds: float = 25  # temporal position ids per second (TMRoPE)
+    # config.json values the model's positions depend on. Sources: the released config.json of
+    # Qwen/Qwen2.5-VL-7B-Instruct and -3B-Instruct (vision_config.tokens_per_second 2,
+    # rope_scaling.mrope_section [16, 24, 24], rope_theta 1e6, max_position_embeddings 128000,
+    # tie_word_embeddings false / true for 3B) and Qwen/Qwen2.5-Omni-7B / -3B (thinker_config:
+    # position_id_per_seconds 25, seconds_per_chunk 2, user_token_id 872, text_config
+    # max_position_embeddings 32768, the same mrope_section and rope_theta).
+    tokens_per_second: int = 2  # VL vision_config.tokens_per_second: temporal ids per second (transformers' default: 4)
+    mrope_section: tuple[int, int, int] = (16, 24, 24)  # rope dims (t, h, w) of a 128-wide head, halved
+    rope_theta: float = 1000000.0  # text rope base
+    max_position_embeddings: int = 32768  # text_config.max_position_embeddings
+    tie_word_embeddings: bool = False  # LM head shares the embedding matrix
+    user_token_id: int = 872  # Omni thinker_config.user_token_id (BPE "user")
     default_system: str = ""  # the chat template's default system prompt
     vocab_size: int = 152064  # rows of the embedding / LM head (config.json)
     hidden_size: int = 3584  # text model width (config.json)
@@ -147,13 +159,13 @@ PROFILES: dict[str, Profile] = {
         name="qwen2.5-vl-7b", family="vl", template="qwen2_5_vl.jinja",
         special_tokens=VL_SPECIAL_TOKENS, named_tokens=_VL_NAMED, default_system=_VL_SYSTEM,
         vocab_size=152064, hidden_size=3584, num_hidden_layers=28, num_attention_heads=28,
-        num_key_value_heads=4, intermediate_size=18944,
+        num_key_value_heads=4, intermediate_size=18944, max_position_embeddings=128000,
     ),
     "qwen2.5-vl-3b": Profile(
         name="qwen2.5-vl-3b", family="vl", template="qwen2_5_vl.jinja",
         special_tokens=VL_SPECIAL_TOKENS, named_tokens=_VL_NAMED, default_system=_VL_SYSTEM,
         vocab_size=151936, hidden_size=2048, num_hidden_layers=36, num_attention_heads=16,
-        num_key_value_heads=2, intermediate_size=11008,
+        num_key_value_heads=2, intermediate_size=11008, max_position_embeddings=128000, tie_word_embeddings=True,
     ),
 }
 

@@ -7,7 +7,7 @@ is fitted to ``max_total_tokens`` and records that cannot make a sample (missing
 unreadable video, no audio track when audio is asked for, bad roles, over budget...) are
 listed in ``dataset.dropped`` with their reason instead of failing later in training.
 ``dataset[i]`` then decodes the sampled frames and the video's own audio, calls
-transformers' processor the way omni_bench always does (:func:`~omni_bench.layout.inspect.processor_call`:
+transformers' processor the way omni_bench always does (:func:`~omni_bench.layout.processor_call.processor_call`:
 the fps actually sampled, audio from the video) and adds labels on the expanded ids.
 
 Item (one sample, ``L`` tokens; video keys absent for text-only records, audio keys absent
@@ -42,7 +42,9 @@ import torch
 from torch.utils.data import Dataset
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.problems import Problem, no_audio_error
 from omni_bench.core.tokens import token_ids
+from omni_bench.layout.arith import DEFAULT_FPS
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.settings import LayoutSettings
 
@@ -80,23 +82,22 @@ class OmniSFTDataset(Dataset):
 
     def __init__(self, records: Sequence, *, media_root: str | os.PathLike = ".",
                  settings: LayoutSettings | None = None, processor=None, max_total_tokens: int | None = None):
-        from omni_bench.core.processor import load_processor
-        from omni_bench.data.samples import Dropped
-        from omni_bench.layout.inspect import resolve_profile
+        from omni_bench.core.processor import load_processor, resolve_profile
 
         self.settings = settings or LayoutSettings()
         self.processor = processor or load_processor(self.settings.profile)
-        self.profile = resolve_profile(self.processor, self.settings)
+        self.resolved = self.settings.resolve(resolve_profile(self.processor))
+        self.profile = self.resolved.profile
         self.media_root = media_root
         self.max_total_tokens = max_total_tokens
-        self.use_audio = bool(self.settings.use_audio and self.profile.has_audio)
+        self.use_audio = self.resolved.use_audio
         self.planned: list[PlannedSample] = []  # the samples items are made from
-        self.dropped: list[Dropped] = []  # records that make no sample, with the reason
+        self.dropped: list[Problem] = []  # records that make no sample, with the reason
         for record in records:
             try:
                 self.planned.append(self._plan(record))
             except OmniBenchError as exc:
-                self.dropped.append(Dropped(record.id, exc.reason or "invalid", str(exc)))
+                self.dropped.append(Problem.from_error(record.id, exc))
 
     def _plan(self, record) -> PlannedSample:
         from omni_bench.core.media import probe
@@ -112,8 +113,7 @@ class OmniSFTDataset(Dataset):
             video = str(resolve_media(record.videos[0], self.media_root))
             info = probe(video)
             if self.use_audio and not info.has_audio:
-                raise OmniBenchError(f"{video}: no audio track (pass --no-audio to use the video alone)",
-                                     source=video, reason="no-audio")
+                raise no_audio_error(video)
             tokens = (media_token_count(info, self.settings, self.processor),)
         sample = build_sample(record, self.processor, tokens, max_total_tokens=self.max_total_tokens,
                               system=self.settings.system)
@@ -130,15 +130,16 @@ class OmniSFTDataset(Dataset):
         """Decode, fit exactly, run the processor. Returns (output dict, labels, indices, processor_fps)."""
         from omni_bench.core.media import read_audio, read_frames
         from omni_bench.data.samples import build_sample, media_token_count
-        from omni_bench.layout.inspect import _resize_frames, processor_call, sample_indices
+        from omni_bench.layout.frames import resize_frames, sample_indices
+        from omni_bench.layout.processor_call import processor_call
 
         plan = self.planned[index]
         sample, frames, audio, indices, fps = plan.sample, None, None, (), None
         if plan.video is not None:
-            indices = sample_indices(plan.info, self.settings, self.profile.temporal_patch_size)
+            indices = sample_indices(plan.info, self.resolved, self.profile.temporal_patch_size)
             frames = read_frames(plan.video, indices)
-            if self.settings.resize is not None:
-                frames = _resize_frames(frames, self.settings.resize, self.profile.factor)
+            if self.resolved.resize is not None:
+                frames = resize_frames(frames, self.resolved.resize, self.profile.factor)
             if self.use_audio:
                 audio = read_audio(plan.video, sampling_rate=self.profile.sampling_rate)
             fps = self.settings.processor_fps or len(indices) / plan.info.duration
@@ -152,7 +153,7 @@ class OmniSFTDataset(Dataset):
             out = dict(self.processor(text=[text], return_tensors="pt"))
         else:
             # processor_call hands the sampled fps to both families (VL reads it from video metadata)
-            out = dict(processor_call(self.processor, self.profile, text, frames, audio, self.settings, fps))
+            out = dict(processor_call(self.processor, self.resolved, text, frames, audio, fps))
         labels = assistant_labels(out["input_ids"][0].numpy(), token_ids(self.processor))
         if len(labels) != sample.input_tokens or int((labels != IGNORE_INDEX).sum()) != sample.label_tokens:
             raise RuntimeError(f"{plan.record.id}: counted {sample.input_tokens}/{sample.label_tokens} input/label "
@@ -170,8 +171,9 @@ class OmniSFTDataset(Dataset):
         return item
 
     def layout(self, index: int):
-        """The :class:`~omni_bench.layout.token_layout.TokenLayout` of item ``index`` (the "Omni Batch Debug" report)."""
-        from omni_bench.layout.inspect import layout_from_output
+        """The :class:`~omni_bench.layout.token_layout.TokenLayout` of item ``index``
+        (the "Omni Batch Debug" report)."""
+        from omni_bench.layout.processor_call import layout_from_output
         from omni_bench.layout.token_layout import LayoutStats, build_layout
 
         plan = self.planned[index]
@@ -184,7 +186,7 @@ class OmniSFTDataset(Dataset):
             return build_layout(out["input_ids"][0].numpy(), labels, self.processor.tokenizer,
                                 token_ids(self.processor), stats, source="processor", profile=self.settings.profile,
                                 media=None, notes=[])
-        return layout_from_output(out, self.processor, self.profile, self.settings, info=plan.info, indices=indices,
+        return layout_from_output(out, self.processor, self.resolved, info=plan.info, indices=indices,
                                   processor_fps=fps, use_audio=self.use_audio, source="processor")
 
 
@@ -213,6 +215,11 @@ class OmniCollator:
         self.trim_audio = trim_audio
         self.settings = settings or LayoutSettings()
         self.pad_id = token_ids(processor).pad
+
+    def _resolved(self):
+        from omni_bench.core.processor import resolve_profile
+
+        return self.settings.resolve(resolve_profile(self.processor))
 
     def _pad(self, rows, value: int):
         length = max(len(r) for r in rows)
@@ -243,17 +250,18 @@ class OmniCollator:
             longest = int(batch["feature_attention_mask"].sum(-1).max())
             batch["input_features"] = batch["input_features"][..., :longest].contiguous()
             batch["feature_attention_mask"] = batch["feature_attention_mask"][:, :longest].contiguous()
-        if hasattr(self.processor, "feature_extractor"):  # Omni: TMRoPE needs to know the audio is interleaved
+        if self._resolved().family.has_audio:  # TMRoPE needs to know whether the audio is interleaved
             batch["use_audio_in_video"] = all(with_audio) and all(with_video)
         return batch
 
     def layouts(self, batch: dict) -> list:
         """The :class:`~omni_bench.layout.token_layout.TokenLayout` of every row of a batch made by this collator."""
-        from omni_bench.layout.inspect import layout_from_output, resolve_profile
+        from omni_bench.layout.processor_call import layout_from_output
         from omni_bench.layout.token_layout import LayoutStats, build_layout
 
         ids = token_ids(self.processor)
-        profile = resolve_profile(self.processor, self.settings)
+        resolved = self._resolved()
+        profile = resolved.profile
         use_audio = bool(batch.get("use_audio_in_video", False))
         grids = batch.get("video_grid_thw")
         video_at = patch_at = audio_at = 0
@@ -281,12 +289,12 @@ class OmniCollator:
                 out["input_features"] = batch["input_features"][audio_at:audio_at + videos]
                 out["feature_attention_mask"] = batch["feature_attention_mask"][audio_at:audio_at + videos]
                 audio_at += videos
-            key = "video_second_per_grid" if "video_second_per_grid" in batch else "second_per_grid_ts"  # Omni / VL
+            key = resolved.family.second_per_grid_key
             second = float(batch[key][video_at]) if key in batch else None
-            fps = profile.temporal_patch_size / second if second else (self.settings.processor_fps or 2.0)
+            fps = profile.temporal_patch_size / second if second else (resolved.processor_fps or DEFAULT_FPS)
             video_at += videos
             patch_at += patches
-            layout = layout_from_output(out, self.processor, profile, self.settings, info=None, indices=(),
+            layout = layout_from_output(out, self.processor, resolved, info=None, indices=(),
                                         processor_fps=fps, use_audio=use_audio, source="batch")
             # A batch does not carry the sampled fps; the report needs one, so show the fps the processor got.
             stats = replace(layout.stats, sampled_fps=fps)

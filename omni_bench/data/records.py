@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VIDEO_SUFFIXES
 
 __all__ = [
     "Record", "TIME_FORMATS", "TASKS", "VIDEO_SUFFIXES", "render_time", "render_timestamps",
@@ -48,7 +49,6 @@ __all__ = [
 
 TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the seed's "40.0%"
 TASKS = ("grounding", "dense", "segment")  # what LongVALE annotations are turned into
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi")  # tried for a video named by id only
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
 _TIME_TOKEN = re.compile(r"<[se]\d+>")
 

@@ -41,7 +41,7 @@ from omni_bench.core.tokens import token_ids
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 
 __all__ = [
-    "VIDEO_TAG", "IMAGE_TAG", "Turn", "TokenCount", "Sample", "Dropped", "SplitReport",
+    "VIDEO_TAG", "IMAGE_TAG", "Turn", "TokenCount", "Sample", "SplitReport",
     "turns_of", "media_tags", "drop_turns", "messages", "count_tokens", "fit_turns", "build_sample",
     "media_token_count", "split_report", "synthetic_records",
 ]
@@ -98,15 +98,6 @@ class Sample:
     def messages(self, system: str | None = None) -> list[dict]:
         """The chat messages of the kept turns (see :func:`messages`)."""
         return messages(self.turns, system=system)
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """A record that yields no sample, and why."""
-
-    id: str  # the record's id
-    reason: str  # short tag: "over-budget", "roles", "empty-reply", "missing", "no-audio", ...
-    message: str  # one line naming the record and the fix
 
 
 def turns_of(conversations: Sequence[tuple[str, str]], *, source: str = "record") -> tuple[Turn, ...]:
@@ -265,13 +256,13 @@ def media_token_count(info, settings, processor, *, audio_samples: int | None = 
     """
     from dataclasses import replace as _replace
 
-    from omni_bench.layout.inspect import resolve_profile
+    from omni_bench.core.processor import resolve_profile
     from omni_bench.layout.plan import media_plan
 
-    profile = resolve_profile(processor, settings)
+    resolved = settings.resolve(resolve_profile(processor))
     if audio_samples is not None:
-        info = _replace(info, has_audio=True, audio_seconds=audio_samples / profile.sampling_rate)
-    return media_plan(info, settings, profile=profile, indices=False).span_tokens
+        info = _replace(info, has_audio=True, audio_seconds=audio_samples / resolved.profile.sampling_rate)
+    return media_plan(info, resolved, indices=False).span_tokens
 
 
 @dataclass(frozen=True)

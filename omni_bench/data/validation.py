@@ -8,7 +8,7 @@ Each record is checked in this order; the first failure is its reason:
 3. tags: ``<video>`` tags equal the videos, ``<image>`` tags equal the images ("tag-count");
 4. media: each file exists and is a readable video (container probe), its first and last
    *sampled* frames decode ("missing", "unreadable", "corrupt", "truncated"), it has an
-   audio track when audio is asked for ("no-audio"); images exist and decode;
+   audio track when audio is asked for ("no-audio", "empty-audio"); images exist and decode;
 5. timestamps: inside [0, duration] (meta's duration, else the video's) ("timestamps");
 6. budget: with ``max_total_tokens``, the multi-turn sample fits after dropping the earliest
    turns (:mod:`omni_bench.data.samples`, counted exactly) ("over-budget").
@@ -27,18 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.problems import Problem, no_audio_error
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["Problem", "ValidationReport", "check_record", "validate"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why one record is not valid."""
-
-    id: str  # the record's id
-    reason: str  # one line naming the record or file and what is wrong
-    code: str  # short tag: "missing", "truncated", "no-audio", "tag-count", "roles", "over-budget", ...
+__all__ = ["ValidationReport", "check_record", "validate"]
 
 
 @dataclass(frozen=True)
@@ -47,21 +39,20 @@ class ValidationReport:
 
     total: int  # records checked
     valid: int  # records with no problem
-    problems: tuple[Problem, ...]  # one per invalid record, in file order
+    problems: tuple[Problem, ...]  # one per invalid record (source: its id), in file order
     max_total_tokens: int | None = None  # the budget checked (None: none)
     truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
 
     def to_dict(self) -> dict:
-        """``{"total": N, "valid": N, "problems": [{"id", "reason", "code"}, ...], "truncated": {id: n}}``."""
-        return {"total": self.total, "valid": self.valid,
-                "problems": [{"id": p.id, "reason": p.reason, "code": p.code} for p in self.problems],
+        """``{"total": N, "valid": N, "problems": [{"source", "reason", "message"}, ...], "truncated": {id: n}}``."""
+        return {"total": self.total, "valid": self.valid, "problems": [p.to_dict() for p in self.problems],
                 "truncated": dict(self.truncated)}
 
     def __str__(self) -> str:
         lines = [f"{self.valid} of {self.total} records valid" + (
             f" (budget {self.max_total_tokens} tokens)" if self.max_total_tokens else "")]
         lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
-        lines += [f"  {p.id}: [{p.code}] {p.reason}" for p in self.problems]
+        lines += [f"  {p.source}: [{p.reason}] {p.message}" for p in self.problems]
         return "\n".join(lines)
 
 
@@ -91,9 +82,10 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
                  processor=None, max_total_tokens: int | None = None):
     """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError."""
     from omni_bench.core.media import probe, read_frames
+    from omni_bench.core.processor import resolve_profile
     from omni_bench.data.records import resolve_media
     from omni_bench.data.samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
-    from omni_bench.layout.inspect import resolve_profile, sample_indices
+    from omni_bench.layout.frames import sample_indices
 
     settings = settings or LayoutSettings()
     rid = record.id
@@ -109,19 +101,18 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
     from omni_bench.core.processor import load_processor
 
     processor = processor or load_processor(settings.profile)
-    profile = resolve_profile(processor, settings)
-    use_audio = settings.use_audio and profile.has_audio
+    resolved = settings.resolve(resolve_profile(processor))
+    profile, use_audio = resolved.profile, resolved.use_audio
     video_tokens, image_tokens, duration = [], [], record.duration
     for name in record.videos:
         path = str(resolve_media(name, media_root))
         info = probe(path)
-        indices = sample_indices(info, settings, profile.temporal_patch_size)
+        indices = sample_indices(info, resolved, profile.temporal_patch_size)
         read_frames(path, sorted({indices[0], indices[-1]}))
         if use_audio and not info.has_audio:
-            raise OmniBenchError(f"{path}: no audio track but audio is asked for (pass --no-audio to use the "
-                                 "video alone)", source=path, reason="no-audio")
+            raise no_audio_error(path)
         if use_audio and not info.audio_seconds:
-            raise OmniBenchError(f"{path}: the audio track is empty", source=path, reason="no-audio")
+            raise OmniBenchError(f"{path}: the audio track is empty", source=path, reason="empty-audio")
         video_tokens.append(media_token_count(info, settings, processor))
         duration = duration or info.duration
     for name in record.images:
@@ -159,8 +150,8 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
             if sample.dropped_turns:
                 truncated.append((record.id, sample.dropped_turns))
         except OmniBenchError as exc:
-            problems.append(Problem(record.id, str(exc), exc.reason or "invalid"))
+            problems.append(Problem.from_error(record.id, exc))
         except Exception as exc:  # a bad record must never stop the run
-            problems.append(Problem(record.id, f"{record.id}: {type(exc).__name__}: {exc}", "error"))
+            problems.append(Problem(record.id, "error", f"{type(exc).__name__}: {exc}"))
     return ValidationReport(len(records), len(records) - len(problems), tuple(problems), max_total_tokens,
                             tuple(truncated))

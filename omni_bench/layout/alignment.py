@@ -241,12 +241,10 @@ def _chunks(tm: _Timing) -> list[Chunk]:
     groups = [(float(step) * tm.second_per_grid * tm.position_id_per_seconds, per_grid) for step in range(t)]
     # without interleaved audio the chunk rule orders nothing: one row per grid step
     video = arith.chunk_lengths(groups, per_chunk) if tm.interleaved else [per_grid] * t
-    n_audio = tm.audio_tokens
-    audio = [min(per_chunk, n_audio - j * per_chunk) for j in range(-(-n_audio // per_chunk))] if n_audio else []
+    audio = arith.audio_chunk_lengths(tm.audio_tokens, per_chunk)
     rows, k, a = [], 0, 0
-    for j in range(max(len(video), len(audio))):
-        nv = video[j] if j < len(video) else 0
-        na = audio[j] if j < len(audio) else 0
+    for j, (nv, na) in enumerate(arith.chunk_pairs(video, audio)):
+        nv, na = nv or 0, na or 0
         steps = vspan = claimed = aspan = drift = None
         if nv:
             g0, g1 = k // per_grid, (k + nv - 1) // per_grid
@@ -405,13 +403,9 @@ def rope_positions(layout: TokenLayout, *, seconds_per_chunk: float | None = Non
         if interleaved:
             audio = np.broadcast_to(np.arange(audio_len), (3, audio_len))
             vchunks = _slices(arith.chunk_lengths([(int(v), lh * lw) for v in t_index], per_chunk))
-            achunks = _slices(arith.chunk_lengths([(i, 1) for i in range(audio_len)], per_chunk))
-            pieces = []
-            for j in range(max(len(vchunks), len(achunks))):
-                if j < len(vchunks):
-                    pieces.append(video[:, vchunks[j][0]:vchunks[j][1]])
-                if j < len(achunks):
-                    pieces.append(audio[:, achunks[j][0]:achunks[j][1]])
+            achunks = _slices(arith.audio_chunk_lengths(audio_len, per_chunk))
+            pieces = [(video if kind == "VIDEO" else audio)[:, lo:hi]
+                      for kind, (lo, hi) in arith.interleave(vchunks, achunks)]
             body = np.concatenate(pieces, axis=1) + start
             closing = int(pieces[-1].max()) + start + 1
         else:

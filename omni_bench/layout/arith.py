@@ -16,8 +16,10 @@ __all__ = [
     "transformers_smart_resize", "video_resize",
     "smart_nframes", "linspace_round_indices", "grid_thw", "tokens_per_grid", "video_tokens",
     "mel_frames", "audio_tokens", "chunk_lengths", "interleave_runs", "merge_runs",
-    "second_per_grid",
+    "second_per_grid", "DEFAULT_FPS", "chunk_pairs", "interleave", "audio_chunk_lengths",
 ]
+
+DEFAULT_FPS = 2.0  # frames per second sampled when neither frames nor fps is given (qwen-vl-utils' FPS)
 
 
 def round_by_factor(number: float, factor: int) -> int:
@@ -123,7 +125,7 @@ def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, f
 
 def smart_nframes(total_frames: int, video_fps: float, *, nframes: int | None = None,
                   fps: float | None = None, min_frames: int = 4, max_frames: int | None = None,
-                  frame_factor: int = 2, default_fps: float = 2.0, fps_max_frames: int = 768) -> int:
+                  frame_factor: int = 2, default_fps: float = DEFAULT_FPS, fps_max_frames: int = 768) -> int:
     """How many frames qwen-vl-utils samples (its ``smart_nframes``).
 
     With ``nframes``: rounded to the frame factor. Otherwise ``fps`` (default 2.0) frames
@@ -234,8 +236,16 @@ def chunk_lengths(groups, tokens_per_chunk: int) -> list[int]:
     return out
 
 
-def _arange_chunk_lengths(total: int, tokens_per_chunk: int) -> list[int]:
-    # chunk_lengths over values 0, 1, ..., total-1, in O(chunks) instead of O(tokens)
+def audio_chunk_lengths(total: int, tokens_per_chunk: int) -> list[int]:
+    """:func:`chunk_lengths` over the values 0, 1, ..., total-1 (audio tokens), in O(chunks).
+
+    >>> audio_chunk_lengths(120, 50)
+    [50, 50, 20]
+    >>> audio_chunk_lengths(0, 50)
+    []
+    """
+    if total <= 0:
+        return []
     out, start, current, i = [], 0, 1, 0
     while True:
         trigger = max(i, current * tokens_per_chunk)
@@ -264,14 +274,33 @@ def interleave_runs(grid: tuple[int, int, int], seconds_per_grid: float, num_aud
     tokens_per_chunk = int(position_id_per_seconds * seconds_per_chunk)
     groups = [(float(step) * seconds_per_grid * position_id_per_seconds, per_grid) for step in range(t)]
     video = chunk_lengths(groups, tokens_per_chunk)
-    audio = _arange_chunk_lengths(num_audio_tokens, tokens_per_chunk)
-    runs: list[tuple[str, int]] = []
-    for j in range(max(len(video), len(audio))):
-        if j < len(video):
-            runs.append(("VIDEO", video[j]))
-        if j < len(audio):
-            runs.append(("AUDIO", audio[j]))
-    return merge_runs(runs)
+    audio = audio_chunk_lengths(num_audio_tokens, tokens_per_chunk)
+    return merge_runs(interleave(video, audio))
+
+
+def chunk_pairs(video: list, audio: list) -> list[tuple[object | None, object | None]]:
+    """Chunk j's video item and audio item, for every j (None where one side has run out).
+
+    >>> chunk_pairs([3, 3], [5])
+    [(3, 5), (3, None)]
+    """
+    count = max(len(video), len(audio))
+    return [(video[j] if j < len(video) else None, audio[j] if j < len(audio) else None) for j in range(count)]
+
+
+def interleave(video: list, audio: list) -> list[tuple[str, object]]:
+    """The Omni processor's emission order: chunk by chunk, the chunk's VIDEO item then its AUDIO item.
+
+    >>> interleave([128, 64], [50, 50, 7])
+    [('VIDEO', 128), ('AUDIO', 50), ('VIDEO', 64), ('AUDIO', 50), ('AUDIO', 7)]
+    """
+    out: list[tuple[str, object]] = []
+    for v, a in chunk_pairs(video, audio):
+        if v is not None:
+            out.append(("VIDEO", v))
+        if a is not None:
+            out.append(("AUDIO", a))
+    return out
 
 
 def merge_runs(runs) -> list[tuple[str, int]]:

@@ -37,14 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.media import VideoInfo
-from omni_bench.core.profiles import Profile
+from omni_bench.core.media import VIDEO_SUFFIXES, VideoInfo
+from omni_bench.core.problems import NO_AUDIO, Problem
+from omni_bench.core.processor import resolve_profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
-from omni_bench.layout.inspect import resolve_profile
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.plan import media_info, resized_size, template_ids
-from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
 
 __all__ = ["Budget", "budget", "DatasetBudget", "budget_dataset", "VIDEO_SUFFIXES", "logits_bytes", "TEXT_FIELDS"]
 
@@ -72,6 +72,8 @@ class Budget:
     vocab_size: int  # rows of the LM head
     max_total_tokens: int | None  # the limit, if any
     settings: LayoutSettings = field(repr=False, compare=False, default_factory=LayoutSettings)
+    audio_tokens_uncertainty: np.ndarray | None = None  # +- AUDIO tokens where the header is not exact (else 0)
+    audio_dropped_seconds: np.ndarray | None = None  # audio past the feature extractor's cap (300 s), seconds
 
     def __len__(self) -> int:
         return len(self.total_tokens)
@@ -98,11 +100,33 @@ class Budget:
             "label_tokens": _describe(self.label_tokens),
             "logits_gib": {k: v / 2**30 for k, v in _describe(self.logits_bytes).items()},
         }
+        out.update(self._audio_summary())
         if per_sample:
             for name in ("video_tokens", "audio_tokens", "text_tokens", "total_tokens", "label_tokens",
-                         "logits_bytes"):
-                out[name + "_per_sample"] = getattr(self, name).tolist()
+                         "logits_bytes", "audio_tokens_uncertainty", "audio_dropped_seconds"):
+                value = getattr(self, name)
+                out[name + "_per_sample"] = value.tolist() if value is not None else [0] * len(self)
         return json.loads(json.dumps(out))
+
+    def _audio_summary(self) -> dict:
+        spread = self.audio_tokens_uncertainty if self.audio_tokens_uncertainty is not None else np.zeros(len(self))
+        dropped = self.audio_dropped_seconds if self.audio_dropped_seconds is not None else np.zeros(len(self))
+        return {"audio_tokens_uncertainty": {"max": int(spread.max(initial=0)), "samples": int((spread > 0).sum())},
+                "audio_dropped_seconds": {"samples": int((dropped > 0).sum()), "sum": float(dropped.sum()),
+                                          "max": float(dropped.max(initial=0.0))}}
+
+    def _audio_lines(self) -> list[str]:
+        d = self._audio_summary()
+        lines = []
+        if d["audio_tokens_uncertainty"]["samples"]:
+            u = d["audio_tokens_uncertainty"]
+            lines.append(f"audio tokens ±{u['max']} on {u['samples']} of {len(self)} samples: their audio packets do "
+                         "not give the decoded length exactly")
+        if d["audio_dropped_seconds"]["samples"]:
+            a = d["audio_dropped_seconds"]
+            lines.append(f"audio past the feature extractor's cap: {a['samples']} of {len(self)} samples lose "
+                         f"{a['sum']:.2f} s in all (at most {a['max']:.2f} s); the video after the cap has no audio")
+        return lines
 
     def __str__(self) -> str:
         d = self.to_dict()
@@ -117,7 +141,7 @@ class Budget:
         if self.max_total_tokens is not None:
             lines.append(f"over {self.max_total_tokens} tokens: {d['over']} of {d['samples']} "
                          f"({100 * self.fraction_over:.1f}%)")
-        return "\n".join(lines)
+        return "\n".join(lines + self._audio_lines())
 
 
 def _describe(values: np.ndarray) -> dict:
@@ -131,7 +155,7 @@ def _describe(values: np.ndarray) -> dict:
 def _columns(metas) -> tuple[dict, list[tuple | None], list[str]]:
     """Metadata as arrays (one Python pass), per-sample text overrides, and paths for messages."""
     cols = {k: [] for k in ("duration", "native_fps", "total_frames", "width", "height", "has_audio",
-                            "audio_seconds")}
+                            "audio_seconds", "audio_uncertainty")}
     texts: list[tuple | None] = []
     paths: list[str] = []
     for meta in metas:
@@ -152,6 +176,7 @@ def _columns(metas) -> tuple[dict, list[tuple | None], list[str]]:
         cols["height"].append(info.height)
         cols["has_audio"].append(info.has_audio)
         cols["audio_seconds"].append(info.audio_seconds if info.audio_seconds is not None else 0.0)
+        cols["audio_uncertainty"].append(info.audio_uncertainty if info.has_audio else 0)
         texts.append(text)
         paths.append(info.path)
     arrays = {k: np.asarray(v, dtype=np.float64 if k in ("duration", "native_fps", "audio_seconds") else
@@ -162,12 +187,12 @@ def _columns(metas) -> tuple[dict, list[tuple | None], list[str]]:
 _UNSET = object()
 
 
-def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: LayoutSettings, factor: int) -> np.ndarray:
+def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: ResolvedSettings, factor: int) -> np.ndarray:
     # arith.smart_nframes on arrays, same float operations in the same order
     if settings.frames is not None:
         count = np.full(total.shape, arith.round_by_factor(settings.frames, factor), dtype=np.int64)
     else:
-        rate = 2.0 if settings.fps is None else float(settings.fps)
+        rate = float(settings.fps)
         low = arith.ceil_by_factor(settings.min_frames, factor)
         high = arith.floor_by_factor(settings.max_frames, factor)
         count = total / native_fps * rate
@@ -176,29 +201,25 @@ def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: LayoutSet
     return count
 
 
-_NO_AUDIO = "no audio track (pass --no-audio to use the video alone)"
-
-
-def _resolve(settings: LayoutSettings | None, processor):
-    """Settings (default ones if None), the processor (built from the profile if None), its
-    profile, and whether the video's audio is used."""
+def _resolve(settings: LayoutSettings | None, processor) -> tuple[LayoutSettings, ResolvedSettings, object]:
+    """Settings (default ones if None), them resolved against the processor's profile, and the
+    processor (built from the profile if None)."""
     settings = settings or LayoutSettings()
     if processor is None:
         from omni_bench.core.processor import load_processor
 
         processor = load_processor(settings.profile)
-    profile = resolve_profile(processor, settings)
-    return settings, processor, profile, settings.use_audio and profile.has_audio
+    return settings, settings.resolve(resolve_profile(processor)), processor
 
 
-def _sampling(cols: dict, settings: LayoutSettings, factor: int) -> tuple[np.ndarray, np.ndarray]:
+def _sampling(cols: dict, settings: ResolvedSettings, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Frames sampled per sample, and where the request cannot be sampled from the video's frames."""
     count = _frame_counts(cols["total_frames"], cols["native_fps"], settings, factor)
     return count, (count < factor) | (count > cols["total_frames"])
 
 
-def _sampling_message(settings: LayoutSettings, total_frames) -> str:
-    what = f"{settings.frames} frames" if settings.frames is not None else f"{settings.fps or 2.0:g} fps"
+def _sampling_message(settings: ResolvedSettings, total_frames) -> str:
+    what = f"{settings.frames} frames" if settings.frames is not None else f"{settings.fps:g} fps"
     return f"cannot sample {what} from {int(total_frames)} frames"
 
 
@@ -212,39 +233,52 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
     profile's LM-head rows (152,064 for Qwen2.5-Omni-7B). Raises OmniBenchError naming the
     first sample that cannot be sampled or lacks the audio asked for.
     """
-    settings, processor, profile, use_audio = _resolve(settings, processor)
+    settings, r, processor = _resolve(settings, processor)
+    profile, use_audio = r.profile, r.use_audio
     cols, texts, paths = _columns(metas)
     n = len(paths)
     factor = profile.temporal_patch_size
-    count, unsampleable = _sampling(cols, settings, factor)
+    count, unsampleable = _sampling(cols, r, factor)
     bad = np.flatnonzero(unsampleable)
     if len(bad):
         i = int(bad[0])
-        raise OmniBenchError(f"sample {i} ({paths[i]}): {_sampling_message(settings, cols['total_frames'][i])}",
+        raise OmniBenchError(f"sample {i} ({paths[i]}): {_sampling_message(r, cols['total_frames'][i])}",
                              source=paths[i], reason="sampling")
-    per_grid = _tokens_per_grid(cols["height"], cols["width"], settings, profile, paths)
+    per_grid = _tokens_per_grid(cols["height"], cols["width"], r, paths)
     video = -(-count // factor) * per_grid
     if use_audio:
         lacking = np.flatnonzero(~cols["has_audio"])
         if len(lacking):
             i = int(lacking[0])
-            raise OmniBenchError(f"sample {i} ({paths[i]}): {_NO_AUDIO}", source=paths[i], reason="no-audio")
+            raise OmniBenchError(f"sample {i} ({paths[i]}): {NO_AUDIO}", source=paths[i], reason="no-audio")
         samples = np.rint(cols["audio_seconds"] * profile.sampling_rate).astype(np.int64)
-        mel = np.minimum(-(-samples // profile.hop_length), profile.nb_max_frames)
-        audio = ((mel - 1) // 2 + 1 - 2) // 2 + 1
+        audio = _audio_tokens(samples, profile)
+        spread = cols["audio_uncertainty"]
+        spread = np.maximum(_audio_tokens(samples + spread, profile) - audio,
+                            audio - _audio_tokens(np.maximum(samples - spread, 1), profile))
+        dropped = np.maximum(samples - profile.nb_max_frames * profile.hop_length, 0) / profile.sampling_rate
     else:
-        audio = np.zeros(n, dtype=np.int64)
+        audio = spread = np.zeros(n, dtype=np.int64)
+        dropped = np.zeros(n)
     text, labels = _text_counts(processor, settings, texts, use_audio)
     total_tokens = text + video + audio
     vocab = int(vocab_size or profile.vocab_size)
     return Budget(video_tokens=video, audio_tokens=audio, text_tokens=text, total_tokens=total_tokens,
                   label_tokens=labels, logits_bytes=logits_bytes(total_tokens, vocab), vocab_size=vocab,
-                  max_total_tokens=max_total_tokens, settings=settings)
+                  max_total_tokens=max_total_tokens, settings=settings, audio_tokens_uncertainty=spread,
+                  audio_dropped_seconds=dropped)
 
 
-def _tokens_per_grid(height: np.ndarray, width: np.ndarray, settings: LayoutSettings, profile: Profile,
+def _audio_tokens(samples: np.ndarray, profile) -> np.ndarray:
+    """arith.mel_frames then arith.audio_tokens, on arrays."""
+    mel = np.minimum(-(-samples // profile.hop_length), profile.nb_max_frames)
+    return ((mel - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def _tokens_per_grid(height: np.ndarray, width: np.ndarray, settings: ResolvedSettings,
                      paths: list[str]) -> np.ndarray:
     """VIDEO tokens per grid step of each sample, resizing once per distinct (height, width)."""
+    profile = settings.profile
     merge = profile.merge_size * profile.merge_size
     if len(height) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -253,7 +287,7 @@ def _tokens_per_grid(height: np.ndarray, width: np.ndarray, settings: LayoutSett
     values = np.empty(len(pairs), dtype=np.int64)
     for k, ((h0, w0), i) in enumerate(zip(pairs, first)):
         info = VideoInfo(paths[int(i)], 1.0, 1, 1.0, int(w0), int(h0), False)
-        h, w = resized_size(info, settings, profile)
+        h, w = resized_size(info, settings)
         values[k] = (h // profile.patch_size) * (w // profile.patch_size) // merge
     return values[inverse.reshape(-1)]
 
@@ -278,8 +312,6 @@ def _text_counts(processor, settings: LayoutSettings, texts: list[tuple | None],
 
 # --------------------------------------------------------------------------- a real collection
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
-
 
 @dataclass(frozen=True)
 class DatasetBudget:
@@ -287,7 +319,7 @@ class DatasetBudget:
 
     budget: Budget
     sources: list[str]  # one per budgeted sample, in input order
-    problems: list[dict]  # {"source", "reason", "message"} per input that could not be budgeted
+    problems: list[Problem]  # one per input that could not be budgeted
 
     @property
     def total(self) -> int:
@@ -295,7 +327,7 @@ class DatasetBudget:
 
     def to_dict(self, *, per_sample: bool = False) -> dict:
         out = {"inputs": self.total, "budgeted": len(self.sources), **self.budget.to_dict(per_sample=per_sample),
-               "problems": list(self.problems)}
+               "problems": [p.to_dict() for p in self.problems]}
         if per_sample:
             out["sources"] = list(self.sources)
         return out
@@ -307,7 +339,7 @@ class DatasetBudget:
             lines.append("largest: " + ", ".join(f"{Path(self.sources[i]).name} {int(self.budget.total_tokens[i]):,}"
                                                  for i in worst if self.budget.over[i]))
         lines.append(f"{len(self.sources)} of {self.total} inputs budgeted, {len(self.problems)} not:")
-        lines.extend(f"  {p['source']}: {p['reason']}: {p['message']}" for p in self.problems)
+        lines.extend(f"  {p.source}: {p.reason}: {p.message}" for p in self.problems)
         if not self.problems:
             lines[-1] = lines[-1].rstrip(":")
         return "\n".join(lines)
@@ -338,15 +370,10 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
 
     from omni_bench.core.media import probe
 
-    settings, processor, profile, use_audio = _resolve(settings, processor)
+    settings, r, processor = _resolve(settings, processor)
     items = _expand(items)
     found = []  # (input index, source, metadata as given, VideoInfo)
-    problems: dict[int, dict] = {}  # input index -> its problem
-
-    def problem(source, reason, message) -> dict:
-        source = str(source)
-        message = message[len(source) + 2:] if message.startswith(source + ": ") else message
-        return {"source": source, "reason": reason or "unusable", "message": message}
+    problems: dict[int, Problem] = {}  # input index -> its problem
 
     for k, item in enumerate(tqdm(items, desc="probing", unit="file", disable=(not progress) if progress is not None
                                   else None)):
@@ -359,23 +386,23 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
             info = meta if isinstance(meta, VideoInfo) else media_info(
                 {key: v for key, v in meta.items() if key not in TEXT_FIELDS})
         except OmniBenchError as exc:
-            problems[k] = problem(getattr(exc, "source", None) or item, exc.reason, str(exc))
+            problems[k] = Problem.from_error(getattr(exc, "source", None) or item, exc)
             continue
         found.append((k, source, meta, info))
     cols, _, _ = _columns([info for *_, info in found])
-    _, unsampleable = _sampling(cols, settings, profile.temporal_patch_size)
+    _, unsampleable = _sampling(cols, r, r.profile.temporal_patch_size)
     metas, sources = [], []
     for (k, source, meta, info), cannot_sample in zip(found, unsampleable):
-        if use_audio and not info.has_audio:
-            problems[k] = problem(source, "no-audio", _NO_AUDIO)
+        if r.use_audio and not info.has_audio:
+            problems[k] = Problem.of(source, "no-audio", NO_AUDIO)
             continue
         if cannot_sample:
-            problems[k] = problem(source, "sampling", _sampling_message(settings, info.total_frames))
+            problems[k] = Problem.of(source, "sampling", _sampling_message(r, info.total_frames))
             continue
         try:
-            resized_size(info, settings, profile)
+            resized_size(info, r)
         except OmniBenchError as exc:
-            problems[k] = problem(source, exc.reason, str(exc))
+            problems[k] = Problem.from_error(source, exc)
             continue
         metas.append(meta if isinstance(meta, VideoInfo) else dict(meta))
         sources.append(source)

@@ -37,12 +37,15 @@ import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VideoInfo
-from omni_bench.core.profiles import Profile, get_profile
+from omni_bench.core.problems import no_audio_error
+from omni_bench.core.processor import resolve_profile
+from omni_bench.core.profiles import Profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
-from omni_bench.layout.inspect import conversation, resolve_profile, sample_indices
+from omni_bench.layout.frames import explicit_size, frame_count, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
-from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.processor_call import conversation
+from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
 from omni_bench.layout.token_layout import LayoutStats, TokenLayout, build_layout
 
 __all__ = ["plan", "media_plan", "media_info", "MediaPlan", "resized_size", "template_ids", "META_FIELDS"]
@@ -141,18 +144,12 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
 
 
 @functools.lru_cache(maxsize=4096)
-def _explicit_size(height: int, width: int, factor: int) -> tuple[int, int]:
-    # what inspect's frame resize produces: each side rounded to the factor (at least one factor)
-    return arith.smart_resize(height, width, factor=factor, min_pixels=factor * factor,
-                              max_pixels=max(height * width, factor * factor) * 4)
-
-
-@functools.lru_cache(maxsize=4096)
 def _dynamic_size(height: int, width: int, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
     return arith.video_resize(height, width, min_pixels=min_pixels, max_pixels=max_pixels, factor=factor)
 
 
-def resized_size(info: VideoInfo, settings: LayoutSettings, profile: Profile) -> tuple[int, int]:
+def resized_size(info: VideoInfo, settings: LayoutSettings | ResolvedSettings,
+                 profile: Profile | None = None) -> tuple[int, int]:
     """(h, w) in pixels of the frames the processor patches.
 
     ``--resize HxW``: H and W rounded to multiples of 28; otherwise transformers' dynamic
@@ -160,28 +157,24 @@ def resized_size(info: VideoInfo, settings: LayoutSettings, profile: Profile) ->
     ``resized_size(info_640x360, LayoutSettings(), omni) -> (364, 644)``.
     Raises OmniBenchError for an aspect ratio above 200.
     """
+    r = _resolved(settings, profile)
     try:
-        if settings.resize is not None:
-            return _explicit_size(settings.resize[0], settings.resize[1], profile.factor)
-        return _dynamic_size(info.height, info.width, settings.min_pixels or profile.video_min_pixels,
-                             settings.max_pixels or profile.video_max_pixels, profile.factor)
+        if r.resize is not None:
+            return explicit_size(r.resize[0], r.resize[1], r.profile.factor)
+        return _dynamic_size(info.height, info.width, r.min_pixels, r.max_pixels, r.profile.factor)
     except ValueError as exc:
         raise OmniBenchError(f"{info.path}: cannot resize {info.width}x{info.height} ({exc})", source=info.path,
                              reason="bad-size") from None
 
 
-def _frame_count(info: VideoInfo, settings: LayoutSettings, profile: Profile) -> int:
-    try:
-        return arith.smart_nframes(info.total_frames, info.native_fps, nframes=settings.frames, fps=settings.fps,
-                                   min_frames=settings.min_frames, max_frames=settings.max_frames,
-                                   frame_factor=profile.temporal_patch_size)
-    except ValueError:
-        sample_indices(info, settings, profile.temporal_patch_size)  # raises the same error inspect raises
-        raise
+def _resolved(settings: LayoutSettings | ResolvedSettings | None, profile: Profile | None) -> ResolvedSettings:
+    if isinstance(settings, ResolvedSettings):
+        return settings
+    return (settings or LayoutSettings()).resolve(profile)
 
 
-def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | None = None, *, profile: Profile | None = None,
-               indices: bool = True) -> MediaPlan:
+def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | ResolvedSettings | None = None, *,
+               profile: Profile | None = None, indices: bool = True) -> MediaPlan:
     """The processor's numbers for one video from its metadata (no tokenizer, no decoding).
 
     ``profile`` defaults to ``settings.profile`` looked up by name (pass it for a
@@ -189,35 +182,31 @@ def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | None = None
     OmniBenchError for metadata that cannot be sampled or resized, and for a video
     without audio when audio is asked for.
     """
-    settings = settings or LayoutSettings()
+    r = _resolved(settings, profile)
     complete = isinstance(meta, VideoInfo) and (meta.audio_seconds is not None or not meta.has_audio)
     info = meta if complete else media_info(meta)
-    profile = profile or get_profile(settings.profile)
-    use_audio = settings.use_audio and profile.has_audio
-    if use_audio and not info.has_audio:
-        raise OmniBenchError(f"{info.path}: no audio track (pass --no-audio to use the video alone)",
-                             source=info.path, reason="no-audio")
+    p = r.profile
+    if r.use_audio and not info.has_audio:
+        raise no_audio_error(info.path)
     if indices:
-        chosen = tuple(sample_indices(info, settings, profile.temporal_patch_size))
+        chosen = tuple(sample_indices(info, r, p.temporal_patch_size))
         count = len(chosen)
     else:
-        chosen, count = (), _frame_count(info, settings, profile)
+        chosen, count = (), frame_count(info, r, p.temporal_patch_size)
     sampled_fps = count / info.duration
-    height, width = resized_size(info, settings, profile)
-    grid = arith.grid_thw(count, height, width, patch_size=profile.patch_size,
-                          temporal_patch_size=profile.temporal_patch_size)
-    samples = int(round(info.audio_seconds * profile.sampling_rate)) if use_audio else 0
-    if use_audio and samples <= 0:
-        raise OmniBenchError(f"{info.path}: the audio track is empty", source=info.path, reason="no-audio")
-    mel = arith.mel_frames(samples, hop_length=profile.hop_length, max_frames=profile.nb_max_frames) if use_audio else 0
-    omni = profile.family == "omni"
+    height, width = resized_size(info, r)
+    grid = arith.grid_thw(count, height, width, patch_size=p.patch_size, temporal_patch_size=p.temporal_patch_size)
+    samples = int(round(info.audio_seconds * p.sampling_rate)) if r.use_audio else 0
+    if r.use_audio and samples <= 0:
+        raise OmniBenchError(f"{info.path}: the audio track is empty", source=info.path, reason="empty-audio")
+    mel = arith.mel_frames(samples, hop_length=p.hop_length, max_frames=p.nb_max_frames) if r.use_audio else 0
+    chunking = r.family.chunking(r)
     return MediaPlan(
-        info=info, profile=profile, frames=count, frame_indices=chosen, sampled_fps=sampled_fps,
-        processor_fps=float(settings.processor_fps or sampled_fps), resized_hw=(height, width), grid=grid,
-        use_audio=use_audio, audio_samples=samples, mel_frames=mel,
-        seconds_per_chunk=float(settings.seconds_per_chunk or profile.seconds_per_chunk) if omni else None,
-        position_id_per_seconds=float(settings.position_id_per_seconds or profile.position_id_per_seconds)
-        if omni else None,
+        info=info, profile=p, frames=count, frame_indices=chosen, sampled_fps=sampled_fps,
+        processor_fps=float(r.processor_fps or sampled_fps), resized_hw=(height, width), grid=grid,
+        use_audio=r.use_audio, audio_samples=samples, mel_frames=mel,
+        seconds_per_chunk=chunking.get("seconds_per_chunk"),
+        position_id_per_seconds=chunking.get("position_id_per_seconds"),
     )
 
 
@@ -270,8 +259,7 @@ def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | Non
         settings = settings.replace(**changes)
     info = media_info(meta, **meta_changes)
     processor = processor or _load(settings.profile)
-    profile = resolve_profile(processor, settings)
-    mp = media_plan(info, settings, profile=profile)
+    mp = media_plan(info, settings.resolve(resolve_profile(processor)))
     ids = token_ids(processor)
     template, where = template_ids(processor, settings)
     input_ids = [*template[:where], *_expansion(mp, ids), *template[where + 1:]]
@@ -305,7 +293,7 @@ def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
         frame_times=tuple(float(i) / info.native_fps for i in mp.frame_indices), native_fps=info.native_fps,
         duration=info.duration, sampled_fps=mp.sampled_fps,
     )
-    if p.family == "omni":
+    if mp.seconds_per_chunk is not None:  # the family chunks VIDEO/AUDIO (Omni)
         stats.update(seconds_per_chunk=mp.seconds_per_chunk, position_id_per_seconds=mp.position_id_per_seconds)
     if mp.use_audio:
         stats.update(input_features_shape=(1, p.mel_bins, p.nb_max_frames),

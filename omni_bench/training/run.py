@@ -46,10 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
 
 __all__ = [
     "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
-    "plot_metrics", "load_trained_model", "DEFAULT_LORA_TARGETS", "adapt_model",
+    "load_trained_model", "DEFAULT_LORA_TARGETS", "adapt_model",
 ]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -58,7 +59,6 @@ _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 # Fields that may change between a run and its resumption (the others fix the trajectory).
 _RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
                       "num_workers", "output"}
-METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 ADAPTER_DIR = "adapter"
 
@@ -210,7 +210,7 @@ class RunResult:
     trainable_parameters: int = 0  # parameters the optimizer updated (the adapter)
     total_parameters: int = 0  # all parameters of the model with its adapter
     samples: int = 0  # training samples (records that made a sample)
-    dropped: tuple = ()  # records that made no sample (omni_bench.data.samples.Dropped)
+    dropped: tuple = ()  # records that made no sample (omni_bench.core.problems.Problem)
     world_size: int = 1  # processes that trained
     model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
 
@@ -229,7 +229,7 @@ class RunResult:
                 "plots": {k: str(v) for k, v in self.plots.items()},
                 "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
                 "trainable_parameters": self.trainable_parameters, "total_parameters": self.total_parameters,
-                "samples": self.samples, "dropped": [dataclasses.asdict(d) for d in self.dropped],
+                "samples": self.samples, "dropped": [d.to_dict() for d in self.dropped],
                 "world_size": self.world_size}
 
     def __str__(self) -> str:
@@ -239,7 +239,7 @@ class RunResult:
                  + (f", resumed from {self.resumed_from.name}" if self.resumed_from else ""),
                  f"trainable {self.trainable_parameters:,} / {self.total_parameters:,} parameters ({share:.3f}%)"]
         for drop in self.dropped:
-            lines.append(f"dropped {drop.id}: {drop.reason}")
+            lines.append(f"dropped {drop.source}: {drop.reason}")
         lines.append(f"{'step':>6} {'loss':>9} {'lr':>10} {'grad_norm':>10} {'tokens':>8} {'labels':>7} "
                      f"{'peak_mib':>9}")
         for row in self.metrics:
@@ -405,51 +405,10 @@ def _checkpoints(output_dir: Path) -> tuple[Path, ...]:
     return tuple(p for _, p in sorted(found))
 
 
-def read_metrics(output_dir: str | os.PathLike) -> list[dict]:
-    """The rows of a run's ``metrics.jsonl`` (empty list if there is none)."""
-    path = Path(output_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _truncate_metrics(output_dir: Path, step: int) -> None:
     """Keep only the rows up to ``step`` (what the checkpoint being resumed had seen)."""
     rows = [row for row in read_metrics(output_dir) if row["step"] <= step]
     (output_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
-def plot_metrics(rows, folder: str | os.PathLike) -> dict[str, Path]:
-    """Write ``loss.png``, ``learning_rate.png`` and ``grad_norm.png`` for metric rows into folder.
-
-    Uses matplotlib's object API (``Figure``), never pyplot's global state. Returns the
-    written paths by metric name; metrics with no values are skipped.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    folder = Path(folder)
-    out = {}
-    for key, label in (("loss", "training loss"), ("learning_rate", "learning rate"), ("grad_norm", "grad norm")):
-        points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
-        if not points:
-            continue
-        steps, values = zip(*points)
-        fig = Figure(figsize=(5.0, 3.0), dpi=100)
-        ax = fig.add_subplot()
-        ax.plot(steps, values, marker="o" if len(points) <= 40 else None, markersize=3)
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
-        ax.set_title(label)
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if key == "learning_rate":
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-        fig.tight_layout()
-        path = folder / f"{key}.png"
-        fig.savefig(path)
-        out[key] = path
-    return out
 
 
 def _check_run_dir(config: TrainConfig, output_dir: Path) -> Path | None:
@@ -659,7 +618,7 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
         dataset = OmniSFTDataset(records, media_root=media_root, settings=settings, processor=processor,
                                  max_total_tokens=config.max_total_tokens)
         if len(dataset) == 0:
-            reasons = "; ".join(f"{d.id}: {d.reason}" for d in dataset.dropped[:3])
+            reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
             raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
                                  source=str(data_path), reason="no-samples")
         model = _prepare_model(config, dtype)
@@ -677,7 +636,7 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         rows = read_metrics(output_dir)
-        plots = plot_metrics(rows, output_dir) if is_main else {}
+        plots = write_plots(rows, output_dir) if is_main else {}
     finally:
         hf_logging.set_verbosity(level)
     return RunResult(output_dir=output_dir, config=config, metrics=tuple(rows), adapter_dir=output_dir / ADAPTER_DIR,
