@@ -88,7 +88,7 @@ def test_thumbnails_refuse_a_comparison_for_another_clip():
 
 
 def test_no_pyplot_anywhere():
-    code = ("import sys, omni_bench, omni_bench.samplers, omni_bench_widgets.samplers as w;"
+    code = ("import sys, omni_bench, omni_bench.sampling.samplers, omni_bench_widgets.samplers as w;"
             "w.draw_samplers(omni_bench.compare_samplers(300, 30.0));"
             "print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
