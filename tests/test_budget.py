@@ -9,7 +9,7 @@ import pytest
 
 from omni_bench import LayoutSettings, OmniBenchError, VideoInfo, budget, logits_bytes, plan
 
-SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
+LVN_META = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 
 
 def _metas(n: int, seed: int = 7) -> list[dict]:
@@ -60,12 +60,12 @@ def test_vl_profile(vl_processor):
     assert not b.audio_tokens.any() and b.vocab_size == 152064
 
 
-def test_seed_sample_and_logits_memory(omni_processor):
+def test_lvn_sample_and_logits_memory(omni_processor):
     settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
-    b = budget([SEED, VideoInfo("clip.mkv", 25.0, 6422, 256.88, 640, 360, True, 256.89)], settings,
+    b = budget([LVN_META, VideoInfo("clip.mkv", 25.0, 6422, 256.88, 640, 360, True, 256.89)], settings,
                processor=omni_processor, max_total_tokens=8192)
     assert b.video_tokens.tolist() == [1600, 1600] and b.audio_tokens.tolist() == [6422, 6422]
-    assert b.total_tokens[0] == len(plan(SEED, settings, processor=omni_processor).input_ids) == 8093
+    assert b.total_tokens[0] == len(plan(LVN_META, settings, processor=omni_processor).input_ids) == 8093
     assert b.over.tolist() == [False, False] and b.fraction_over == 0.0
     assert b.logits_bytes[0] == 8093 * 152064 * 4 == logits_bytes(8093, 152064)
     assert b.to_dict()["logits_gib"]["max"] == pytest.approx(8093 * 152064 * 4 / 2**30)
@@ -73,7 +73,8 @@ def test_seed_sample_and_logits_memory(omni_processor):
 
 
 def test_per_sample_answers_are_tokenized_once_each(omni_processor):
-    metas = [dict(SEED, answer="Yes."), dict(SEED, answer="A much longer answer about the kitchen."), dict(SEED)]
+    metas = [dict(LVN_META, answer="Yes."), dict(LVN_META, answer="A much longer answer about the kitchen."),
+             dict(LVN_META)]
     settings = LayoutSettings(frames=8)
     b = budget(metas, settings, processor=omni_processor)
     for meta, total, labels in zip(metas, b.total_tokens, b.label_tokens):
@@ -86,7 +87,7 @@ def test_per_sample_answers_are_tokenized_once_each(omni_processor):
 
 def test_errors_name_the_sample(omni_processor):
     with pytest.raises(OmniBenchError, match=r"sample 1 \(<metadata>\): cannot sample 16 frames"):
-        budget([SEED, dict(SEED, duration=0.4)], LayoutSettings(frames=16), processor=omni_processor)
+        budget([LVN_META, dict(LVN_META, duration=0.4)], LayoutSettings(frames=16), processor=omni_processor)
     with pytest.raises(OmniBenchError, match=r"sample 0 .*no audio track"):
-        budget([dict(SEED, has_audio=False)], processor=omni_processor)
+        budget([dict(LVN_META, has_audio=False)], processor=omni_processor)
     assert len(budget([], processor=omni_processor)) == 0

@@ -1,4 +1,4 @@
-"""The timeline drawing of the seed's misaligned sample and its fix, headless (Agg), asserted on artists.
+"""The timeline of the LongVALE notebook's misaligned 256.89 s sample and its fix, headless (Agg), on artists.
 
 Also writes ``docs/timeline_seed.png``. The alignments come from the planner's arithmetic
 (``media_plan``): no processor, nothing decoded.
@@ -17,15 +17,15 @@ from omni_bench.layout.plan import media_plan
 from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
-SEED_SETTINGS = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
+LVN_META = dict(duration=256.89, width=640, height=360, native_fps=25.0)
+LVN_SETTINGS = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
 
 
 @pytest.fixture(scope="module")
 def pair():
-    misaligned = alignment(media_plan(SEED, SEED_SETTINGS))
-    fixed_settings = recommend(SEED, SEED_SETTINGS).apply(SEED_SETTINGS)
-    return misaligned, alignment(media_plan(SEED, fixed_settings))
+    misaligned = alignment(media_plan(LVN_META, LVN_SETTINGS))
+    fixed_settings = recommend(LVN_META, LVN_SETTINGS).apply(LVN_SETTINGS)
+    return misaligned, alignment(media_plan(LVN_META, fixed_settings))
 
 
 def _patches(ax, lane: str):
@@ -37,7 +37,7 @@ def _drift_lines(ax):
     return collection.get_segments()
 
 
-def test_misaligned_seed_draws_every_chunk_with_slanted_joins(pair):
+def test_misaligned_lvn_sample_draws_every_chunk_with_slanted_joins(pair):
     misaligned, _ = pair
     ax = draw_timeline(misaligned)
     assert misaligned.verdict == "misaligned"
@@ -57,7 +57,7 @@ def test_misaligned_seed_draws_every_chunk_with_slanted_joins(pair):
     assert "misaligned" in ax.get_title(loc="left")
 
 
-def test_fixed_seed_joins_are_nearly_vertical(pair):
+def test_fixed_lvn_sample_joins_are_nearly_vertical(pair):
     misaligned, fixed = pair
     assert fixed.verdict == "aligned"
     assert fixed.recommendation.changes == {}
@@ -82,7 +82,7 @@ def test_pair_shares_the_time_axis_and_saves_the_doc_png(pair):
 
 
 def test_video_only_layout_uses_the_claimed_lane():
-    silent = alignment(media_plan(dict(SEED, has_audio=False), SEED_SETTINGS.replace(use_audio=False)))
+    silent = alignment(media_plan(dict(LVN_META, has_audio=False), LVN_SETTINGS.replace(use_audio=False)))
     ax = draw_timeline(silent)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["claimed", "VIDEO"]
     assert len(_patches(ax, "VIDEO")) == len(_patches(ax, "AUDIO")) == 25  # one row per grid step
