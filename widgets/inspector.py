@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import ipywidgets as W
 import numpy as np
 
+from omni_bench.layout.arith import DEFAULT_FPS
+
 from ._common import (
     KIND_COLOURS,
     KIND_NAMES,
@@ -121,11 +123,11 @@ def clock_of(layout) -> Clock:
 def _grid_starts(stats, count: int) -> np.ndarray:
     """Real start of grid steps 0..count-1: frame 2t's time, the video's end past the last frame."""
     frames = np.asarray(stats.frame_times, dtype=float)
-    patch = max(int(round((stats.second_per_grid or 1.0) * (stats.processor_fps or 2.0))), 1)
+    patch = max(int(round((stats.second_per_grid or 1.0) * (stats.processor_fps or DEFAULT_FPS))), 1)
     index = np.arange(count) * patch
     end = stats.duration if stats.duration is not None else (frames[-1] if frames.size else 0.0)
     if not frames.size:
-        fps = stats.sampled_fps or stats.processor_fps or 2.0
+        fps = stats.sampled_fps or stats.processor_fps or DEFAULT_FPS
         return np.minimum(index / fps, end)
     return np.where(index < frames.size, frames[np.minimum(index, frames.size - 1)], end)
 
@@ -437,6 +439,7 @@ def _plan_controls(view) -> dict:
         profile = omni_bench.get_profile(settings.profile)
     except omni_bench.OmniBenchError:
         profile = omni_bench.PROFILES["qwen2.5-omni-7b"]
+    resolved = settings.resolve(profile)
     total = getattr(view.meta, "total_frames", None) or 768
     px = 28 * 28
     common = dict(continuous_update=False, style={"description_width": "110px"},
@@ -447,12 +450,13 @@ def _plan_controls(view) -> dict:
                                                                     "button_width": "70px"}),
         "frames": W.IntSlider(value=settings.frames or s.sampled_frames or 16, min=2, max=max(total, 2), step=2,
                               description="frames", **common),
-        "fps": W.FloatSlider(value=settings.fps or 2.0, min=0.05, max=8.0, step=0.05, description="fps", **common),
-        "min_pixels": W.IntSlider(value=settings.min_pixels or profile.video_min_pixels, min=4 * px,
+        "fps": W.FloatSlider(value=resolved.fps or DEFAULT_FPS, min=0.05, max=8.0, step=0.05, description="fps",
+                             **common),
+        "min_pixels": W.IntSlider(value=resolved.min_pixels, min=4 * px,
                                   max=1536 * px, step=px, description="min pixels", **common),
-        "max_pixels": W.IntSlider(value=settings.max_pixels or profile.video_max_pixels, min=4 * px,
+        "max_pixels": W.IntSlider(value=resolved.max_pixels, min=4 * px,
                                   max=1536 * px, step=px, description="max pixels", **common),
-        "seconds_per_chunk": W.FloatSlider(value=settings.seconds_per_chunk or profile.seconds_per_chunk, min=0.5,
+        "seconds_per_chunk": W.FloatSlider(value=resolved.seconds_per_chunk, min=0.5,
                                            max=30.0, step=0.5, description="seconds/chunk", **common),
         "processor_fps": W.FloatSlider(value=settings.processor_fps or 0.0, min=0.0, max=8.0, step=0.05,
                                        description="processor fps", readout_format=".2f",

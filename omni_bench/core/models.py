@@ -87,32 +87,9 @@ def _family_config(profile: Profile, *, text_dims: bool, layers: int | None):
                   num_heads=2, patch_size=profile.patch_size, spatial_merge_size=profile.merge_size,
                   temporal_patch_size=profile.temporal_patch_size, out_hidden_size=hidden,
                   fullatt_block_indexes=[TINY["vision_depth"] - 1], window_size=112)
-    if profile.family == "omni":
-        from transformers import Qwen2_5OmniThinkerConfig
+    from omni_bench.families import family_of
 
-        audio = dict(num_mel_bins=profile.mel_bins, encoder_layers=TINY["audio_layers"], encoder_attention_heads=2,
-                     encoder_ffn_dim=64, d_model=TINY["audio_d_model"], output_dim=hidden,
-                     max_source_positions=1500, n_window=100)
-        return Qwen2_5OmniThinkerConfig(
-            audio_config=audio, vision_config=vision, text_config=text,
-            audio_token_index=profile.special_tokens["<|AUDIO|>"],
-            image_token_index=profile.special_tokens["<|IMAGE|>"],
-            video_token_index=profile.special_tokens["<|VIDEO|>"],
-            audio_start_token_id=profile.special_tokens["<|audio_bos|>"],
-            audio_end_token_id=profile.special_tokens["<|audio_eos|>"],
-            vision_start_token_id=profile.special_tokens["<|vision_bos|>"],
-            position_id_per_seconds=int(profile.position_id_per_seconds),
-            seconds_per_chunk=int(profile.seconds_per_chunk), user_token_id=872,
-        )
-    from transformers import Qwen2_5_VLConfig
-
-    return Qwen2_5_VLConfig(
-        text_config=text, vision_config={**vision, "hidden_size": TINY["vision_hidden"]},
-        image_token_id=profile.special_tokens["<|image_pad|>"],
-        video_token_id=profile.special_tokens["<|video_pad|>"],
-        vision_start_token_id=profile.special_tokens["<|vision_start|>"],
-        vision_end_token_id=profile.special_tokens["<|vision_end|>"], tie_word_embeddings=False,
-    )
+    return family_of(profile).tiny_config(profile, text=text, vision=vision, hidden=hidden)
 
 
 def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool = False, dtype=None,
@@ -131,11 +108,9 @@ def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool 
     profile = get_profile(name)
     config = tiny_config(profile, text_dims=text_dims, layers=layers)
     torch.manual_seed(seed)
-    if profile.family == "omni":
-        from transformers import Qwen2_5OmniThinkerForConditionalGeneration as cls
-    else:
-        from transformers import Qwen2_5_VLForConditionalGeneration as cls
-    model = cls(config)
+    from omni_bench.families import family_of
+
+    model = family_of(profile).tiny_model_class()(config)
     if dtype is not None:
         model = model.to(dtype)
     model.eval()

@@ -133,7 +133,10 @@ class Profile:
 
     @property
     def has_audio(self) -> bool:
-        return self.family == "omni"
+        """A video's own audio track is interleaved with its frames (the family's rule)."""
+        from omni_bench.families import family_of
+
+        return family_of(self).has_audio
 
 
 _OMNI_SYSTEM = (

@@ -3,11 +3,13 @@ per field, its help being the field's comment."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.profiles import Profile
+from omni_bench.layout.arith import DEFAULT_FPS
 
-__all__ = ["LayoutSettings", "parse_resize"]
+__all__ = ["LayoutSettings", "ResolvedSettings", "parse_resize"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,69 @@ class LayoutSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def resolve(self, profile: Profile | None = None) -> ResolvedSettings:
+        """These settings with every value the profile decides filled in (see :class:`ResolvedSettings`).
+
+        ``profile`` defaults to ``self.profile`` looked up by name (pass it for a checkpoint
+        directory, e.g. from :func:`~omni_bench.core.processor.resolve_profile`).
+
+        >>> r = LayoutSettings(max_pixels=64 * 28 * 28, use_audio=True).resolve()
+        >>> r.fps, r.min_pixels, r.max_pixels, r.seconds_per_chunk, r.position_id_per_seconds
+        (2.0, 100352, 50176, 2.0, 25)
+        >>> LayoutSettings(profile="qwen2.5-vl-7b").resolve().use_audio
+        False
+        """
+        from omni_bench.core.profiles import get_profile
+        from omni_bench.families import family_of
+
+        profile = profile or get_profile(self.profile)
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "profile"}
+        values.update(
+            fps=self.fps if self.frames is not None else (self.fps or DEFAULT_FPS),
+            min_pixels=self.min_pixels or profile.video_min_pixels,
+            max_pixels=self.max_pixels or profile.video_max_pixels,
+            seconds_per_chunk=self.seconds_per_chunk or profile.seconds_per_chunk,
+            position_id_per_seconds=self.position_id_per_seconds or profile.position_id_per_seconds,
+            use_audio=bool(self.use_audio and family_of(profile).has_audio),
+        )
+        return ResolvedSettings(profile=profile, settings=self, **values)
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """:class:`LayoutSettings` resolved against a profile once: no None left that the profile decides.
+
+    ``fps`` is :data:`~omni_bench.layout.arith.DEFAULT_FPS` when neither frames nor fps was
+    given (None when frames were); pixels and chunking come from the profile when unset;
+    ``use_audio`` is False for a family without audio. ``processor_fps`` stays None when
+    unset: it is the fps actually sampled, known once the video is. ``settings`` keeps what
+    was asked for (its ``profile`` is the name or checkpoint path).
+    """
+
+    profile: Profile  # the profile whose arithmetic applies
+    settings: LayoutSettings  # the settings as given
+    frames: int | None
+    fps: float | None
+    min_frames: int
+    max_frames: int
+    min_pixels: int
+    max_pixels: int
+    resize: tuple[int, int] | None
+    seconds_per_chunk: float
+    position_id_per_seconds: float
+    processor_fps: float | None
+    use_audio: bool
+    prompt: str
+    answer: str | None
+    system: str | None
+
+    @property
+    def family(self):
+        """The rules of the profile's model family (:mod:`omni_bench.families`)."""
+        from omni_bench.families import family_of
+
+        return family_of(self.profile)
 
 
 def parse_resize(text: str | None) -> tuple[int, int] | None:

@@ -528,6 +528,7 @@ def compare_samplers(total_frames: int, native_fps: float, *, frames: int | None
     ``compare_samplers(300, 30.0, frames=50)["transformers"].sampling.indices[-1] -> 294``.
     """
     from omni_bench.core.profiles import get_profile
+    from omni_bench.layout.settings import LayoutSettings
 
     _check_video(total_frames, native_fps)
     if frames is not None and fps is not None:
@@ -537,10 +538,10 @@ def compare_samplers(total_frames: int, native_fps: float, *, frames: int | None
     if fps is not None and not fps > 0:
         raise OmniBenchError(f"--fps must be positive, got {fps}", reason="bad-settings")
     if frames is None and fps is None:
-        fps = 2.0
+        fps = arith.DEFAULT_FPS
     prof = get_profile(profile)
-    low = min_pixels or prof.video_min_pixels
-    high = max_pixels or prof.video_max_pixels
+    pixels = LayoutSettings(profile=prof.name, min_pixels=min_pixels, max_pixels=max_pixels).resolve(prof)
+    low, high = pixels.min_pixels, pixels.max_pixels
     duration = total_frames / native_fps
     if frames is not None:
         calls = {
