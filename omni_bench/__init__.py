@@ -31,6 +31,7 @@ _MODULES = {
         "alignment recommend temporal_positions rope_positions Alignment Chunk "
         "Recommendation"
     ),
+    "layout.rope": "rope_report RopeReport vl_rope_index",
     "layout.budget": "budget Budget logits_bytes budget_dataset DatasetBudget",
     "layout.labels": "assistant_labels audit_labels",
     "core.tokens": "TokenIds token_ids",

@@ -29,9 +29,13 @@ def print_layout(layout, as_json: bool) -> None:
         timing = alignment(layout) if layout.stats.video_grid_thw else None
     except ValueError:
         timing = None
+    from omni_bench.layout.rope import rope_report
+
+    rope = rope_report(layout)  # Qwen2.5-VL: both rules and the overlap (None otherwise)
     if as_json:
         data = layout.to_dict()
         data["alignment"] = timing.to_dict() if timing is not None else None
+        data["rope"] = rope.to_dict() if rope is not None else None
         print(json.dumps(data, ensure_ascii=False))
     else:
-        print(str(layout) + (f"\n\n{timing}" if timing is not None else ""))
+        print(str(layout) + "".join(f"\n\n{block}" for block in (timing, rope) if block is not None))

@@ -22,8 +22,8 @@ from chunk ``j``'s audio.
   ``input_ids``, reproduced with NumPy (the test compares them with the tiny model's).
 
 Not covered: images inside a layout, several videos' alignment (the first video is
-used), Qwen2.5-VL's rope (its temporal ids use ``tokens_per_second`` and a different text
-offset; :func:`rope_positions` raises for VL layouts).
+used). Qwen2.5-VL's rope (temporal ids from ``tokens_per_second``, a different text offset)
+lives in :mod:`omni_bench.layout.rope`; :func:`rope_positions` hands VL layouts to it.
 """
 
 from __future__ import annotations
@@ -362,11 +362,16 @@ def rope_positions(layout: TokenLayout, *, seconds_per_chunk: float | None = Non
     ``p + 1 + i``; both are emitted in the model's own chunk order; the closing tokens get
     one past the maximum of the last chunk. ``seconds_per_chunk`` and
     ``position_id_per_seconds`` are the MODEL's config values (default: the layout's, i.e.
-    a model configured like the processor).
+    a model configured like the processor). A Qwen2.5-VL layout gets 5.23's
+    ``Qwen2_5_VLModel.get_rope_index`` positions (:func:`omni_bench.layout.rope.vl_rope_positions`).
     """
     ids = layout.extra.get("token_ids")
-    if ids is None or ids.audio is None:
-        raise ValueError("rope_positions covers Qwen2.5-Omni layouts (TMRoPE); this layout is not one")
+    if ids is not None and ids.audio is None:  # Qwen2.5-VL: transformers 5.23's rule, see layout.rope
+        from omni_bench.layout.rope import vl_rope_positions
+
+        return vl_rope_positions(layout)
+    if ids is None:
+        raise ValueError("rope_positions needs a layout with its token table (extra['token_ids'])")
     s = layout.stats
     arr = np.asarray(layout.input_ids, dtype=np.int64)
     ips = float(position_id_per_seconds or s.position_id_per_seconds or _DEFAULT_IDS_PER_SECOND)
