@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE = 1
 setup:  ## create .venv and install omni_bench (scripts/setup.sh)
 	bash scripts/setup.sh
 
-test:  ## unit, property and notebook tests (scripts/test.sh)
+test:  ## unit, property and notebook tests; notebooks twice, as recorded and on portable kernels (scripts/test.sh)
 	bash scripts/test.sh
 
 demo:  ## the README's first command: inspect a bundled clip with the embedded Qwen2.5-Omni-7B processor

@@ -14,7 +14,7 @@ Covered
   ``conversations``; JSON lists or JSON Lines.
 * Time rendering (:func:`render_time`): LongVALE's own two-digit relative form,
   ``min(round(t / duration * 100), 99)`` zero-padded (``"40"``, as LongVALE's
-  ``LazySupervisedDataset`` renders ``meta.token``), or the percentage form of the seed
+  ``LazySupervisedDataset`` renders ``meta.token``), or the percentage form of the LongVALE
   notebook (``"40.0%"``: one decimal, "From 83.1% to 85.0%.").
 * Mixing with Qwen-VL's ``name%50`` notation (:func:`mix`): 50% of that dataset, chosen
   deterministically from a seed, file order kept.
@@ -47,7 +47,7 @@ __all__ = [
     "resolve_media", "parse_mix", "sample_percent", "mix",
 ]
 
-TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the seed's "40.0%"
+TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the LongVALE notebook's "40.0%"
 TASKS = ("grounding", "dense", "segment")  # what LongVALE annotations are turned into
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
 _TIME_TOKEN = re.compile(r"<[se]\d+>")
@@ -90,7 +90,7 @@ def render_time(seconds: float, duration: float, time_format: str = "relative") 
     """One timestamp as text, relative to the video's duration.
 
     ``relative`` is LongVALE's form: ``min(round(t / d * 100), 99)`` with two digits;
-    ``percent`` is the seed's form with one decimal.
+    ``percent`` is the LongVALE notebook's form with one decimal.
 
     >>> render_time(3.2, 8.0), render_time(0.0, 8.0), render_time(8.0, 8.0)
     ('40', '00', '99')

@@ -3,7 +3,7 @@
 Why
 ---
 Splitting a multi-turn record into single-turn samples repeats the video and audio feature
-extraction once per turn (the seed notebook: 75,075 single-turn samples from 7,240 videos,
+extraction once per turn (the LongVALE notebook: 75,075 single-turn samples from 7,240 videos,
 ~10x the work, 370 h). Here all turns of one video go into **one** sample, so each video's
 features are extracted once; :func:`split_report` gives the arithmetic for a dataset.
 
@@ -12,7 +12,7 @@ What a sample is
 A record's conversation is read as :class:`Turn` s (a human message and the reply after
 it; roles must alternate starting with human, every reply non-empty). The chat messages put
 each ``<video>`` / ``<image>`` tag's media where the tag stands in the text. The budget is
-``input tokens + label tokens <= max_total_tokens`` (the seed's rule), counted **exactly**:
+``input tokens + label tokens <= max_total_tokens`` (the LongVALE notebook's rule), counted **exactly**:
 the chat template is rendered and tokenized with the real tokenizer, each media placeholder
 is replaced by the number of tokens the processor expands it into (``media_tokens``), and
 labels are computed on those ids with :func:`omni_bench.layout.labels.assistant_labels`.
@@ -22,7 +22,7 @@ dropped turn move to the front of the new first human turn (``"<video>\\n" + tex
 the media is never lost and never cut: a placeholder expands whole or not at all. If the
 one remaining turn alone is over budget, the sample is dropped with the reason
 ("over-budget"); a sample with zero label tokens is never produced ("zero-labels").
-(LongVALE's own code drops the *latest* rounds instead; the seed's notes ask for the
+(LongVALE's own code drops the *latest* rounds instead; the LongVALE notebook asks for the
 earliest, which keeps the newest context and answers.)
 
 Left out: packing several samples into one sequence, truncating inside a turn, system
@@ -68,7 +68,7 @@ class TokenCount:
 
     @property
     def total_tokens(self) -> int:
-        """The budgeted quantity: input tokens + label tokens (the seed's rule)."""
+        """The budgeted quantity: input tokens + label tokens (the LongVALE notebook's rule)."""
         return self.input_tokens + self.label_tokens
 
 
@@ -327,7 +327,7 @@ def synthetic_records(videos: int = 7_240, turns: int = 75_075, *, seed: int = 0
     """A LongVALE-shaped dataset: ``videos`` records holding ``turns`` turns in all.
 
     Every record gets ``turns // videos`` turns and a seeded random ``turns % videos`` of
-    them one more; the defaults are the seed notebook's 7,240 videos and 75,075 turns.
+    them one more; the defaults are the LongVALE notebook's 7,240 videos and 75,075 turns.
     """
     from omni_bench.data.records import Record
 

@@ -113,7 +113,7 @@ def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, f
     ``size={"shortest_edge": min_pixels, "longest_edge": max_pixels}``; with
     ``cap_pixels_per_frame`` the per-frame limit also shrinks with the frame count as in
     qwen-vl-utils. ``video_resize(360, 640, min_pixels=64*28*28, max_pixels=128*28*28)
-    -> (224, 420)`` (grid 16 x 30, the seed's dynamic-size case).
+    -> (224, 420)`` (grid 16 x 30, the LongVALE notebook's dynamic-size case).
     """
     if cap_pixels_per_frame:
         if num_frames is None:
@@ -220,7 +220,7 @@ def chunk_lengths(groups, tokens_per_chunk: int) -> list[int]:
     ``groups`` is a list of (value, count) runs of equal values. Mirrors transformers'
     ``get_chunked_index``: a token whose value reaches ``current_chunk * tokens_per_chunk``
     closes the chunk and moves the boundary on by ONE chunk only, so a jump over several
-    boundaries produces a run of one-token chunks (the seed's "VIDEO x 1" pattern).
+    boundaries produces a run of one-token chunks (the LongVALE notebook's "VIDEO x 1" pattern).
     ``chunk_lengths([(0, 64), (25, 64), (50, 64)], 50) -> [128, 64]``.
     """
     out, start, position, current = [], 0, 0, 1
