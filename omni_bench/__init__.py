@@ -57,6 +57,8 @@ _MODULES = {
         "last_checkpoint read_metrics"
     ),
     "data.validation": "validate ValidationReport",
+    "eval.score": "score Scores TaskScores",
+    "eval.grounding": "GroundingRow",
     "_torchvision": "prepare_torchvision",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}

@@ -20,6 +20,11 @@ if ! command -v ffmpeg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && 
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg) \
     >/dev/null 2>&1 || echo "omni_bench setup: ffmpeg could not be installed; the ffmpeg-clip tests will skip" >&2
 fi
+# Java runs pycocoevalcap's PTB tokenizer and METEOR (omni_bench.score's captioning metrics); same rule.
+if ! command -v java >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    default-jre-headless) >/dev/null 2>&1 || echo "omni_bench setup: no Java; the captioning-score tests will skip" >&2
+fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
   "${PIP[@]}" torch==2.13.0 --index-url "$TORCH_INDEX_URL"

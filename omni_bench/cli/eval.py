@@ -1,0 +1,35 @@
+"""``omni-bench eval score LOG --annotations ANN``: a LongVALE answer log scored as LongVALE scores it."""
+
+from __future__ import annotations
+
+from omni_bench.cli.flags import add_json_flag
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    from omni_bench.eval.answers import PARSE_MODES
+    from omni_bench.eval.score import SCORE_TASKS
+
+    p = subparsers.add_parser("eval", help="score LongVALE answer logs (grounding, dense and segment captioning)")
+    commands = p.add_subparsers(dest="eval_command", required=True, metavar="EVAL_COMMAND")
+    s = commands.add_parser("score", help="score a LongVALE answer log against its annotations")
+    s.add_argument("log", metavar="LOG", help="JSON Lines: video_id, task, query_id, answer, info (LongVALE's log)")
+    s.add_argument("--annotations", metavar="ANN", required=True,
+                   help="LongVALE eval annotations: {video_id: {duration, timestamps, sentences}}")
+    s.add_argument("--task", default="all", choices=SCORE_TASKS,
+                   help="which task to score (default: every task the log has answers for)")
+    s.add_argument("--parse", default="longvale", choices=PARSE_MODES,
+                   help="longvale: LongVALE's two-digit rules (comparable numbers); lenient: also seconds, "
+                        "clock times and percentages, reported as such")
+    s.add_argument("--examples", type=int, default=3, metavar="N", help="unparseable answers quoted per task")
+    add_json_flag(s)
+    s.set_defaults(func=run_score)
+
+
+def run_score(args) -> int:
+    from omni_bench.eval.score import score
+
+    result = score(args.log, args.annotations, task=args.task, parse=args.parse, examples=args.examples)
+    print(result.to_json(ensure_ascii=False) if args.json else str(result))
+    return 0
