@@ -52,10 +52,10 @@ _MODULES = {
     ),
     "data.dataset": "OmniSFTDataset OmniCollator",
     "training.fused": "enable_fused_loss disable_fused_loss use_fused_loss",
-    "training.run": (
-        "TrainConfig RunResult train load_trained_model adapt_model lora_target_regex "
-        "last_checkpoint read_metrics"
-    ),
+    "training.config": "TrainConfig",
+    "training.prepare": "load_trained_model adapt_model lora_target_regex",
+    "training.run": "RunResult train last_checkpoint",
+    "training.metrics": "read_metrics",
     "data.validation": "validate ValidationReport",
     "eval.score": "score Scores TaskScores",
     "eval.grounding": "GroundingRow",

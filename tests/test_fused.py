@@ -8,7 +8,7 @@ import torch
 from omni_bench import LayoutSettings, OmniBenchError, tiny_model
 from omni_bench._torchvision import ensure_torchvision
 from omni_bench.training.fused import disable_fused_loss, enable_fused_loss, fused_loss_enabled, use_fused_loss
-from omni_bench.training.run import lora_target_regex
+from omni_bench.training.prepare import lora_target_regex
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 # Base parameters that also get gradients: the LM head (through the fused loss's weight gradient),

@@ -12,7 +12,9 @@ import torch
 
 from omni_bench import OmniBenchError
 from omni_bench.cli import build_parser, main
-from omni_bench.training.run import TrainConfig, _check_loss_requires_grad, _prepare_model, load_trained_model
+from omni_bench.training.config import TrainConfig
+from omni_bench.training.prepare import load_trained_model, prepare_model
+from omni_bench.training.run import _check_loss_requires_grad
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "longvale_sft.json"
@@ -22,7 +24,7 @@ TEXT_LAYER = re.compile(r"model\.language_model\.layers\.\d+\.(self_attn|mlp)\.(
 @pytest.mark.parametrize("profile, layers", [("qwen2.5-omni-7b", 2), ("qwen2.5-vl-7b", 2)])
 def test_lora_wraps_the_text_model_only(profile, layers):
     config = TrainConfig(profile=profile, tiny=True, data=str(DATA))
-    model = _prepare_model(config, torch.float32)
+    model = prepare_model(config, torch.float32)
     wrapped = [name.removeprefix("base_model.model.") for name, module in model.named_modules()
                if hasattr(module, "lora_A")]
     assert len(wrapped) == layers * 7 and all(TEXT_LAYER.match(name) for name in wrapped)
@@ -62,7 +64,7 @@ def test_config_errors(tmp_path):
     with pytest.raises(OmniBenchError, match="unknown training settings: lr"):
         TrainConfig.from_dict({"tiny": True, "data": "x.json", "lr": 1})
     with pytest.raises(OmniBenchError, match="lora-targets: no qkv"):
-        _prepare_model(TrainConfig(tiny=True, data="x.json", lora_targets=("qkv",)), torch.float32)
+        prepare_model(TrainConfig(tiny=True, data="x.json", lora_targets=("qkv",)), torch.float32)
     with pytest.raises(OmniBenchError, match="does not require grad"):
         _check_loss_requires_grad(torch.tensor(1.0))
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from omni_bench.training.run import TrainConfig, read_metrics, train
+from omni_bench.training.config import TrainConfig
+from omni_bench.training.metrics import read_metrics
+from omni_bench.training.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

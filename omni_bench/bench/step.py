@@ -6,7 +6,7 @@ Issue 6's GPU study: a randomly initialised thinker with a profile's **real text
 dimensions** (``tiny_model(profile, text_dims=True)``: for ``qwen2.5-omni-3b`` hidden 2048,
 36 layers, intermediate 11008, vocabulary 151,936; the audio and vision towers stay tiny,
 the input is text only), prepared exactly as :func:`omni_bench.train` prepares a model
-(:func:`omni_bench.training.run.adapt_model`: base frozen, gradient checkpointing, LoRA on the
+(:func:`omni_bench.training.prepare.adapt_model`: base frozen, gradient checkpointing, LoRA on the
 text model's projections, the fused loss with the chosen backend), then full training
 steps on one sequence of ``tokens`` tokens: forward with labels, backward, AdamW step on
 the adapter.
@@ -44,7 +44,7 @@ def _worker(spec: dict) -> dict:
 
     from omni_bench.bench.loss import _PeakRSS, _rss_bytes
     from omni_bench.core.models import tiny_model
-    from omni_bench.training.run import adapt_model
+    from omni_bench.training.prepare import adapt_model
 
     device = torch.device(spec["device"])
     dtype = getattr(torch, spec["dtype"])

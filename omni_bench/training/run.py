@@ -1,6 +1,6 @@
 """LoRA fine-tuning of the Qwen2.5-Omni thinker / Qwen2.5-VL on annotated video, with the fused loss.
 
-``train(TrainConfig(...))`` is the seed notebook's training setup made reproducible:
+``train(TrainConfig(...))`` is the LongVALE notebook's training setup made reproducible:
 
 * **model**: a checkpoint directory (``model``), or the random-init tiny model of a profile
   (``tiny=True``, CPU smoke runs). Audio and vision towers are frozen; LoRA goes on the
@@ -8,7 +8,7 @@
   and ``gate/up/down_proj`` modules, so the targets are a regex restricted to the text
   decoder's layers (:func:`lora_target_regex`), never a bare name list.
 * **memory**: the loss is computed from hidden states by :mod:`omni_bench.training.fused` (no N x V
-  logits); gradient checkpointing is on, with ``enable_input_require_grads()`` - the seed's
+  logits); gradient checkpointing is on, with ``enable_input_require_grads()`` - the LongVALE notebook's
   ``loss.requires_grad == False`` - and the first step checks ``loss.requires_grad``.
 * **loop**: transformers' ``Trainer``; bf16 on CUDA, float32 on CPU; a progress bar; the
   loss is normalised by the label tokens of the whole optimizer step, across gradient
@@ -36,165 +36,18 @@ by the tests (those run DDP on CPU with gloo).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
 from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
+from omni_bench.training.prepare import prepare_model, resolve_dtype
 
-__all__ = [
-    "TrainConfig", "RunResult", "train", "lora_target_regex", "last_checkpoint", "read_metrics",
-    "load_trained_model", "DEFAULT_LORA_TARGETS", "adapt_model",
-]
-
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-_DTYPES = ("auto", "float32", "bfloat16")
-_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
-# Fields that may change between a run and its resumption (the others fix the trajectory).
-_RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
-                      "num_workers", "output"}
-CONFIG_FILE = "config.json"
-ADAPTER_DIR = "adapter"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on; CLI flags map 1:1 (``--max-steps`` is ``max_steps``)."""
-
-    # model
-    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
-    model: str | None = None  # --model PATH: checkpoint directory (weights + processor); None: --tiny
-    tiny: bool = False  # --tiny: random-init tiny model of --profile (CPU smoke runs, not quality)
-    # data
-    data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
-    data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
-    media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
-    max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
-    # frame sampling and sizes (omni_bench.layout.settings.LayoutSettings)
-    frames: int | None = None  # --frames N: sample N frames per video
-    fps: float | None = None  # --fps F: sample F frames per second (2.0 when neither is given)
-    min_frames: int = 4  # --min-frames: lower bound of fps sampling
-    max_frames: int = 768  # --max-frames: upper bound of fps sampling
-    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge (None: the profile's)
-    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge (None: the profile's)
-    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
-    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave (None: 2)
-    position_id_per_seconds: float | None = None  # --position-id-per-seconds (None: 25)
-    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
-    use_audio: bool = True  # --no-audio turns it off: audio comes from each video's own track
-    system: str | None = None  # --system: system prompt (None: the chat template's default)
-    # optimisation
-    max_steps: int = 100  # --max-steps: optimizer steps
-    learning_rate: float = 1e-4  # --learning-rate: peak learning rate (the seed's 1e-4)
-    lr_scheduler: str = "linear"  # --lr-scheduler: linear | cosine | constant | constant_with_warmup
-    warmup_steps: int = 0  # --warmup-steps: linear warm-up steps
-    weight_decay: float = 0.0  # --weight-decay: AdamW weight decay
-    max_grad_norm: float = 1.0  # --max-grad-norm: gradient clipping (0: off)
-    batch_size: int = 1  # --batch-size: samples per process per micro-batch
-    grad_accum: int = 1  # --grad-accum: micro-batches per optimizer step
-    # LoRA (the seed's r=16, alpha=16, dropout 0.05)
-    lora_r: int = 16  # --lora-r: adapter rank
-    lora_alpha: int = 16  # --lora-alpha: adapter scale numerator (scale = alpha / r)
-    lora_dropout: float = 0.05  # --lora-dropout: dropout on the adapter input
-    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
-    # loss and memory
-    loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.training.loss)
-    loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
-    gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
-    dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
-    # run directory and bookkeeping
-    output: str = "runs/train"  # --output DIR: the run directory
-    logging_steps: int = 5  # --logging-steps: one metrics row every N steps (the seed logged every 5)
-    save_steps: int = 100  # --save-steps: a resumable checkpoint every N steps
-    save_total_limit: int | None = None  # --save-total-limit: keep only the newest N checkpoints
-    seed: int = 0  # --seed: model init, LoRA init, data order, dropout
-    num_workers: int = 0  # --num-workers: DataLoader worker processes (decoding runs there)
-    resume: bool = False  # --resume: continue from the last complete checkpoint in --output
-    progress: bool = True  # --no-progress hides the progress bar
-
-    def __post_init__(self):
-        def bad(message: str):
-            raise OmniBenchError(message, reason="bad-settings")
-
-        if self.model is not None and self.tiny:
-            bad("pass either --model PATH or --tiny, not both")
-        if self.model is None and not self.tiny:
-            bad("pass --model PATH (a checkpoint directory) or --tiny (random-init tiny model)")
-        if not self.data:
-            bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
-        for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps", "lora_r",
-                     "loss_chunk_size"):
-            if getattr(self, name) < 1:
-                bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            bad(f"--learning-rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.lora_dropout < 1:
-            bad(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.dtype not in _DTYPES:
-            bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
-        if self.lr_scheduler not in _SCHEDULERS:
-            bad(f"--lr-scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.lr_scheduler!r}")
-        from omni_bench.training.loss import BACKENDS
-
-        if self.loss_backend not in BACKENDS:
-            bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
-        if not self.lora_targets or not all(re.fullmatch(r"\w+", t) for t in self.lora_targets):
-            bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
-        self.layout_settings()  # validates the sampling fields
-
-    def layout_settings(self):
-        """The :class:`~omni_bench.layout.settings.LayoutSettings` the dataset samples with."""
-        from omni_bench.layout.settings import LayoutSettings
-
-        return LayoutSettings(
-            profile=self.model or self.profile, frames=self.frames, fps=self.fps, min_frames=self.min_frames,
-            max_frames=self.max_frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
-            resize=self.resize, seconds_per_chunk=self.seconds_per_chunk,
-            position_id_per_seconds=self.position_id_per_seconds, processor_fps=self.processor_fps,
-            use_audio=self.use_audio, system=self.system)
-
-    def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        """A config from a dict (e.g. a run's ``config.json``); unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise OmniBenchError(f"unknown training settings: {', '.join(unknown)}", reason="bad-settings")
-        values = dict(data)
-        if values.get("resize") is not None:
-            values["resize"] = tuple(values["resize"])
-        if values.get("lora_targets") is not None:
-            targets = values["lora_targets"]
-            values["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
-        return cls(**values)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **changes) -> TrainConfig:
-        """Read a JSON config file (a run's ``config.json`` works), then apply ``changes``."""
-        path = Path(path)
-        if not path.is_file():
-            raise OmniBenchError(f"{path}: config file not found", source=str(path), reason="missing")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise OmniBenchError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})", source=str(path),
-                                 reason="bad-json") from None
-        if not isinstance(data, dict):
-            raise OmniBenchError(f"{path}: a config file is one JSON object", source=str(path), reason="bad-json")
-        return cls.from_dict({**data, **changes})
-
+__all__ = ["RunResult", "train", "last_checkpoint"]
 
 @dataclass(frozen=True)
 class RunResult:
@@ -255,136 +108,6 @@ class RunResult:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- model and LoRA
-
-
-def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
-    """A peft ``target_modules`` regex matching ``targets`` inside the text decoder's layers only.
-
-    The text decoder is the module with ``embed_tokens`` and ``layers`` (the Omni thinker's
-    and Qwen2.5-VL's ``model.language_model``), so the audio tower's ``q_proj`` and the
-    vision tower's ``up_proj`` never match.
-
-    >>> lora_target_regex(tiny_model("qwen2.5-omni-7b"), ("q_proj", "down_proj"))  # doctest: +SKIP
-    'model\\\\.language_model\\\\.layers\\\\.\\\\d+\\\\.(?:self_attn|mlp)\\\\.(?:q_proj|down_proj)'
-    """
-    import torch
-
-    prefixes = [name for name, module in model.named_modules()
-                if isinstance(getattr(module, "layers", None), torch.nn.ModuleList) and hasattr(module, "embed_tokens")]
-    if len(prefixes) != 1:
-        raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
-                             reason="unsupported-model")
-    prefix = re.escape(prefixes[0]) + r"\." if prefixes[0] else ""
-    pattern = prefix + r"layers\.\d+\.(?:self_attn|mlp)\.(?:" + "|".join(re.escape(t) for t in targets) + ")"
-    matched = [name for name, _ in model.named_modules() if re.fullmatch(pattern, name)]
-    missing = [t for t in targets if not any(name.endswith("." + t) for name in matched)]
-    if missing:
-        raise OmniBenchError(f"--lora-targets: no {', '.join(missing)} in the text model's layers of "
-                             f"{type(model).__name__}", reason="bad-settings")
-    return pattern
-
-
-def _model_class(model_type: str):
-    import transformers
-
-    classes = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration",
-               "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
-    if model_type not in classes and model_type != "qwen2_5_omni":
-        raise OmniBenchError(f"model type {model_type!r} is not a Qwen2.5-Omni or Qwen2.5-VL checkpoint",
-                             reason="unsupported-model")
-    return getattr(transformers, classes.get(model_type, "Qwen2_5OmniForConditionalGeneration"))
-
-
-def _load_model(config: TrainConfig, dtype):
-    """The base model: the tiny one of the profile, or a checkpoint (the Omni thinker only)."""
-    from omni_bench._torchvision import ensure_torchvision
-
-    ensure_torchvision()
-    if config.tiny:
-        from omni_bench.core.models import tiny_model
-
-        return tiny_model(config.profile, seed=config.seed, dtype=dtype)
-    path = Path(config.model)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise OmniBenchError(f"{path}: no config.json; --model takes a checkpoint directory", source=str(path),
-                             reason="missing")
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
-    cls = _model_class(model_type)
-    if model_type == "qwen2_5_omni":  # the full Omni model: the thinker only (no talker, no token2wav)
-        return cls.from_pretrained(str(path), dtype=dtype, enable_audio_output=False).thinker
-    return cls.from_pretrained(str(path), dtype=dtype)
-
-
-def _resolve_dtype(config: TrainConfig):
-    import torch
-
-    if config.dtype == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    return getattr(torch, config.dtype)
-
-
-def _prepare_model(config: TrainConfig, dtype):
-    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss."""
-    return adapt_model(_load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
-                       lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                       lora_targets=config.lora_targets, loss_backend=config.loss_backend,
-                       loss_chunk_size=config.loss_chunk_size)
-
-
-def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
-                lora_dropout: float = 0.05, lora_targets=DEFAULT_LORA_TARGETS, loss_backend: str = "auto",
-                loss_chunk_size: int | None = None):
-    """What :func:`train` does to a loaded model, as a function: base frozen, gradient
-    checkpointing with input gradients, LoRA on the text model's projections only (peft),
-    and the fused loss (``loss_chunk_size`` None: the loss's default). Returns the peft model.
-    Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
-    from omni_bench._torchvision import ensure_torchvision
-
-    ensure_torchvision()  # before peft: it imports transformers' vision code
-    from peft import LoraConfig, get_peft_model
-
-    from omni_bench.training.fused import enable_fused_loss
-
-    model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
-    if gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
-        # Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that
-        # need no grad and the loss has none (the seed's "Loss requires_grad: False").
-        model.enable_input_require_grads()
-    lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                      target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = get_peft_model(model, lora)
-    enable_fused_loss(model, backend=loss_backend,
-                      **({} if loss_chunk_size is None else {"chunk_size": loss_chunk_size}))
-    return model
-
-
-def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike | None = None):
-    """The base model of a run with its trained adapter loaded (peft), in eval mode.
-
-    ``adapter``: a folder holding an adapter (default: the run's ``adapter/``; a
-    ``checkpoint-N`` folder works too).
-    """
-    from omni_bench._torchvision import ensure_torchvision
-
-    ensure_torchvision()
-    from peft import PeftModel
-
-    run_dir = Path(run_dir)
-    config = TrainConfig.from_file(run_dir / CONFIG_FILE)
-    base = _load_model(config, _resolve_dtype(config))
-    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = PeftModel.from_pretrained(base, str(adapter or run_dir / ADAPTER_DIR))
-    model.eval()
-    return model
-
-
 # --------------------------------------------------------------------------- run directory
 
 
@@ -426,7 +149,7 @@ def _check_run_dir(config: TrainConfig, output_dir: Path) -> Path | None:
     if saved_file.is_file():
         saved = json.loads(saved_file.read_text(encoding="utf-8"))
         now = json.loads(json.dumps(config.to_dict()))
-        changed = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+        changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
         if changed:
             raise OmniBenchError(f"{output_dir}: --resume with different settings ({', '.join(changed)}) would "
                                  "not continue the same run; use the run's config.json (--config)",
@@ -487,7 +210,7 @@ def _make_trainer_class():
 
 
 def _check_loss_requires_grad(loss) -> None:
-    """The seed's silent failure, made loud: a loss without a graph trains nothing."""
+    """The LongVALE notebook's silent failure, made loud: a loss without a graph trains nothing."""
     if not loss.requires_grad:
         raise OmniBenchError(
             "the loss does not require grad: no trainable parameter is reached (with gradient checkpointing "
@@ -592,7 +315,7 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     data_path = Path(config.data)
     if not data_path.is_file():
         raise OmniBenchError(f"{data_path}: annotation file not found", source=str(data_path), reason="missing")
-    dtype = _resolve_dtype(config)
+    dtype = resolve_dtype(config)
     # the resolved config: what config.json records and what a resumption must match
     config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
                             dtype=str(dtype).replace("torch.", ""))
@@ -621,7 +344,7 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
             reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
             raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
                                  source=str(data_path), reason="no-samples")
-        model = _prepare_model(config, dtype)
+        model = prepare_model(config, dtype)
         trainable, total = model.get_nb_trainable_parameters()
         trainer = _make_trainer_class()(model=model, args=args, train_dataset=dataset,
                                         data_collator=OmniCollator(processor, settings=settings))

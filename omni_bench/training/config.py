@@ -1,0 +1,161 @@
+"""What a training run is asked to do: :class:`TrainConfig`, one field per ``omni-bench train`` flag.
+
+A run folder keeps its resolved config as ``config.json`` (:data:`CONFIG_FILE`);
+:meth:`TrainConfig.from_file` reads it back (resuming checks which fields may change:
+:data:`RESUMABLE_CHANGES`). See :mod:`omni_bench.training.run` for the run itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from omni_bench.core.errors import OmniBenchError
+
+__all__ = ["TrainConfig", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", "RESUMABLE_CHANGES"]
+
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_DTYPES = ("auto", "float32", "bfloat16")
+_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+# Fields that may change between a run and its resumption (the others fix the trajectory).
+RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
+                      "num_workers", "output"}
+CONFIG_FILE = "config.json"
+ADAPTER_DIR = "adapter"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; CLI flags map 1:1 (``--max-steps`` is ``max_steps``)."""
+
+    # model
+    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
+    model: str | None = None  # --model PATH: checkpoint directory (weights + processor); None: --tiny
+    tiny: bool = False  # --tiny: random-init tiny model of --profile (CPU smoke runs, not quality)
+    # data
+    data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
+    data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
+    media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
+    max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
+    # frame sampling and sizes (omni_bench.layout.settings.LayoutSettings)
+    frames: int | None = None  # --frames N: sample N frames per video
+    fps: float | None = None  # --fps F: sample F frames per second (2.0 when neither is given)
+    min_frames: int = 4  # --min-frames: lower bound of fps sampling
+    max_frames: int = 768  # --max-frames: upper bound of fps sampling
+    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge (None: the profile's)
+    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge (None: the profile's)
+    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
+    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave (None: 2)
+    position_id_per_seconds: float | None = None  # --position-id-per-seconds (None: 25)
+    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
+    use_audio: bool = True  # --no-audio turns it off: audio comes from each video's own track
+    system: str | None = None  # --system: system prompt (None: the chat template's default)
+    # optimisation
+    max_steps: int = 100  # --max-steps: optimizer steps
+    learning_rate: float = 1e-4  # --learning-rate: peak learning rate (the LongVALE notebook's 1e-4)
+    lr_scheduler: str = "linear"  # --lr-scheduler: linear | cosine | constant | constant_with_warmup
+    warmup_steps: int = 0  # --warmup-steps: linear warm-up steps
+    weight_decay: float = 0.0  # --weight-decay: AdamW weight decay
+    max_grad_norm: float = 1.0  # --max-grad-norm: gradient clipping (0: off)
+    batch_size: int = 1  # --batch-size: samples per process per micro-batch
+    grad_accum: int = 1  # --grad-accum: micro-batches per optimizer step
+    # LoRA (the LongVALE notebook's r=16, alpha=16, dropout 0.05; docs/background.md)
+    lora_r: int = 16  # --lora-r: adapter rank
+    lora_alpha: int = 16  # --lora-alpha: adapter scale numerator (scale = alpha / r)
+    lora_dropout: float = 0.05  # --lora-dropout: dropout on the adapter input
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
+    # loss and memory
+    loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.training.loss)
+    loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
+    gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
+    dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
+    # run directory and bookkeeping
+    output: str = "runs/train"  # --output DIR: the run directory
+    logging_steps: int = 5  # --logging-steps: one metrics row every N steps (the LongVALE notebook logged every 5)
+    save_steps: int = 100  # --save-steps: a resumable checkpoint every N steps
+    save_total_limit: int | None = None  # --save-total-limit: keep only the newest N checkpoints
+    seed: int = 0  # --seed: model init, LoRA init, data order, dropout
+    num_workers: int = 0  # --num-workers: DataLoader worker processes (decoding runs there)
+    resume: bool = False  # --resume: continue from the last complete checkpoint in --output
+    progress: bool = True  # --no-progress hides the progress bar
+
+    def __post_init__(self):
+        def bad(message: str):
+            raise OmniBenchError(message, reason="bad-settings")
+
+        if self.model is not None and self.tiny:
+            bad("pass either --model PATH or --tiny, not both")
+        if self.model is None and not self.tiny:
+            bad("pass --model PATH (a checkpoint directory) or --tiny (random-init tiny model)")
+        if not self.data:
+            bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
+        for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps", "lora_r",
+                     "loss_chunk_size"):
+            if getattr(self, name) < 1:
+                bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            bad(f"--learning-rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.lora_dropout < 1:
+            bad(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.dtype not in _DTYPES:
+            bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
+        if self.lr_scheduler not in _SCHEDULERS:
+            bad(f"--lr-scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.lr_scheduler!r}")
+        from omni_bench.training.loss import BACKENDS
+
+        if self.loss_backend not in BACKENDS:
+            bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
+        if not self.lora_targets or not all(re.fullmatch(r"\w+", t) for t in self.lora_targets):
+            bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
+        self.layout_settings()  # validates the sampling fields
+
+    def layout_settings(self):
+        """The :class:`~omni_bench.layout.settings.LayoutSettings` the dataset samples with."""
+        from omni_bench.layout.settings import LayoutSettings
+
+        return LayoutSettings(
+            profile=self.model or self.profile, frames=self.frames, fps=self.fps, min_frames=self.min_frames,
+            max_frames=self.max_frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
+            resize=self.resize, seconds_per_chunk=self.seconds_per_chunk,
+            position_id_per_seconds=self.position_id_per_seconds, processor_fps=self.processor_fps,
+            use_audio=self.use_audio, system=self.system)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config from a dict (e.g. a run's ``config.json``); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise OmniBenchError(f"unknown training settings: {', '.join(unknown)}", reason="bad-settings")
+        values = dict(data)
+        if values.get("resize") is not None:
+            values["resize"] = tuple(values["resize"])
+        if values.get("lora_targets") is not None:
+            targets = values["lora_targets"]
+            values["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **changes) -> TrainConfig:
+        """Read a JSON config file (a run's ``config.json`` works), then apply ``changes``."""
+        path = Path(path)
+        if not path.is_file():
+            raise OmniBenchError(f"{path}: config file not found", source=str(path), reason="missing")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise OmniBenchError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})", source=str(path),
+                                 reason="bad-json") from None
+        if not isinstance(data, dict):
+            raise OmniBenchError(f"{path}: a config file is one JSON object", source=str(path), reason="bad-json")
+        return cls.from_dict({**data, **changes})

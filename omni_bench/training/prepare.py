@@ -1,0 +1,134 @@
+"""The model a run trains: loaded (a profile's tiny model or a checkpoint, through its family's
+rules in :mod:`omni_bench.families`), adapted (base frozen, gradient checkpointing with input
+gradients, LoRA on the text decoder's projections only, the fused loss) and reloaded with
+its trained adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, DEFAULT_LORA_TARGETS, TrainConfig
+
+__all__ = ["lora_target_regex", "adapt_model", "load_trained_model", "load_model", "resolve_dtype",
+           "prepare_model"]
+
+
+def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
+    """A peft ``target_modules`` regex matching ``targets`` inside the text decoder's layers only.
+
+    The text decoder is the module with ``embed_tokens`` and ``layers`` (the Omni thinker's
+    and Qwen2.5-VL's ``model.language_model``), so the audio tower's ``q_proj`` and the
+    vision tower's ``up_proj`` never match.
+
+    >>> lora_target_regex(tiny_model("qwen2.5-omni-7b"), ("q_proj", "down_proj"))  # doctest: +SKIP
+    'model\\\\.language_model\\\\.layers\\\\.\\\\d+\\\\.(?:self_attn|mlp)\\\\.(?:q_proj|down_proj)'
+    """
+    import torch
+
+    prefixes = [name for name, module in model.named_modules()
+                if isinstance(getattr(module, "layers", None), torch.nn.ModuleList) and hasattr(module, "embed_tokens")]
+    if len(prefixes) != 1:
+        raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
+                             reason="unsupported-model")
+    prefix = re.escape(prefixes[0]) + r"\." if prefixes[0] else ""
+    pattern = prefix + r"layers\.\d+\.(?:self_attn|mlp)\.(?:" + "|".join(re.escape(t) for t in targets) + ")"
+    matched = [name for name, _ in model.named_modules() if re.fullmatch(pattern, name)]
+    missing = [t for t in targets if not any(name.endswith("." + t) for name in matched)]
+    if missing:
+        raise OmniBenchError(f"--lora-targets: no {', '.join(missing)} in the text model's layers of "
+                             f"{type(model).__name__}", reason="bad-settings")
+    return pattern
+
+
+def load_model(config: TrainConfig, dtype):
+    """The base model: the tiny one of the profile, or a checkpoint (the Omni thinker only)."""
+    from omni_bench._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    if config.tiny:
+        from omni_bench.core.models import tiny_model
+
+        return tiny_model(config.profile, seed=config.seed, dtype=dtype)
+    path = Path(config.model)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise OmniBenchError(f"{path}: no config.json; --model takes a checkpoint directory", source=str(path),
+                             reason="missing")
+    from omni_bench.families import family_of_model_type
+
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
+    return family_of_model_type(model_type).load_checkpoint(str(path), model_type, dtype)
+
+
+def resolve_dtype(config: TrainConfig):
+    import torch
+
+    if config.dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, config.dtype)
+
+
+def prepare_model(config: TrainConfig, dtype):
+    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss."""
+    return adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
+                       lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                       lora_targets=config.lora_targets, loss_backend=config.loss_backend,
+                       loss_chunk_size=config.loss_chunk_size)
+
+
+def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
+                lora_dropout: float = 0.05, lora_targets=DEFAULT_LORA_TARGETS, loss_backend: str = "auto",
+                loss_chunk_size: int | None = None):
+    """What :func:`train` does to a loaded model, as a function: base frozen, gradient
+    checkpointing with input gradients, LoRA on the text model's projections only (peft),
+    and the fused loss (``loss_chunk_size`` None: the loss's default). Returns the peft model.
+    Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
+    from omni_bench._torchvision import ensure_torchvision
+
+    ensure_torchvision()  # before peft: it imports transformers' vision code
+    from peft import LoraConfig, get_peft_model
+
+    from omni_bench.training.fused import enable_fused_loss
+
+    model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
+    if gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        # Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that
+        # need no grad and the loss has none (the LongVALE notebook's "Loss requires_grad: False").
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                      target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM")
+    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, lora)
+    enable_fused_loss(model, backend=loss_backend,
+                      **({} if loss_chunk_size is None else {"chunk_size": loss_chunk_size}))
+    return model
+
+
+def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike | None = None):
+    """The base model of a run with its trained adapter loaded (peft), in eval mode.
+
+    ``adapter``: a folder holding an adapter (default: the run's ``adapter/``; a
+    ``checkpoint-N`` folder works too).
+    """
+    from omni_bench._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    from peft import PeftModel
+
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_file(run_dir / CONFIG_FILE)
+    base = load_model(config, resolve_dtype(config))
+    with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(base, str(adapter or run_dir / ADAPTER_DIR))
+    model.eval()
+    return model
