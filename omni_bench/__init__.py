@@ -37,9 +37,10 @@ _MODULES = {
     "core.tokens": "TokenIds token_ids",
     "sampling.samplers": (
         "Sampling SamplingError SAMPLERS sample_qwen_vl_utils sample_transformers "
-        "sample_llama_factory sample_qwen25vl_finetune sample_uniform sample_fps "
-        "SamplerComparison SamplerRow compare_samplers BudgetRow budget_table "
-        "format_budget_table"
+        "sample_llama_factory sample_qwen25vl_finetune sample_uniform sample_fps"
+    ),
+    "sampling.comparison": (
+        "SamplerComparison SamplerRow compare_samplers BudgetRow budget_table format_budget_table"
     ),
     "bench.decode": "DecodeCost measure_decode",
     "data.records": (

@@ -21,18 +21,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omni_bench.layout import arith
 from omni_bench._torchvision import ensure_torchvision
 from omni_bench.cli import main
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout import arith
+from omni_bench.sampling.comparison import budget_table, compare_samplers, format_budget_table
 from omni_bench.sampling.samplers import (
     SAMPLERS,
     SamplingError,
-    budget_table,
-    compare_samplers,
     deviation,
     float_arange_indices,
-    format_budget_table,
     largest_gap,
     sample_fps,
     sample_llama_factory,

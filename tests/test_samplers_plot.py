@@ -13,7 +13,7 @@ from matplotlib.image import AxesImage
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import probe
-from omni_bench.sampling.samplers import compare_samplers
+from omni_bench.sampling.comparison import compare_samplers
 from omni_bench_widgets.samplers import draw_sampler_thumbnails, draw_samplers, thumbnail_picks
 
 CLIPS = Path(__file__).resolve().parents[1] / "data" / "clips"

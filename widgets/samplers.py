@@ -1,6 +1,6 @@
 """Frame samplers drawn: which frames each rule keeps, on a time axis and as thumbnails.
 
-* :func:`draw_samplers` puts every sampler of a :class:`~omni_bench.sampling.samplers.SamplerComparison`
+* :func:`draw_samplers` puts every sampler of a :class:`~omni_bench.sampling.comparison.SamplerComparison`
   on one row of a shared time axis: a tick per kept frame, a red cross per index past the
   last frame, a ring where a frame is taken more than once, and the refusal text for a rule
   that refused the request. Dashed lines mark the first and the last frame.

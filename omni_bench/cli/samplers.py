@@ -31,7 +31,7 @@ def _clip(args) -> str | None:
 
 
 def run(args) -> int:
-    from omni_bench.sampling.samplers import compare_samplers
+    from omni_bench.sampling.comparison import compare_samplers
 
     total, fps, height, width = args.total_frames, args.native_fps, args.height, args.width
     clip = _clip(args)
