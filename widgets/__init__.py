@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "show_layout": "inspector", "render_layout_text": "inspector", "render_selection_text": "inspector",
-    "draw_layout": "inspector", "token_rows": "inspector", "clock_of": "inspector", "Clock": "inspector",
+    "show_layout": "inspector", "render_layout_text": "layout_text", "render_selection_text": "layout_text",
+    "draw_layout": "inspector", "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
     "InspectorView": "inspector",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
     "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",

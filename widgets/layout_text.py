@@ -1,0 +1,225 @@
+"""The inspector's data and its text twin, without widgets: the clock of a layout (real time and
+temporal id of every token), the selection as rows, and the plain-text report + table.
+
+* :func:`clock_of` / :class:`Clock` - per-token temporal position id, real time and chunk;
+* :func:`token_rows` - the selection as data: media tokens that share kind and temporal id
+  collapse into one row ("VIDEO x 144");
+* :func:`render_layout_text` / :func:`render_selection_text` - the text twin of
+  :func:`omni_bench_widgets.show_layout`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from omni_bench.layout.arith import DEFAULT_FPS
+
+from ._common import KIND_NAMES, ROLE_NAMES, labelled_mask, role_codes, runs, tokenizer_of
+
+__all__ = ["Clock", "clock_of", "default_selection", "token_rows", "render_selection_text", "render_layout_text",
+           "COLUMNS", "row_cells"]
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Per-token time data from :mod:`omni_bench.layout.alignment`; a field is None when unavailable.
+
+    ``temporal``: [n] TMRoPE temporal id (``temporal_positions``); ``times``: [n, 2] real
+    seconds each media token covers (NaN elsewhere); ``chunk``: [n] interleave chunk of
+    each media token (-1 elsewhere), in the order ``alignment`` lists the chunks.
+    """
+
+    temporal: np.ndarray | None = None
+    times: np.ndarray | None = None
+    chunk: np.ndarray | None = None
+
+
+def _core(name: str):
+    # the module, not the package attribute: `omni_bench.layout.alignment` may name the module or the function
+    try:
+        return getattr(importlib.import_module("omni_bench.layout.alignment"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def clock_of(layout) -> Clock:
+    """The :class:`Clock` of a layout: temporal ids, real seconds and chunk of each token.
+
+    Video token ``k`` of the first video belongs to grid step ``k // tokens_per_grid``, which
+    covers its two frames' time (``stats.frame_times``) up to the next step's; audio token
+    ``i`` covers ``[0.04 i, 0.04 (i + 1))`` s; chunks come from ``alignment(layout).chunks``.
+    """
+    n = len(layout.input_ids)
+    temporal_positions, alignment = _core("temporal_positions"), _core("alignment")
+    temporal = times = chunk = None
+    if temporal_positions is not None:
+        try:
+            temporal = np.asarray(temporal_positions(layout))
+        except (ValueError, KeyError, StopIteration, TypeError):
+            temporal = None
+        if temporal is not None and temporal.shape != (n,):
+            temporal = None
+    span = next((seg for seg in layout.segments if seg.kind == "vision"), None)
+    if alignment is None or span is None:
+        return Clock(temporal)
+    try:
+        chunks = alignment(layout).chunks
+    except (ValueError, KeyError, TypeError):
+        return Clock(temporal)
+    kinds = layout.kinds
+    inside = np.arange(span.start, span.end)
+    video = inside[kinds[span.start:span.end] == 2]
+    audio = inside[kinds[span.start:span.end] == 3]
+    times = np.full((n, 2), np.nan)
+    s = layout.stats
+    if video.size and s.tokens_per_grid:
+        steps = np.arange(video.size) // s.tokens_per_grid
+        starts = _grid_starts(s, int(steps[-1]) + 2)
+        times[video, 0], times[video, 1] = starts[steps], starts[steps + 1]
+    if audio.size:
+        step = float(_core("AUDIO_TOKEN_SECONDS") or 0.04)
+        times[audio, 0] = np.arange(audio.size) * step
+        times[audio, 1] = times[audio, 0] + step
+    media = inside[kinds[span.start:span.end] >= 2]
+    counts = [c.video_tokens + c.audio_tokens for c in chunks]
+    if sum(counts) == media.size:
+        chunk = np.full(n, -1)
+        chunk[media] = np.repeat(np.arange(len(counts)), counts)
+    return Clock(temporal, times, chunk)
+
+
+def _grid_starts(stats, count: int) -> np.ndarray:
+    """Real start of grid steps 0..count-1: frame 2t's time, the video's end past the last frame."""
+    frames = np.asarray(stats.frame_times, dtype=float)
+    patch = max(int(round((stats.second_per_grid or 1.0) * (stats.processor_fps or DEFAULT_FPS))), 1)
+    index = np.arange(count) * patch
+    end = stats.duration if stats.duration is not None else (frames[-1] if frames.size else 0.0)
+    if not frames.size:
+        fps = stats.sampled_fps or stats.processor_fps or DEFAULT_FPS
+        return np.minimum(index / fps, end)
+    return np.where(index < frames.size, frames[np.minimum(index, frames.size - 1)], end)
+
+
+def default_selection(layout) -> tuple[int, int]:
+    """The first media span up to its third media run's first token, or the first 64 tokens.
+
+    For the bundled street_market.mkv at 16 frames: ``(43, 384)`` = <|vision_bos|>,
+    <|audio_bos|>, VIDEO x 288, AUDIO x 50 and the next VIDEO run's first token.
+    """
+    n = len(layout.input_ids)
+    span = next((s for s in layout.segments if s.kind != "text"), None)
+    if span is None:
+        return 0, min(n, 64)
+    starts, _, values = runs(layout.kinds[span.start:span.end])
+    media = starts[values >= 2]
+    stop = span.start + int(media[2]) + 1 if len(media) > 2 else span.end
+    return span.start, min(stop, n)
+
+
+def token_rows(layout, start: int, stop: int, *, tokenizer=None, clock: Clock | None = None) -> list[dict]:
+    """The tokens of ``[start, stop)`` as rows of dicts.
+
+    Keys: ``pos``, ``stop`` (one past the row's last token), ``kind``, ``role``, ``label``
+    (True where labelled), ``token`` (decoded text, ``#id`` without a tokenizer, or
+    ``"VIDEO × 144"``), ``chunk``, ``temporal`` (``(lo, hi)`` temporal ids) and ``time``
+    (``(start, end)`` seconds); the last three are None when unknown. Text and special
+    tokens get one row each; consecutive media tokens of one kind and label state collapse
+    into one row per chunk and, for VIDEO, per grid step (one temporal id).
+    """
+    clock = clock or Clock()
+    kinds = layout.kinds[start:stop]
+    roles = role_codes(layout)[start:stop]
+    labelled = labelled_mask(layout)[start:stop]
+    m = stop - start
+    chunk = clock.chunk[start:stop] if clock.chunk is not None else np.zeros(m, dtype=int)
+    temporal = clock.temporal[start:stop] if clock.temporal is not None else np.zeros(m, dtype=int)
+    step = np.where(kinds == 2, temporal, 0)  # VIDEO rows split per temporal id, AUDIO rows per chunk
+    key = np.stack([kinds, labelled, chunk, step], axis=1)
+    ids = layout.input_ids
+    rows: list[dict] = []
+    i = 0
+    while i < m:
+        j = i + 1
+        if kinds[i] >= 2:
+            while j < m and (key[j] == key[i]).all():
+                j += 1
+        pos = start + i
+        if kinds[i] >= 2:
+            token = f"{KIND_NAMES[kinds[i]]} × {j - i}"
+        elif tokenizer is not None:
+            token = tokenizer.decode([ids[pos]], skip_special_tokens=False)
+        else:
+            token = f"#{ids[pos]}"
+        span = None
+        if clock.times is not None and not np.isnan(clock.times[pos:start + j]).all():
+            span = (float(np.nanmin(clock.times[pos:start + j, 0])), float(np.nanmax(clock.times[pos:start + j, 1])))
+        rows.append(dict(
+            pos=pos, stop=start + j, kind=KIND_NAMES[kinds[i]], role=ROLE_NAMES[roles[i]] or "-",
+            label=bool(labelled[i]), token=token,
+            chunk=int(chunk[i]) if clock.chunk is not None and chunk[i] >= 0 else None,
+            temporal=(int(temporal[i:j].min()), int(temporal[i:j].max())) if clock.temporal is not None else None,
+            time=span))
+        i = j
+    return rows
+
+
+# ---------------------------------------------------------------------------- text twin
+
+
+def _cell_pos(row) -> str:
+    return f"{row['pos']}" if row["stop"] == row["pos"] + 1 else f"{row['pos']}-{row['stop'] - 1}"
+
+
+def _cell_time(row) -> str:
+    return "-" if row["time"] is None else f"{row['time'][0]:.2f}-{row['time'][1]:.2f} s"
+
+
+def _cell_temporal(row) -> str:
+    if row["temporal"] is None:
+        return "-"
+    lo, hi = row["temporal"]
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def row_cells(row) -> tuple[str, ...]:
+    token = row["token"] if row["kind"] in ("VIDEO", "AUDIO", "IMAGE") else repr(row["token"])
+    return (_cell_pos(row), row["kind"], row["role"], "*" if row["label"] else "-",
+            "-" if row["chunk"] is None else str(row["chunk"]), _cell_temporal(row), _cell_time(row), token)
+
+
+COLUMNS = ("pos", "kind", "role", "label", "chunk", "t-id", "time", "token")
+_WIDTHS = (12, 9, 11, 7, 7, 11, 17, 0)
+
+
+def render_selection_text(layout, start: int, stop: int, *, max_rows: int = 40, tokenizer=None,
+                          clock: Clock | None = None) -> str:
+    """The selection table: one line per row of :func:`token_rows`, at most ``max_rows``.
+
+    Columns ``pos kind role label chunk t-id time token``; labelled rows carry ``*``,
+    unknown values print ``-``.
+    """
+    rows = token_rows(layout, start, stop, tokenizer=tokenizer, clock=clock)
+    lines = [f"[Selection {start}:{stop} of {len(layout.input_ids)} tokens, {len(rows)} rows]",
+             "".join(f"{c:<{w}}" for c, w in zip(COLUMNS, _WIDTHS))]
+    for row in rows[:max_rows]:
+        lines.append("".join(f"{c:<{w}}" for c, w in zip(row_cells(row), _WIDTHS)))
+    if len(rows) > max_rows:
+        lines.append(f"... {len(rows) - max_rows} more rows")
+    return "\n".join(lines)
+
+
+def render_layout_text(layout, selection: tuple[int, int] | None = None, *, max_rows: int = 40,
+                       tokenizer=None) -> str:
+    """Text twin of the inspector: the layout's report, then the selection table if given."""
+    text = str(layout)
+    if selection is not None:
+        tokenizer = tokenizer if tokenizer is not None else tokenizer_of(layout)
+        text += "\n\n" + render_selection_text(layout, *selection, max_rows=max_rows, tokenizer=tokenizer,
+                                               clock=clock_of(layout))
+    return text
