@@ -60,6 +60,7 @@ _MODULES = {
     "data.validation": "validate ValidationReport",
     "eval.score": "score Scores TaskScores",
     "eval.grounding": "GroundingRow",
+    "eval.run": "evaluate EvalConfig EvalRun",
     "_torchvision": "prepare_torchvision",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}

@@ -1,8 +1,12 @@
-"""``omni-bench eval score LOG --annotations ANN``: a LongVALE answer log scored as LongVALE scores it."""
+"""``omni-bench eval``: ``score LOG --annotations ANN`` scores a LongVALE answer log as LongVALE does;
+``run --annotations ANN --media-root DIR (--tiny | --model PATH | --adapter RUN_DIR) --output LOG``
+asks a model the questions first (flags: :class:`~omni_bench.eval.run.EvalConfig`'s fields)."""
 
 from __future__ import annotations
 
-from omni_bench.cli.flags import add_json_flag
+import json
+
+from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
 
 __all__ = ["register"]
 
@@ -25,6 +29,7 @@ def register(subparsers) -> None:
     s.add_argument("--examples", type=int, default=3, metavar="N", help="unparseable answers quoted per task")
     add_json_flag(s)
     s.set_defaults(func=run_score)
+    _register_run(commands)
 
 
 def run_score(args) -> int:
@@ -32,4 +37,23 @@ def run_score(args) -> int:
 
     result = score(args.log, args.annotations, task=args.task, parse=args.parse, examples=args.examples)
     print(result.to_json(ensure_ascii=False) if args.json else str(result))
+    return 0
+
+
+def _register_run(commands) -> None:
+    from omni_bench.eval.run import SAMPLING_OVERRIDES, EvalConfig
+    from omni_bench.training.config import TrainConfig
+
+    r = commands.add_parser("run", help="ask a model LongVALE's questions, append its answers to a log, score it")
+    add_field_flags(r, EvalConfig, defaults=False, exclusive=[("tiny", "model", "adapter")],
+                    borrow=(TrainConfig, SAMPLING_OVERRIDES))
+    add_json_flag(r)
+    r.set_defaults(func=run_eval)
+
+
+def run_eval(args) -> int:
+    from omni_bench.eval.run import EvalConfig, evaluate
+
+    result = evaluate(EvalConfig(**field_values(EvalConfig, args)))
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else str(result))
     return 0

@@ -1,0 +1,253 @@
+"""``omni_bench.evaluate``: ask a model LongVALE's questions, log its answers, score them.
+
+One query per video (dense captioning) or per event (grounding, segment captioning), with
+LongVALE's prompts (:mod:`omni_bench.eval.prompts`). Each query becomes a one-turn record
+and goes through :class:`~omni_bench.data.dataset.OmniSFTDataset` — the same probing, frame
+sampling, frame size, audio from the video and chunking as training, through the same
+processor call — and the prompt is the item's ``input_ids`` up to its first labelled token
+(the reply's start, right after ``<|im_start|>assistant\\n``). Prompts are left-padded into
+batches by :class:`~omni_bench.data.dataset.OmniCollator` and answered by greedy decoding.
+
+Answers are appended to the log after every batch in LongVALE's format (grounding lines
+carry LongVALE's ``info.iou``), so a run that stops resumes where it was: queries already
+in the log are skipped. Videos that cannot be read are skipped and listed, as LongVALE's
+``eval.py`` skips them.
+
+Models: ``tiny`` (the profile's tiny model, seeded), ``model`` (a checkpoint directory),
+or ``adapter`` (a training run folder: its base model — the same seeded tiny model for a
+tiny run — with its adapter, and its sampling settings unless given here).
+
+Left out: sampling-based decoding, several queries per event, pre-extracted features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.eval.answers import PARSE_MODES, parse_span
+from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
+from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, read_log
+from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
+from omni_bench.eval.score import SCORE_TASKS, Scores, score
+
+__all__ = ["EvalConfig", "EvalRun", "evaluate", "SAMPLING_OVERRIDES"]
+
+# The sampling / size / chunk fields of an evaluation (TrainConfig's, same flags); None: the run's or the default.
+SAMPLING_OVERRIDES = ("frames", "fps", "min_pixels", "max_pixels", "resize", "seconds_per_chunk",
+                      "position_id_per_seconds", "processor_fps", "use_audio", "system")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What an evaluation run is asked to do; ``omni-bench eval run`` flags map 1:1."""
+
+    annotations: str | None = None  # --annotations ANN: LongVALE eval annotations {video_id: {duration, ...}}
+    media_root: str | None = None  # --media-root DIR: the videos, <video_id>.mp4 etc. (None: ANN's folder)
+    output: str = "runs/eval.jsonl"  # --output LOG: the answer log (JSON Lines), appended; answered queries skipped
+    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
+    tiny: bool = False  # --tiny: the profile's random-init tiny model, seeded with --seed
+    model: str | None = None  # --model PATH: a checkpoint directory (weights + processor)
+    adapter: str | None = None  # --adapter RUN_DIR: a training run: its base model, adapter and sampling
+    seed: int = 0  # --seed: the tiny model's init seed (a run's own with --adapter)
+    task: str = "all"  # --task: grounding | captioning | seg_captioning | all
+    prompts: str = "longvale"  # --prompts: longvale (LongVALE eval.py's questions) | training
+        # (omni-bench train's prompts: a memorisation check, not a benchmark)
+    limit: int | None = None  # --limit N: answer at most N more queries (in LongVALE's order)
+    max_new_tokens: int = 64  # --max-new-tokens N: greedy decoding length per answer
+    batch_size: int = 4  # --batch-size N: queries per generate call
+    parse: str = "longvale"  # --parse: longvale | lenient (how the printed scores read answers)
+    progress: bool = True  # --no-progress hides the progress bar
+    frames: int | None = None  # --frames N: sample N frames per video (None: the run's, or fps 2)
+    fps: float | None = None  # --fps F: sample F frames per second
+    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge
+    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge
+    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
+    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave
+    position_id_per_seconds: float | None = None  # --position-id-per-seconds
+    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
+    use_audio: bool | None = None  # --no-audio: ignore the videos' audio tracks
+    system: str | None = None  # --system: system prompt (None: the chat template's default)
+
+    def __post_init__(self):
+        def bad(message: str):
+            raise OmniBenchError(message, reason="bad-settings")
+
+        if not self.annotations:
+            bad("pass --annotations ANN (LongVALE eval annotations)")
+        if sum(bool(x) for x in (self.tiny, self.model, self.adapter)) != 1:
+            bad("pass exactly one of --tiny (with --profile), --model PATH or --adapter RUN_DIR")
+        if self.task not in SCORE_TASKS:
+            bad(f"--task must be one of {', '.join(SCORE_TASKS)}, got {self.task!r}")
+        if self.prompts not in PROMPT_STYLES:
+            bad(f"--prompts must be one of {', '.join(PROMPT_STYLES)}, got {self.prompts!r}")
+        if self.parse not in PARSE_MODES:
+            bad(f"--parse must be one of {', '.join(PARSE_MODES)}, got {self.parse!r}")
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 0:
+            bad(f"--limit must be >= 0, got {self.limit}")
+
+    def replace(self, **changes) -> EvalConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """What :func:`evaluate` did: queries answered now / before, videos skipped, and the log's scores."""
+
+    output: Path  # the answer log
+    queries: int  # queries of the annotations for the task
+    answered: int  # answered by this call
+    already: int  # found in the log and skipped
+    skipped: tuple  # Problems of the queries whose video could not be read (omni_bench.core.problems.Problem)
+    scores: Scores  # the whole log's scores
+
+    def to_dict(self) -> dict:
+        return {"output": str(self.output), "queries": self.queries, "answered": self.answered,
+                "already": self.already,
+                "skipped": [{"source": p.source, "reason": p.reason, "message": p.message} for p in self.skipped],
+                "scores": self.scores.to_dict()}
+
+    def __str__(self) -> str:
+        head = (f"{self.output}: {self.queries} queries, {self.answered} answered now, {self.already} already in "
+                f"the log" + (f", {len(self.skipped)} skipped" if self.skipped else ""))
+        lines = [head, *(f"  skipped {p}" for p in self.skipped[:5]), str(self.scores)]
+        return "\n".join(lines)
+
+
+def _train_config(path: str):
+    from omni_bench.training.config import CONFIG_FILE, TrainConfig
+
+    run = Path(path)
+    if not (run / CONFIG_FILE).is_file():
+        raise OmniBenchError(f"{run}: no {CONFIG_FILE}; --adapter takes a training run folder", source=str(run),
+                             reason="missing")
+    return TrainConfig.from_file(run / CONFIG_FILE)
+
+
+def _settings(config: EvalConfig):
+    """The LayoutSettings the queries are sampled with: the run's (``adapter``) or the default, then the flags."""
+    from omni_bench.layout.settings import LayoutSettings
+
+    base = _train_config(config.adapter).layout_settings() if config.adapter else \
+        LayoutSettings(profile=config.model or config.profile)
+    given = {name: getattr(config, name) for name in SAMPLING_OVERRIDES if getattr(config, name) is not None}
+    if "frames" in given or "fps" in given:  # one way of sampling replaces the other
+        given = {"frames": None, "fps": None, **given}
+    return dataclasses.replace(base, **given)
+
+
+def _load_model(config: EvalConfig):
+    """(model in eval mode, processor) as the config asks."""
+    from omni_bench.core.processor import load_processor
+
+    if config.adapter:
+        from omni_bench.training.prepare import load_trained_model
+
+        run = _train_config(config.adapter)
+        return load_trained_model(config.adapter).eval(), load_processor(run.model or run.profile)
+    if config.tiny:
+        from omni_bench.core.models import tiny_model
+
+        return tiny_model(config.profile, seed=config.seed).eval(), load_processor(config.profile)
+    from omni_bench.training.config import TrainConfig
+    from omni_bench.training.prepare import load_model, resolve_dtype
+
+    train_like = TrainConfig(model=config.model, data=config.annotations)
+    return load_model(train_like, resolve_dtype(train_like)).eval(), load_processor(config.model)
+
+
+def _records(queries: list[Query], annotations: dict) -> list:
+    from omni_bench.data.records import Record
+
+    return [Record(f"{q.video_id}|{q.task}|{q.sentence_id}", (("human", q.text), ("gpt", q.reference or "-")),
+                   videos=(q.video_id,), duration=float(annotations[q.video_id]["duration"]), source="eval")
+            for q in queries]
+
+
+def _prompt_item(item: dict) -> dict:
+    """A dataset item cut before its reply: the generation prompt, with the same media tensors."""
+    import torch
+
+    labelled = torch.nonzero(item["labels"] != -100)
+    end = int(labelled[0]) if len(labelled) else len(item["labels"])
+    prompt = {key: value for key, value in item.items() if key not in ("input_ids", "attention_mask", "labels")}
+    prompt.update(input_ids=item["input_ids"][:end], attention_mask=item["attention_mask"][:end],
+                  labels=torch.full((end,), -100, dtype=item["labels"].dtype))
+    return prompt
+
+
+def _entry(query: Query, answer: str, annotations: dict) -> dict:
+    entry = {"video_id": query.video_id, "task": query.task, "query_id": query.query_id, "answer": answer}
+    if query.task == "grounding":
+        video = annotations[query.video_id]
+        true = true_fraction(video["timestamps"][query.sentence_id], video["duration"])
+        iou = span_iou(predicted_fraction(parse_span(answer), video["duration"]), true)
+        entry["info"] = {"sentence_id": query.sentence_id, "iou": iou}
+    elif query.task == "seg_captioning":
+        entry["info"] = {"sentence_id": query.sentence_id}
+    return entry
+
+
+def _generate(model, processor, settings, batch_items: list[dict], max_new_tokens: int) -> list[str]:
+    import torch
+
+    from omni_bench.data.dataset import OmniCollator
+
+    batch = OmniCollator(processor, padding_side="left", settings=settings)(batch_items)
+    batch.pop("labels")
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[:, batch["input_ids"].shape[1]:]
+    return [text.strip() for text in processor.batch_decode(new, skip_special_tokens=True)]
+
+
+def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **fields) -> EvalRun:
+    """Answer the annotations' queries not yet in ``config.output``, append them, and score the log.
+
+    ``model`` / ``processor``: an already loaded model and its processor (then ``tiny``/``model``/
+    ``adapter`` only say which settings apply; the run's with ``adapter``).
+    ``fields``: :class:`EvalConfig` fields, when no config is given.
+
+    >>> run = evaluate(annotations="data/longvale_annotations.json", tiny=True, task="grounding",
+    ...                frames=4, resize=(56, 56), output="runs/eval.jsonl")   # doctest: +SKIP
+    >>> run.scores["grounding"]["mIoU"]                                      # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    from omni_bench.data.dataset import OmniSFTDataset
+
+    config = config.replace(**fields) if config is not None else EvalConfig(**fields)
+    annotations = load_eval_annotations(config.annotations)
+    queries = make_queries(annotations, config.task, config.prompts)
+    output = Path(config.output)
+    done = {entry_key(e) for e in read_log(output)[0]} if output.is_file() else set()
+    todo = [q for q in queries if q.key not in done]
+    todo = todo[:config.limit] if config.limit is not None else todo
+    answered, skipped = 0, ()
+    if todo:
+        settings = _settings(config)
+        loaded_model, loaded_processor = _load_model(config) if model is None else (model, processor)
+        media_root = config.media_root if config.media_root is not None else str(Path(config.annotations).parent)
+        dataset = OmniSFTDataset(_records(todo, annotations), media_root=media_root, settings=settings,
+                                 processor=loaded_processor)
+        skipped = tuple(dataset.dropped)
+        by_id = {f"{q.video_id}|{q.task}|{q.sentence_id}": q for q in todo}
+        output.parent.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=len(dataset), desc="eval", unit="query", disable=not config.progress)
+        for start in range(0, len(dataset), config.batch_size):
+            indices = range(start, min(start + config.batch_size, len(dataset)))
+            answers = _generate(loaded_model, loaded_processor, settings, [_prompt_item(dataset[i]) for i in indices],
+                                config.max_new_tokens)
+            asked = [by_id[dataset.planned[i].record.id] for i in indices]
+            append_log(output, [_entry(q, a, annotations) for q, a in zip(asked, answers)])
+            answered += len(asked)
+            bar.update(len(asked))
+        bar.close()
+    scores = score(output, annotations, task=config.task, parse=config.parse) if output.is_file() else \
+        Scores(config.parse, ())
+    return EvalRun(output, len(queries), answered, sum(q.key in done for q in queries), skipped, scores)
