@@ -59,6 +59,7 @@ ROPE_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ROPE_CASES))
 def test_rope_positions_equal_the_models(name, omni_processor, thinker):
     import torch

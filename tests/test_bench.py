@@ -23,6 +23,7 @@ def tiny_result() -> dict:
         return bench_loss(64, 32, 1000, chunk_size=16, seed=1)
 
 
+@pytest.mark.slow
 def test_bench_loss_result_shape(tiny_result):
     result = json.loads(json.dumps(tiny_result))  # plain JSON all the way down
     for backend in ("naive", "chunked"):
@@ -36,6 +37,7 @@ def test_bench_loss_result_shape(tiny_result):
     assert {"ratio_peak", "ratio_seconds", "ratio_cpu_seconds", "max_grad_diff"} <= set(result)
 
 
+@pytest.mark.slow
 def test_bench_loss_backends_agree(tiny_result):
     assert tiny_result["max_grad_diff"] < 1e-6
     assert tiny_result["naive"]["loss"] == pytest.approx(tiny_result["chunked"]["loss"], abs=1e-5)
@@ -44,6 +46,7 @@ def test_bench_loss_backends_agree(tiny_result):
     )
 
 
+@pytest.mark.slow
 def test_format_bench_loss(tiny_result):
     text = format_bench_loss(tiny_result)
     assert "N=64 H=32 V=1000" in text
@@ -88,6 +91,7 @@ def test_peak_rss_probe_keeps_the_peak_after_the_memory_is_freed():
     assert bench._rss_bytes() - before < 60 * 2**20  # freed: only the recorded peak remembers it
 
 
+@pytest.mark.slow
 def test_failing_worker_raises_with_its_error():
     with pytest.raises(RuntimeError, match="backend 'nonexistent'"):
         bench_loss(8, 8, 16, backends=("nonexistent",))
@@ -110,6 +114,7 @@ def test_repeats_must_be_positive():
         bench_loss(8, 8, 16, repeats=0)
 
 
+@pytest.mark.slow
 def test_cli_bench_loss_json(capsys):
     """`omni-bench bench loss --json` prints the documented object, gradients equal across paths."""
     import json

@@ -14,6 +14,7 @@ from omni_bench.cli import main
 SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 
 
+@pytest.mark.slow
 def test_counts_equal_the_processor_on_the_bundled_clips(clips, omni_processor):
     settings = LayoutSettings(frames=16)
     result = budget_dataset([clips], settings, processor=omni_processor, max_total_tokens=1500)

@@ -121,6 +121,7 @@ def test_collator_refuses_a_batch_mixing_audio_and_silence(items, omni_processor
         OmniCollator(omni_processor)([items[0], silent])
 
 
+@pytest.mark.slow
 def test_layouts_of_a_batch_equal_each_items_layout(dataset, items, omni_processor):
     collator = OmniCollator(omni_processor, settings=SETTINGS)
     layouts = collator.layouts(collator(items))
@@ -133,6 +134,7 @@ def test_layouts_of_a_batch_equal_each_items_layout(dataset, items, omni_process
         assert "Omni Batch Debug" in str(layout)
 
 
+@pytest.mark.slow
 def test_batch_loss_equals_token_weighted_mean_of_per_sample_losses(items, omni_processor):
     from omni_bench import tiny_model
 

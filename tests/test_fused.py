@@ -67,6 +67,7 @@ def _assert_same(reference, fused):
 
 @pytest.mark.parametrize("profile, processor_fixture", [("qwen2.5-omni-7b", "omni_processor"),
                                                         ("qwen2.5-vl-7b", "vl_processor")])
+@pytest.mark.slow
 def test_loss_and_gradients_equal_the_models_own(profile, processor_fixture, request):
     batch = _batch(request.getfixturevalue(processor_fixture), profile)
     assert (batch["attention_mask"] == 0).any()  # right padding is exercised
@@ -89,6 +90,7 @@ def test_loss_and_gradients_equal_the_models_own(profile, processor_fixture, req
     assert model(**batch).logits is not None  # restored
 
 
+@pytest.mark.slow
 def test_generate_unchanged(omni_processor):
     from omni_bench.core.media import probe, read_audio, read_frames
     from omni_bench.core.processor import resolve_profile

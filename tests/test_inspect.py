@@ -93,6 +93,7 @@ def test_labels_are_the_answer_only(layout, omni_processor):
     assert not media & set(labelled)
 
 
+@pytest.mark.slow
 def test_fps_handed_to_the_processor(clip_with_sound, omni_processor):
     sampled = inspect(str(clip_with_sound), frames=8)
     assert sampled.stats.processor_fps == pytest.approx(8 / sampled.stats.duration)
@@ -145,6 +146,7 @@ def test_bad_inputs(tmp_path, clips):
         inspect(str(clips / "silent_walk.mkv"), frames=500, use_audio=False)
 
 
+@pytest.mark.slow
 def test_model_runs_on_the_output(clip_with_sound, omni_processor):
     """The tiny thinker takes the very tensors inspect inspected, with labels on the expanded ids."""
     import torch

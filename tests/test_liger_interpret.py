@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -48,6 +48,7 @@ def test_profiles_are_cached_on_disk(omni_processor):
     assert load_processor("qwen2.5-omni-7b") is omni_processor  # same object within a process
 
 
+@pytest.mark.slow
 def test_checkpoint_directory_goes_through_autoprocessor(omni_processor, tmp_path):
     omni_processor.save_pretrained(tmp_path)
     again = load_processor(str(tmp_path))
@@ -56,6 +57,7 @@ def test_checkpoint_directory_goes_through_autoprocessor(omni_processor, tmp_pat
     assert again.tokenizer(text).input_ids == omni_processor.tokenizer(text).input_ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_every_profile_builds(name):
     proc = load_processor(name)

@@ -9,6 +9,8 @@ import pytest
 
 from omni_bench.bench.step import bench_step, format_bench_step
 
+pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
+
 
 @pytest.fixture(scope="module")
 def tiny() -> dict:

@@ -88,6 +88,7 @@ def test_video_only_layout_uses_the_claimed_lane():
     assert len(_patches(ax, "VIDEO")) == len(_patches(ax, "AUDIO")) == 25  # one row per grid step
 
 
+@pytest.mark.slow
 def test_timeline_never_loads_pyplot():
     code = ("import sys; from omni_bench_widgets.timeline import draw_timeline; "
             "from omni_bench import alignment; from omni_bench.layout.plan import media_plan; "

@@ -21,6 +21,7 @@ DATA = ROOT / "data" / "longvale_sft.json"
 TEXT_LAYER = re.compile(r"model\.language_model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj$")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile, layers", [("qwen2.5-omni-7b", 2), ("qwen2.5-vl-7b", 2)])
 def test_lora_wraps_the_text_model_only(profile, layers):
     config = TrainConfig(profile=profile, tiny=True, data=str(DATA))
@@ -69,6 +70,7 @@ def test_config_errors(tmp_path):
         _check_loss_requires_grad(torch.tensor(1.0))
 
 
+@pytest.mark.slow
 def test_five_step_tiny_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--tiny", "--data", str(DATA), "--frames", "4", "--resize", "56x56", "--max-steps", "5",

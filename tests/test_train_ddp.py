@@ -15,6 +15,8 @@ import torch
 from omni_bench import load_processor, tiny_model
 from omni_bench.training.run import TrainConfig, train
 
+pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

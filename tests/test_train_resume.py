@@ -26,6 +26,8 @@ ensure_torchvision()  # before transformers' Trainer imports its vision code (CP
 from transformers import TrainerCallback
 from omni_bench.training.run import TrainConfig, train
 
+pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
+
 class Kill(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 4:

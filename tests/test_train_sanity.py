@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from omni_bench import load_processor, tiny_model
@@ -12,6 +13,7 @@ from omni_bench._torchvision import ensure_torchvision
 from omni_bench.training.run import TrainConfig, train
 
 ensure_torchvision()  # before transformers' Trainer imports its vision code (CPU torch)
+pytestmark = pytest.mark.slow  # trains a tiny model for many steps
 from transformers import TrainerCallback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

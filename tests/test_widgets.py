@@ -67,6 +67,7 @@ def test_import_omni_bench_loads_no_gui(module):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_widgets_never_load_pyplot():
     code = ("import sys, omni_bench_widgets as w; [getattr(w, name) for name in w.__all__]; "
             "w.show_dashboard([{'step': 1, 'loss': 2.0}], display=False); "
@@ -312,6 +313,7 @@ def test_read_metrics_leaves_a_partial_line(tmp_path):
     assert read_metrics(tmp_path / "missing.jsonl") == ([], 0, 0)
 
 
+@pytest.mark.slow
 def test_dashboard_refresh_and_log(tmp_path):
     _write(tmp_path / "metrics.jsonl", _rows(1, 4))
     ui = show_dashboard(tmp_path, display=False)
@@ -333,6 +335,7 @@ def test_dashboard_refresh_and_log(tmp_path):
     assert bytes(_image(ui["widget"]).value).startswith(PNG)
 
 
+@pytest.mark.slow
 def test_dashboard_polls_while_a_run_writes(tmp_path):
     ui = show_dashboard(tmp_path / "run", display=False, refresh_seconds=0.05)
     view = ui["view"]

@@ -23,17 +23,29 @@ DEFAULT_FPS = 2.0  # frames per second sampled when neither frames nor fps is gi
 
 
 def round_by_factor(number: float, factor: int) -> int:
-    """Closest multiple of factor (Python's round: halves go to even). ``round_by_factor(15, 2) -> 16``."""
+    """Closest multiple of factor (Python's round: halves go to even). ``round_by_factor(15, 2) -> 16``.
+
+    >>> round_by_factor(15, 2)
+    16
+    """
     return round(number / factor) * factor
 
 
 def ceil_by_factor(number: float, factor: int) -> int:
-    """Smallest multiple of factor >= number. ``ceil_by_factor(5, 2) -> 6``."""
+    """Smallest multiple of factor >= number. ``ceil_by_factor(5, 2) -> 6``.
+
+    >>> ceil_by_factor(5, 2)
+    6
+    """
     return math.ceil(number / factor) * factor
 
 
 def floor_by_factor(number: float, factor: int) -> int:
-    """Largest multiple of factor <= number. ``floor_by_factor(5, 2) -> 4``."""
+    """Largest multiple of factor <= number. ``floor_by_factor(5, 2) -> 4``.
+
+    >>> floor_by_factor(5, 2)
+    4
+    """
     return math.floor(number / factor) * factor
 
 
@@ -56,6 +68,11 @@ def qwen_vl_utils_smart_resize(height: int, width: int, factor: int = 28, min_pi
     ``qwen_vl_utils_smart_resize(205, 3314, max_pixels=16 * 784) -> (0, 448)``.
     Raises ValueError for an aspect ratio over 200 and for max_pixels < min_pixels (the
     reference asserts).
+
+    >>> qwen_vl_utils_smart_resize(10, 500)
+    (28, 504)
+    >>> qwen_vl_utils_smart_resize(205, 3314, max_pixels=16 * 784)
+    (0, 448)
     """
     max_pixels = 16384 * factor * factor if max_pixels is None else max_pixels
     min_pixels = 4 * factor * factor if min_pixels is None else min_pixels
@@ -86,6 +103,11 @@ def transformers_smart_resize(height: int, width: int, factor: int = 28, min_pix
     ``transformers_smart_resize(10, 500, min_pixels=3136, max_pixels=12845056) -> (28, 420)``
     (15 tokens); ``transformers_smart_resize(205, 3314, max_pixels=16 * 784) -> (28, 448)``.
     Raises ValueError for an aspect ratio over 200, as the reference does.
+
+    >>> transformers_smart_resize(10, 500, min_pixels=3136, max_pixels=12845056)
+    (28, 420)
+    >>> transformers_smart_resize(205, 3314, max_pixels=16 * 784)
+    (28, 448)
     """
     _check_ratio(height, width, max_ratio)
     h_bar = round(height / factor) * factor
@@ -114,6 +136,9 @@ def video_resize(height: int, width: int, *, min_pixels: int, max_pixels: int, f
     ``cap_pixels_per_frame`` the per-frame limit also shrinks with the frame count as in
     qwen-vl-utils. ``video_resize(360, 640, min_pixels=64*28*28, max_pixels=128*28*28)
     -> (224, 420)`` (grid 16 x 30, the LongVALE notebook's dynamic-size case).
+
+    >>> video_resize(360, 640, min_pixels=64*28*28, max_pixels=128*28*28)
+    (224, 420)
     """
     if cap_pixels_per_frame:
         if num_frames is None:
@@ -133,6 +158,11 @@ def smart_nframes(total_frames: int, video_fps: float, *, nframes: int | None = 
     to total_frames, then floored to the factor.
     ``smart_nframes(300, 30) -> 20``; ``smart_nframes(300, 30, nframes=15) -> 16``.
     Raises ValueError outside [frame_factor, total_frames], as the reference does.
+
+    >>> smart_nframes(300, 30)
+    20
+    >>> smart_nframes(300, 30, nframes=15)
+    16
     """
     if nframes is not None and fps is not None:
         raise ValueError("pass either nframes or fps, not both")
@@ -156,6 +186,9 @@ def linspace_round_indices(start: int, end: int, count: int) -> list[int]:
 
     Computed in float32 as torch does, then rounded half to even.
     ``linspace_round_indices(0, 299, 5) -> [0, 75, 150, 224, 299]``.
+
+    >>> linspace_round_indices(0, 299, 5)
+    [0, 75, 150, 224, 299]
     """
     import numpy as np
 
@@ -177,17 +210,28 @@ def grid_thw(num_frames: int, height: int, width: int, *, patch_size: int = 14,
 
     An odd frame count is padded by repeating the last frame, as the processor does.
     ``grid_thw(50, 224, 224) -> (25, 16, 16)``.
+
+    >>> grid_thw(50, 224, 224)
+    (25, 16, 16)
     """
     return (-(-num_frames // temporal_patch_size), height // patch_size, width // patch_size)
 
 
 def tokens_per_grid(grid_h: int, grid_w: int, merge_size: int = 2) -> int:
-    """LLM tokens per temporal grid step: h * w / merge^2. ``tokens_per_grid(16, 16) -> 64``."""
+    """LLM tokens per temporal grid step: h * w / merge^2. ``tokens_per_grid(16, 16) -> 64``.
+
+    >>> tokens_per_grid(16, 16)
+    64
+    """
     return (grid_h * grid_w) // (merge_size * merge_size)
 
 
 def video_tokens(grid: tuple[int, int, int], merge_size: int = 2) -> int:
-    """All VIDEO tokens of a grid: t * h * w / merge^2. ``video_tokens((25, 16, 16)) -> 1600``."""
+    """All VIDEO tokens of a grid: t * h * w / merge^2. ``video_tokens((25, 16, 16)) -> 1600``.
+
+    >>> video_tokens((25, 16, 16))
+    1600
+    """
     t, h, w = grid
     return (t * h * w) // (merge_size * merge_size)
 
@@ -197,6 +241,9 @@ def mel_frames(num_samples: int, *, hop_length: int = 160, max_frames: int = 300
 
     One frame is 10 ms at 16 kHz; audio past 300 s is truncated (30000 frames).
     ``mel_frames(4_110_240) -> 25689`` (256.89 s).
+
+    >>> mel_frames(4_110_240)
+    25689
     """
     return min(-(-int(num_samples) // hop_length), max_frames)
 
@@ -205,6 +252,11 @@ def audio_tokens(mel: int) -> int:
     """Audio tokens after the encoder's stride-2 conv and pooling: ((L-1)//2+1-2)//2+1.
 
     One token covers 40 ms. ``audio_tokens(25689) -> 6422``; ``audio_tokens(30000) -> 7500``.
+
+    >>> audio_tokens(25689)
+    6422
+    >>> audio_tokens(30000)
+    7500
     """
     return ((mel - 1) // 2 + 1 - 2) // 2 + 1
 
@@ -222,6 +274,9 @@ def chunk_lengths(groups, tokens_per_chunk: int) -> list[int]:
     closes the chunk and moves the boundary on by ONE chunk only, so a jump over several
     boundaries produces a run of one-token chunks (the LongVALE notebook's "VIDEO x 1" pattern).
     ``chunk_lengths([(0, 64), (25, 64), (50, 64)], 50) -> [128, 64]``.
+
+    >>> chunk_lengths([(0, 64), (25, 64), (50, 64)], 50)
+    [128, 64]
     """
     out, start, position, current = [], 0, 0, 1
     for value, count in groups:
@@ -307,6 +362,9 @@ def merge_runs(runs) -> list[tuple[str, int]]:
     """Drop empty runs and merge adjacent runs of one kind.
 
     ``merge_runs([("AUDIO", 50), ("AUDIO", 0), ("AUDIO", 7), ("VIDEO", 3)]) -> [("AUDIO", 57), ("VIDEO", 3)]``
+
+    >>> merge_runs([("AUDIO", 50), ("AUDIO", 0), ("AUDIO", 7), ("VIDEO", 3)])
+    [('AUDIO', 57), ('VIDEO', 3)]
     """
     merged: list[tuple[str, int]] = []
     for kind, count in runs:

@@ -122,6 +122,9 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
     unknown = sorted(set(data) - set(META_FIELDS))
     if unknown:
         raise OmniBenchError(f"unknown media field(s) {', '.join(unknown)}; expected {', '.join(META_FIELDS)}",
+
+    >>> media_info(duration=10, width=320, height=180, native_fps=29.97).total_frames
+    300
                              reason="bad-metadata")
     path = str(data.get("path") or _NO_PATH)
     missing = [k for k in ("duration", "width", "height", "native_fps") if data.get(k) is None]

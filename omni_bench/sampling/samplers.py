@@ -152,6 +152,11 @@ def video_frame_range(total_frames: int, native_fps: float, video_start: float |
     ``video_frame_range(300, 30.0) -> (0, 299, 300)``;
     ``video_frame_range(300, 30.0, 1.0, 4.1) -> (30, 122, 93)`` (4.1 * 30 = 122.99999999999999).
     Raises SamplingError when the range holds less than two frames, as the reference does.
+
+    >>> video_frame_range(300, 30.0)
+    (0, 299, 300)
+    >>> video_frame_range(300, 30.0, 1.0, 4.1)
+    (30, 122, 93)
     """
     if native_fps <= 0:
         raise SamplingError("video_fps must be a positive number")
@@ -177,10 +182,16 @@ def sample_qwen_vl_utils(total_frames: int, native_fps: float, *, nframes: int |
     """qwen-vl-utils' choice (``_read_video_decord``): ``linspace(start, end, n).round()``.
 
     n is ``smart_nframes`` over the frames of the [video_start, video_end] range: ``nframes``
-    rounded to the factor, or ``fps`` (default 2.0) x range duration clamped to
+    rounded to the factor, or ``fps`` (default ``arith.DEFAULT_FPS``, 2.0) x range duration clamped to
     [min_frames, max_frames] (max_frames defaults to min(768, range frames)).
-    ``sample_qwen_vl_utils(300, 30.0, nframes=5).indices -> (0, 75, 150, 224, 299)``.
-    Raises SamplingError when n falls outside [frame_factor, range frames], as the reference does.
+    ``sample_qwen_vl_utils(300, 30.0, nframes=6).indices -> (0, 60, 120, 179, 239, 299)``; an odd
+    ``nframes=5`` rounds to 4 frames. Raises SamplingError when n falls outside
+    [frame_factor, range frames], as the reference does.
+
+    >>> sample_qwen_vl_utils(300, 30.0, nframes=6).indices
+    (0, 60, 120, 179, 239, 299)
+    >>> sample_qwen_vl_utils(300, 30.0, nframes=5).indices
+    (0, 100, 199, 299)
     """
     _check_video(total_frames, native_fps)
     if nframes is not None and fps is not None:
@@ -209,6 +220,9 @@ def float_arange_indices(total_frames: int, count: int) -> list[int]:
     extra value rounds up to ``total`` itself:
     ``float_arange_indices(300, 50)[-1] -> 294``; ``float_arange_indices(17, 14)`` has 15
     elements and ends with 17.
+
+    >>> float_arange_indices(300, 50)[-1]
+    294
     """
     step = total_frames / count
     length = math.ceil(total_frames / step)
@@ -227,6 +241,9 @@ def sample_transformers(total_frames: int, native_fps: float, *, num_frames: int
     ``sample_transformers(300, 30.0, num_frames=50).indices[-1] -> 294`` (last frame missed).
     Raises SamplingError when n exceeds the frame count (reference: ValueError) or is 0
     (reference: ZeroDivisionError).
+
+    >>> sample_transformers(300, 30.0, num_frames=50).indices[-1]
+    294
     """
     _check_video(total_frames, native_fps)
     if num_frames is not None and fps is not None:
@@ -272,6 +289,9 @@ def sample_llama_factory(total_frames: int, native_fps: float, *, video_fps: flo
     ``sample_llama_factory(300, 30.0, video_fps=0.5).indices -> (0, 74, 149, 224, 299)``.
     The Qwen2-VL plugin keeps a frame when its index is in the list (so repeats collapse)
     and repeats the last frame when the count is odd; ``frames_fed`` counts that.
+
+    >>> sample_llama_factory(300, 30.0, video_fps=0.5).indices
+    (0, 74, 149, 224, 299)
     """
     _check_video(total_frames, native_fps)
     seconds = total_frames / native_fps if duration is None else duration
@@ -296,6 +316,9 @@ def sample_qwen25vl_finetune(total_frames: int, native_fps: float, *, base_inter
     indices ``np.unique(np.linspace(0, total - 1, n, dtype=int))`` (floored, repeats dropped).
     ``sample_qwen25vl_finetune(300, 30.0).indices -> (0, 99, 199, 299)`` (10 s: round(2.5) = 2,
     raised to 4).
+
+    >>> sample_qwen25vl_finetune(300, 30.0).indices
+    (0, 99, 199, 299)
     """
     _check_video(total_frames, native_fps)
     length = total_frames / native_fps
@@ -320,6 +343,9 @@ def sample_uniform(total_frames: int, native_fps: float, *, frames: int) -> Samp
 
     n is capped at total_frames (a note says so). ``sample_uniform(300, 30.0, frames=4).indices
     -> (0, 100, 199, 299)``.
+
+    >>> sample_uniform(300, 30.0, frames=4).indices
+    (0, 100, 199, 299)
     """
     _check_video(total_frames, native_fps)
     if frames < 1:
@@ -335,6 +361,9 @@ def sample_fps(total_frames: int, native_fps: float, *, fps: float) -> Sampling:
 
     Rounded half to even; a rate above the native one repeats frames.
     ``sample_fps(300, 30.0, fps=0.5).indices -> (0, 60, 120, 180, 240)``.
+
+    >>> sample_fps(300, 30.0, fps=0.5).indices
+    (0, 60, 120, 180, 240)
     """
     _check_video(total_frames, native_fps)
     if not fps > 0:
@@ -364,6 +393,9 @@ def largest_gap(sampling: Sampling) -> float:
     the largest difference between neighbours of [0] + sorted in-range timestamps +
     [(T - 1) / fps]. A rule that misses the last frame shows it as a tail gap.
     ``largest_gap(sample_uniform(11, 1.0, frames=3)) -> 5.0``.
+
+    >>> largest_gap(sample_uniform(11, 1.0, frames=3))
+    5.0
     """
     last = (sampling.total_frames - 1) / sampling.native_fps
     inside = sorted(t for i, t in zip(sampling.indices, sampling.timestamps) if 0 <= i < sampling.total_frames)
