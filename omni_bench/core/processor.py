@@ -91,7 +91,6 @@ def _build_tokenizer(profile: Profile, folder: Path) -> None:
 def _build(profile: Profile, folder: Path) -> None:
     ensure_torchvision()
     from transformers import AutoTokenizer, Qwen2VLImageProcessor
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
     _build_tokenizer(profile, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -103,11 +102,9 @@ def _build(profile: Profile, folder: Path) -> None:
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": profile.image_min_pixels, "longest_edge": profile.image_max_pixels}, **common
     )
-    video_processor = Qwen2VLVideoProcessor(
-        size={"shortest_edge": profile.video_min_pixels, "longest_edge": profile.video_max_pixels}, **common
-    )
     from omni_bench.families import family_of
 
+    video_processor = family_of(profile).video_processor(profile, common)
     processor = family_of(profile).build_processor(profile, image_processor=image_processor,
                                                    video_processor=video_processor, tokenizer=tokenizer,
                                                    chat_template=template)

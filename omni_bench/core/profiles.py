@@ -172,6 +172,10 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
+from omni_bench.core.qwen3_profiles import QWEN3_PROFILES  # noqa: E402 - needs Profile above
+
+PROFILES.update(QWEN3_PROFILES)  # Qwen3-VL 2B/4B/8B, Qwen3-Omni-30B-A3B (sources in that module)
+
 
 def get_profile(name: str) -> Profile:
     """Look a profile up by name (case-insensitive); raise OmniBenchError listing the known ones."""

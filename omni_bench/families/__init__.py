@@ -17,11 +17,13 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.families.base import Family
 from omni_bench.families.qwen2_5_omni import QWEN2_5_OMNI
 from omni_bench.families.qwen2_5_vl import QWEN2_5_VL
+from omni_bench.families.qwen3_omni import QWEN3_OMNI
+from omni_bench.families.qwen3_vl import QWEN3_VL
 
 __all__ = ["Family", "FAMILIES", "family_of", "family_of_processor", "family_of_model_type"]
 
 # profile.family key -> the family's rules
-FAMILIES: dict[str, Family] = {f.key: f for f in (QWEN2_5_OMNI, QWEN2_5_VL)}
+FAMILIES: dict[str, Family] = {f.key: f for f in (QWEN2_5_OMNI, QWEN2_5_VL, QWEN3_OMNI, QWEN3_VL)}
 
 
 def family_of(profile) -> Family:

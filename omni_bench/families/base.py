@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Family"]
+__all__ = ["Family", "whisper_feature_extractor"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,11 @@ class Family:
         """The trainable model of a checkpoint directory."""
         raise NotImplementedError
 
-    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio) -> dict:
+    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio, **context) -> dict:
         """What this family's processor call adds to omni_bench's common keywords.
 
-        ``settings`` is a :class:`~omni_bench.layout.settings.ResolvedSettings`; the result
+        ``settings`` is a :class:`~omni_bench.layout.settings.ResolvedSettings`; ``context``
+        may hold ``indices`` (the sampled frame indices) and ``native_fps``; the result
         has a ``"videos_kwargs"`` entry merged into the common one and top-level keywords.
         """
         raise NotImplementedError
@@ -46,3 +47,68 @@ class Family:
     def chunking(self, settings) -> dict:
         """The VIDEO/AUDIO chunking values a layout of this family records (empty: none)."""
         raise NotImplementedError
+
+    # The planner's per-family arithmetic. The defaults are the Qwen2.5 rules; a family whose
+    # processor differs (Qwen3-VL, Qwen3-Omni) overrides them.
+
+    def video_processor(self, profile, common: dict):
+        """The video processor built offline for a profile (``common``: patching, mean, std)."""
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+        return Qwen2VLVideoProcessor(
+            size={"shortest_edge": profile.video_min_pixels, "longest_edge": profile.video_max_pixels}, **common)
+
+    def resized_size(self, info, settings, frames: int) -> tuple[int, int]:
+        """(h, w) the video processor resizes ``info``'s frames to (no explicit resize)."""
+        from omni_bench.layout import arith
+
+        return arith.video_resize(info.height, info.width, min_pixels=settings.min_pixels,
+                                  max_pixels=settings.max_pixels, factor=settings.profile.factor)
+
+    def mel_frames(self, samples: int, profile) -> int:
+        """Valid mel frames of ``samples`` 16 kHz samples (the feature extractor's cap applies)."""
+        from omni_bench.layout import arith
+
+        return arith.mel_frames(samples, hop_length=profile.hop_length, max_frames=profile.nb_max_frames)
+
+    def feature_frames(self, mel: int, profile) -> int:
+        """Frames of the ``input_features`` tensor for ``mel`` valid ones (padded to 300 s here)."""
+        return profile.nb_max_frames
+
+    def audio_tokens(self, mel: int, profile) -> int:
+        """Audio tokens the encoder makes of ``mel`` mel frames."""
+        from omni_bench.layout import arith
+
+        return arith.audio_tokens(mel)
+
+    def vision_runs(self, mp) -> tuple[tuple[str, int], ...]:
+        """The VIDEO/AUDIO runs inside the vision span of a :class:`~omni_bench.layout.plan.MediaPlan`."""
+        from omni_bench.layout import arith
+
+        if not mp.use_audio:
+            return (("VIDEO", mp.video_tokens),)
+        return tuple(arith.interleave_runs(
+            mp.grid, mp.second_per_grid, mp.audio_tokens, seconds_per_chunk=mp.seconds_per_chunk,
+            position_id_per_seconds=mp.position_id_per_seconds, merge_size=mp.profile.merge_size))
+
+    def timestamps(self, mp) -> tuple[float, ...]:
+        """Seconds written as text before each grid step (empty: the family writes none)."""
+        return ()
+
+    def expansion(self, mp, ids, tokenizer) -> list[int]:
+        """The token ids the template's one video placeholder becomes."""
+        body: list[int] = []
+        for kind, count in self.vision_runs(mp):
+            body.extend([ids.video if kind == "VIDEO" else ids.audio] * count)
+        return [ids.audio_bos, *body, ids.audio_eos] if mp.use_audio else body
+
+
+def whisper_feature_extractor(profile):
+    """The Whisper feature extractor of an Omni checkpoint's audio front-end (the profile's values)."""
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(
+        feature_size=profile.mel_bins, sampling_rate=profile.sampling_rate, hop_length=profile.hop_length,
+        chunk_length=profile.chunk_length, n_fft=profile.n_fft, padding_value=0.0, return_attention_mask=True,
+        dither=0.0,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omni_bench.families.base import Family
+from omni_bench.families.base import Family, whisper_feature_extractor
 
 __all__ = ["QWEN2_5_OMNI"]
 
@@ -12,13 +12,9 @@ __all__ = ["QWEN2_5_OMNI"]
 @dataclass(frozen=True)
 class _Qwen25Omni(Family):
     def build_processor(self, profile, *, image_processor, video_processor, tokenizer, chat_template):
-        from transformers import Qwen2_5OmniProcessor, WhisperFeatureExtractor
+        from transformers import Qwen2_5OmniProcessor
 
-        feature_extractor = WhisperFeatureExtractor(
-            feature_size=profile.mel_bins, sampling_rate=profile.sampling_rate, hop_length=profile.hop_length,
-            chunk_length=profile.chunk_length, n_fft=profile.n_fft, padding_value=0.0,
-            return_attention_mask=True, dither=0.0,
-        )
+        feature_extractor = whisper_feature_extractor(profile)
         return Qwen2_5OmniProcessor(image_processor=image_processor, video_processor=video_processor,
                                     feature_extractor=feature_extractor, tokenizer=tokenizer,
                                     chat_template=chat_template)
@@ -54,7 +50,8 @@ class _Qwen25Omni(Family):
             return full.from_pretrained(path, dtype=dtype, enable_audio_output=False).thinker
         return transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, dtype=dtype)
 
-    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio) -> dict:
+    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio,
+                         **_) -> dict:
         # the Omni processor reads videos_kwargs["fps"]; it interleaves with the chunk settings
         kwargs: dict = {"videos_kwargs": {}, "seconds_per_chunk": float(settings.seconds_per_chunk),
                         "position_id_per_seconds": settings.position_id_per_seconds}

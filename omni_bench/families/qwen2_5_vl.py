@@ -40,7 +40,8 @@ class _Qwen25VL(Family):
 
         return Qwen2_5_VLForConditionalGeneration.from_pretrained(path, dtype=dtype)
 
-    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio) -> dict:
+    def processor_kwargs(self, settings, *, frames_count: int, processor_fps: float, audio,
+                         **_) -> dict:
         # Qwen2.5-VL's processor ignores videos_kwargs["fps"]: it takes second_per_grid_ts from
         # the video metadata's sampled fps (24 when there is none). Metadata with fps=F and no
         # frame indices makes its sampled fps exactly F.

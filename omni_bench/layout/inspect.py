@@ -46,7 +46,8 @@ def inspect(media: str, settings: LayoutSettings | None = None, *, processor=Non
     processor_fps = resolved.processor_fps or len(indices) / info.duration
     text = processor.apply_chat_template(conversation(resolved), tokenize=False,
                                          add_generation_prompt=resolved.answer is None)
-    out = processor_call(processor, resolved, text, frames, audio, processor_fps)
+    out = processor_call(processor, resolved, text, frames, audio, processor_fps, indices=indices,
+                         native_fps=info.native_fps)
     layout = layout_from_output(out, processor, resolved, info=info, indices=indices,
                                 processor_fps=processor_fps, use_audio=resolved.use_audio)
     return with_audio_track(layout, None if audio is None else len(audio), profile.sampling_rate, profile.hop_length)

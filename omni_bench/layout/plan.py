@@ -41,6 +41,8 @@ from omni_bench.core.problems import no_audio_error
 from omni_bench.core.processor import resolve_profile
 from omni_bench.core.profiles import Profile
 from omni_bench.core.tokens import token_ids
+from omni_bench.families import family_of
+from omni_bench.families.base import Family
 from omni_bench.layout import arith
 from omni_bench.layout.frames import explicit_size, frame_count, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
@@ -91,16 +93,12 @@ class MediaPlan:
 
     @property
     def audio_tokens(self) -> int:
-        return arith.audio_tokens(self.mel_frames) if self.use_audio else 0
+        return family_of(self.profile).audio_tokens(self.mel_frames, self.profile) if self.use_audio else 0
 
     @property
     def vision_runs(self) -> tuple[tuple[str, int], ...]:
         """The VIDEO/AUDIO runs inside the vision span, as they appear in input_ids."""
-        if not self.use_audio:
-            return (("VIDEO", self.video_tokens),)
-        return tuple(arith.interleave_runs(
-            self.grid, self.second_per_grid, self.audio_tokens, seconds_per_chunk=self.seconds_per_chunk,
-            position_id_per_seconds=self.position_id_per_seconds, merge_size=self.profile.merge_size))
+        return family_of(self.profile).vision_runs(self)
 
     @property
     def span_tokens(self) -> int:
@@ -122,9 +120,6 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
     unknown = sorted(set(data) - set(META_FIELDS))
     if unknown:
         raise OmniBenchError(f"unknown media field(s) {', '.join(unknown)}; expected {', '.join(META_FIELDS)}",
-
-    >>> media_info(duration=10, width=320, height=180, native_fps=29.97).total_frames
-    300
                              reason="bad-metadata")
     path = str(data.get("path") or _NO_PATH)
     missing = [k for k in ("duration", "width", "height", "native_fps") if data.get(k) is None]
@@ -152,7 +147,7 @@ def _dynamic_size(height: int, width: int, min_pixels: int, max_pixels: int, fac
 
 
 def resized_size(info: VideoInfo, settings: LayoutSettings | ResolvedSettings,
-                 profile: Profile | None = None) -> tuple[int, int]:
+                 profile: Profile | None = None, frames: int | None = None) -> tuple[int, int]:
     """(h, w) in pixels of the frames the processor patches.
 
     ``--resize HxW``: H and W rounded to multiples of 28; otherwise transformers' dynamic
@@ -164,6 +159,8 @@ def resized_size(info: VideoInfo, settings: LayoutSettings | ResolvedSettings,
     try:
         if r.resize is not None:
             return explicit_size(r.resize[0], r.resize[1], r.profile.factor)
+        if frames is not None and type(r.family).resized_size is not Family.resized_size:
+            return r.family.resized_size(info, r, frames)  # a family whose budget depends on the frames
         return _dynamic_size(info.height, info.width, r.min_pixels, r.max_pixels, r.profile.factor)
     except ValueError as exc:
         raise OmniBenchError(f"{info.path}: cannot resize {info.width}x{info.height} ({exc})", source=info.path,
@@ -197,12 +194,12 @@ def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | ResolvedSet
     else:
         chosen, count = (), frame_count(info, r, p.temporal_patch_size)
     sampled_fps = count / info.duration
-    height, width = resized_size(info, r)
+    height, width = resized_size(info, r, frames=count)
     grid = arith.grid_thw(count, height, width, patch_size=p.patch_size, temporal_patch_size=p.temporal_patch_size)
     samples = int(round(info.audio_seconds * p.sampling_rate)) if r.use_audio else 0
     if r.use_audio and samples <= 0:
         raise OmniBenchError(f"{info.path}: the audio track is empty", source=info.path, reason="empty-audio")
-    mel = arith.mel_frames(samples, hop_length=p.hop_length, max_frames=p.nb_max_frames) if r.use_audio else 0
+    mel = r.family.mel_frames(samples, p) if r.use_audio else 0
     chunking = r.family.chunking(r)
     return MediaPlan(
         info=info, profile=p, frames=count, frame_indices=chosen, sampled_fps=sampled_fps,
@@ -234,11 +231,8 @@ def template_ids(processor, settings: LayoutSettings) -> tuple[tuple[int, ...], 
     return _template_ids(processor, text)
 
 
-def _expansion(mp: MediaPlan, ids) -> list[int]:
-    body: list[int] = []
-    for kind, count in mp.vision_runs:
-        body.extend([ids.video if kind == "VIDEO" else ids.audio] * count)
-    return [ids.audio_bos, *body, ids.audio_eos] if mp.use_audio else body
+def _expansion(mp: MediaPlan, ids, tokenizer) -> list[int]:
+    return family_of(mp.profile).expansion(mp, ids, tokenizer)
 
 
 def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | None = None, *, processor=None,
@@ -265,7 +259,7 @@ def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | Non
     mp = media_plan(info, settings.resolve(resolve_profile(processor)))
     ids = token_ids(processor)
     template, where = template_ids(processor, settings)
-    input_ids = [*template[:where], *_expansion(mp, ids), *template[where + 1:]]
+    input_ids = [*template[:where], *_expansion(mp, ids, processor.tokenizer), *template[where + 1:]]
     labels = assistant_labels(input_ids, ids)
     return build_layout(input_ids, labels, processor.tokenizer, ids, _stats(mp, input_ids, labels),
                         source="planner", profile=settings.profile,
@@ -296,11 +290,13 @@ def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
         frame_times=tuple(float(i) / info.native_fps for i in mp.frame_indices), native_fps=info.native_fps,
         duration=info.duration, sampled_fps=mp.sampled_fps,
     )
-    if mp.seconds_per_chunk is not None:  # the family chunks VIDEO/AUDIO (Omni)
-        stats.update(seconds_per_chunk=mp.seconds_per_chunk, position_id_per_seconds=mp.position_id_per_seconds)
+    for name in ("seconds_per_chunk", "position_id_per_seconds"):  # what the family's interleave records
+        if getattr(mp, name) is not None:
+            stats[name] = getattr(mp, name)
     if mp.use_audio:
-        stats.update(input_features_shape=(1, p.mel_bins, p.nb_max_frames),
-                     input_features_mb=p.mel_bins * p.nb_max_frames * 4 / 2**20, mel_frames=mp.mel_frames,
+        features = family_of(p).feature_frames(mp.mel_frames, p)
+        stats.update(input_features_shape=(1, p.mel_bins, features),
+                     input_features_mb=p.mel_bins * features * 4 / 2**20, mel_frames=mp.mel_frames,
                      audio_seconds=mp.mel_frames * p.hop_length / p.sampling_rate,
                      audio_tokens_formula=mp.audio_tokens)
     return LayoutStats(**stats)

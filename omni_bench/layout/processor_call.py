@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from omni_bench.core.media import VideoInfo
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
@@ -38,11 +40,14 @@ def conversation(settings, media: object = "video") -> list[dict]:
     return messages
 
 
-def processor_call(processor, settings: ResolvedSettings, text: str, frames, audio, processor_fps: float) -> dict:
+def processor_call(processor, settings: ResolvedSettings, text: str, frames, audio, processor_fps: float, *,
+                   indices=None, native_fps: float | None = None) -> dict:
     """Call transformers' processor the way omni_bench always does, and return its output.
 
     The frames are already sampled (``do_sample_frames=False``); with ``resize`` they are
     already resized, otherwise the processor resizes within [min_pixels, max_pixels].
+    ``indices`` / ``native_fps`` (where the frames came from) reach the family's keywords
+    (Qwen3-VL writes its timestamps from them).
     """
     videos_kwargs: dict = {"fps": processor_fps, "do_sample_frames": False, "cap_pixels_per_frame": False}
     if settings.resize is not None:
@@ -50,7 +55,7 @@ def processor_call(processor, settings: ResolvedSettings, text: str, frames, aud
     else:
         videos_kwargs["size"] = {"shortest_edge": settings.min_pixels, "longest_edge": settings.max_pixels}
     extra = settings.family.processor_kwargs(settings, frames_count=len(frames), processor_fps=processor_fps,
-                                             audio=audio)
+                                             audio=audio, indices=indices, native_fps=native_fps)
     videos_kwargs.update(extra.pop("videos_kwargs", {}))
     kwargs: dict = {"text": [text], "videos": [frames], "videos_kwargs": videos_kwargs, "return_tensors": "pt",
                     **extra}
@@ -102,7 +107,7 @@ def layout_from_output(out, processor, settings: ResolvedSettings, *, info: Vide
     if "input_features" in out:
         features = out["input_features"]
         mel = int(out["feature_attention_mask"][0].sum())
-        formula = arith.audio_tokens(mel)
+        formula = settings.family.audio_tokens(mel, profile)
         stats.update(input_features_shape=tuple(features.shape),
                      input_features_mb=features.numel() * features.element_size() / 2**20, mel_frames=mel,
                      audio_seconds=mel * profile.hop_length / profile.sampling_rate, audio_tokens_formula=formula)
@@ -122,4 +127,5 @@ def _output_second_per_grid(out, settings: ResolvedSettings, processor_fps: floa
     if key in out:
         value = out[key]
         return float(value[0] if not hasattr(value, "tolist") else value.tolist()[0])
-    return arith.second_per_grid(processor_fps, settings.profile.temporal_patch_size)
+    # no such output (Qwen3-VL): the value the other families' float32 tensors would hold
+    return float(np.float32(arith.second_per_grid(processor_fps, settings.profile.temporal_patch_size)))
