@@ -301,7 +301,7 @@ def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
 
 
 def _split_keep_newlines(text: str) -> list[str]:
-    """Split at template boundaries the way the seed prints them: the trailing "\\n" apart."""
+    """Split at template boundaries the way the LongVALE notebook prints them: the trailing "\\n" apart."""
     if text.endswith("\n") and len(text) > 1:
         return [text[:-1], "\n"]
     return [text]
