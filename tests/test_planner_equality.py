@@ -174,7 +174,10 @@ def test_matrix_is_broad():
     assert any(m["duration"] > 300 and s.get("use_audio", True) for _, _, m, s in CASES)
 
 
-@pytest.mark.parametrize("label,profile,meta,changes", CASES, ids=[c[0] for c in CASES])
+# The fast loop (scripts/test.sh --fast) keeps every 12th case; CI runs all of them.
+@pytest.mark.parametrize("label,profile,meta,changes",
+                         [pytest.param(*c, marks=() if i % 12 == 0 else pytest.mark.slow) for i, c in enumerate(CASES)],
+                         ids=[c[0] for c in CASES])
 def test_plan_equals_processor(label, profile, meta, changes, processors, zero_features):
     processor = processors[profile]
     settings = LayoutSettings(profile=profile, **changes)

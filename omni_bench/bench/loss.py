@@ -273,26 +273,39 @@ def bench_loss(
         "tokens": tokens, "hidden": hidden, "vocab": vocab, "dtype": dtype, "device": device,
         "chunk_size": chunk_size, "seed": seed, "ignore_fraction": ignore_fraction,
     }
+    result = _measure_backends(spec, tuple(backends), repeats)
+    result.update(spec, repeats=repeats)
+    result.update(_ratios(result))
+    return result
+
+
+def _measure_backends(spec: dict, backends: tuple[str, ...], repeats: int) -> dict:
+    """Each backend's best run (fresh worker per run, backends alternating) and the largest gradient
+    difference from the first backend."""
+    from tqdm.auto import tqdm
+
     runs: dict[str, list[dict]] = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory(prefix="omni_bench_loss_") as out_dir:
-        from tqdm.auto import tqdm
-
         order = [backend for _ in range(repeats) for backend in backends]
         bar = tqdm(order, desc="bench loss", unit="run", disable=None)  # shown on a terminal only
         for backend in bar:
             bar.set_postfix_str(backend)
             runs[backend].append(_run_worker({**spec, "backend": backend}, out_dir))
         result: dict = {backend: _best_of(rows) for backend, rows in runs.items()}
-        result["max_grad_diff"] = _max_grad_diff(out_dir, tuple(backends))
-    result.update(spec, repeats=repeats)
-    if "naive" in result and "chunked" in result:
-        naive, chunked = result["naive"], result["chunked"]
-        result["ratio_peak"] = chunked["peak_mib"] / naive["peak_mib"] if naive["peak_mib"] else None
-        result["ratio_seconds"] = chunked["seconds"] / naive["seconds"] if naive["seconds"] else None
-        result["ratio_cpu_seconds"] = (
-            chunked["cpu_seconds"] / naive["cpu_seconds"] if naive["cpu_seconds"] else None
-        )
+        result["max_grad_diff"] = _max_grad_diff(out_dir, backends)
     return result
+
+
+def _ratios(result: dict) -> dict:
+    """chunked / naive peak, seconds and CPU seconds, when both ran (None where naive's is 0)."""
+    if "naive" not in result or "chunked" not in result:
+        return {}
+    naive, chunked = result["naive"], result["chunked"]
+    return {
+        "ratio_peak": chunked["peak_mib"] / naive["peak_mib"] if naive["peak_mib"] else None,
+        "ratio_seconds": chunked["seconds"] / naive["seconds"] if naive["seconds"] else None,
+        "ratio_cpu_seconds": chunked["cpu_seconds"] / naive["cpu_seconds"] if naive["cpu_seconds"] else None,
+    }
 
 
 def format_bench_loss(result: dict) -> str:

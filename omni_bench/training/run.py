@@ -304,22 +304,11 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
-    from transformers import PrinterCallback, ProgressCallback, set_seed
+    from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
-    from omni_bench.core.processor import load_processor
-    from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
-    from omni_bench.data.records import load_records
-
+    config, data_path, dtype = _resolved_config(config)
     output_dir = Path(config.output)
-    data_path = Path(config.data)
-    if not data_path.is_file():
-        raise OmniBenchError(f"{data_path}: annotation file not found", source=str(data_path), reason="missing")
-    dtype = resolve_dtype(config)
-    # the resolved config: what config.json records and what a resumption must match
-    config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
-                            dtype=str(dtype).replace("torch.", ""))
-    media_root = config.media_root
     args = _training_arguments(config, output_dir, dtype)  # sets up the process group under accelerate
     is_main = args.process_index == 0
     resume_from = _check_run_dir(config, output_dir)
@@ -330,32 +319,12 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     hf_logging.set_verbosity_error()
     try:
         if is_main:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
-            if resume_from is not None:
-                _truncate_metrics(output_dir, int(resume_from.name.split("-")[-1]))
+            _start_run_dir(config, output_dir, resume_from)
         set_seed(config.seed)
-        processor = load_processor(config.model or config.profile)
-        settings = config.layout_settings()
-        records = load_records(str(data_path), format=config.data_format)
-        dataset = OmniSFTDataset(records, media_root=media_root, settings=settings, processor=processor,
-                                 max_total_tokens=config.max_total_tokens)
-        if len(dataset) == 0:
-            reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
-            raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
-                                 source=str(data_path), reason="no-samples")
+        dataset, collator = _training_data(config, data_path)
         model = prepare_model(config, dtype)
         trainable, total = model.get_nb_trainable_parameters()
-        trainer = _make_trainer_class()(model=model, args=args, train_dataset=dataset,
-                                        data_collator=OmniCollator(processor, settings=settings))
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        from transformers import TrainerCallback
-
-        hooks = [c for c in callbacks if isinstance(c, (TrainerCallback, type))]
-        listeners = [c for c in callbacks if not isinstance(c, (TrainerCallback, type))]
-        for callback in _make_callbacks(trainer, output_dir, config, is_main, listeners) + hooks:
-            trainer.add_callback(callback)
+        trainer = _make_trainer(model, args, dataset, collator, output_dir, config, is_main, callbacks)
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         rows = read_metrics(output_dir)
@@ -366,3 +335,56 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
                      dropped=tuple(dataset.dropped), world_size=args.world_size, model=model)
+
+
+def _resolved_config(config: TrainConfig):
+    """The config as the run records it (media root and dtype filled in), the data file, the dtype."""
+    data_path = Path(config.data)
+    if not data_path.is_file():
+        raise OmniBenchError(f"{data_path}: annotation file not found", source=str(data_path), reason="missing")
+    dtype = resolve_dtype(config)
+    # the resolved config: what config.json records and what a resumption must match
+    config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
+                            dtype=str(dtype).replace("torch.", ""))
+    return config, data_path, dtype
+
+
+def _start_run_dir(config: TrainConfig, output_dir: Path, resume_from: Path | None) -> None:
+    """Write the resolved config; when resuming, drop the metrics rows past the checkpoint."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
+    if resume_from is not None:
+        _truncate_metrics(output_dir, int(resume_from.name.split("-")[-1]))
+
+
+def _training_data(config: TrainConfig, data_path: Path):
+    """The planned dataset of the records and its collator; raises when no record makes a sample."""
+    from omni_bench.core.processor import load_processor
+    from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+    from omni_bench.data.records import load_records
+
+    processor = load_processor(config.model or config.profile)
+    settings = config.layout_settings()
+    records = load_records(str(data_path), format=config.data_format)
+    dataset = OmniSFTDataset(records, media_root=config.media_root, settings=settings, processor=processor,
+                             max_total_tokens=config.max_total_tokens)
+    if len(dataset) == 0:
+        reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
+        raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
+                             source=str(data_path), reason="no-samples")
+    return dataset, OmniCollator(processor, settings=settings)
+
+
+def _make_trainer(model, args, dataset, collator, output_dir: Path, config: TrainConfig, is_main: bool, callbacks):
+    """transformers' Trainer with omni_bench's callbacks (metrics rows, progress) instead of its printers;
+    ``callbacks`` are TrainerCallbacks (added as they are) or callables (called with each metrics row)."""
+    from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+    trainer = _make_trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    hooks = [c for c in callbacks if isinstance(c, (TrainerCallback, type))]
+    listeners = [c for c in callbacks if not isinstance(c, (TrainerCallback, type))]
+    for callback in _make_callbacks(trainer, output_dir, config, is_main, listeners) + hooks:
+        trainer.add_callback(callback)
+    return trainer
