@@ -117,10 +117,9 @@ def test_lvn_a_is_misaligned_and_the_fix_aligns_it():
     # first and last of 6,422 frames kept: the sampled frames are 6421 / 49 frames apart, not 6422 / 50
     assert bad.frame_spacing == pytest.approx(6421 / 49 / 25)
     assert "video grid: 10.28 s at the sampled fps (frames / duration; frames 5.242 s apart), 1 s assumed" in str(bad)
-    rec = bad.recommendation
-    assert rec.line.startswith("video grid = 10.28 s but processor assumes 1.00 s: pass fps=0.195, "
-                               "seconds_per_chunk=11")
-    assert rec.processor_fps == pytest.approx(50 / 256.89) and rec.seconds_per_chunk == 11.0
+    rec = bad.recommendation  # searched and checked (tests/test_recommend.py): exact 0.2 fps, 10 s chunks
+    assert rec.line.startswith("pass --sampling fps --fps 0.2 --processor-fps 0.2 --seconds-per-chunk 10: 52 frames")
+    assert rec.processor_fps == 0.2 and rec.seconds_per_chunk == 10.0 and rec.max_drift == 0.0
     assert recommend(SEED, settings) == rec
     fixed = alignment(media_plan(SEED, rec.apply(settings)))
     assert fixed.verdict == "aligned" and fixed.recommendation.changes == {}
@@ -131,8 +130,10 @@ def test_lvn_a_is_misaligned_and_the_fix_aligns_it():
 def test_one_token_chunks_are_flagged_with_a_chunk_fix():
     a = alignment(media_plan(SEED, LayoutSettings(frames=50, resize=(56, 56))))  # right fps, 2 s chunks
     assert a.verdict == "misaligned" and 1 in {c.video_tokens for c in a.chunks}
-    assert a.recommendation.changes == {"seconds_per_chunk": 11.0}
-    assert "is longer than the 2 s chunk" in a.recommendation.line
+    assert a.recommendation.changes == {"sampling": "fps", "frames": None, "fps": 0.2, "processor_fps": 0.2,
+                                        "seconds_per_chunk": 10.0}
+    fixed = alignment(media_plan(SEED, a.recommendation.apply(LayoutSettings(frames=50, resize=(56, 56)))))
+    assert fixed.aligned and 1 not in {c.video_tokens for c in fixed.chunks}
 
 
 def test_default_sampling_is_aligned_on_a_clip(clips, omni_processor):
@@ -162,7 +163,7 @@ def test_cli_prints_alignment_under_the_report(clips, capsys):
                  "--processor-fps", "2"]) == 0
     out = capsys.readouterr().out
     assert out.index("Omni Batch Debug") < out.index("[Alignment]")
-    assert "misaligned" in out and "pass fps=0.5" in out
+    assert "misaligned" in out and "fix: pass --sampling" in out and "within 2 s of that chunk's audio" in out
     assert main(["plan", "--duration", "12", "--width", "640", "--height", "360", "--native-fps", "15",
                  "--frames", "24", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -1,6 +1,6 @@
 """The timeline of the LongVALE notebook's misaligned 256.89 s sample and its fix, headless (Agg), on artists.
 
-Also writes ``docs/timeline_seed.png``. The alignments come from the planner's arithmetic
+Also writes ``docs/timeline_longvale_sample.png``. The alignments come from the planner's arithmetic
 (``media_plan``): no processor, nothing decoded.
 """
 
@@ -74,11 +74,11 @@ def test_pair_shares_the_time_axis_and_saves_the_doc_png(pair):
     top, bottom = fig.axes
     assert top.get_xlim() == bottom.get_xlim()
     assert top.get_title(loc="left").startswith("before: misaligned")
-    assert "pass fps=0.195" in top.get_title(loc="left")
+    assert "pass --sampling fps --fps 0.2" in top.get_title(loc="left")
     assert bottom.get_title(loc="left").startswith("after: aligned")
     DOCS.mkdir(exist_ok=True)
-    fig.savefig(DOCS / "timeline_seed.png", metadata={"Software": None})
-    assert (DOCS / "timeline_seed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig.savefig(DOCS / "timeline_longvale_sample.png", metadata={"Software": None})
+    assert (DOCS / "timeline_longvale_sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_video_only_layout_uses_the_claimed_lane():

@@ -30,7 +30,7 @@ __all__ = ["FieldFlag", "field_flags", "add_field_flags", "field_values", "add_l
            "add_metadata_flags", "add_json_flag", "SAMPLING_FIELDS"]
 
 # The LayoutSettings fields that decide sampling, frame size and chunking (inspect, plan, budget, validate, train).
-SAMPLING_FIELDS = ("frames", "fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "resize",
+SAMPLING_FIELDS = ("frames", "fps", "min_frames", "max_frames", "sampling", "min_pixels", "max_pixels", "resize",
                    "seconds_per_chunk", "position_id_per_seconds", "processor_fps")
 
 

@@ -248,11 +248,7 @@ def write_clip(
     path = str(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     frames = int(round(seconds * fps))
-    rng = np.random.default_rng(seed)
-    base = np.zeros((height, width, 3), np.uint8)
-    base[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
-    base[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
-    base[..., 2] = rng.integers(0, 64, dtype=np.uint8)
+    base = _gradient(width, height, seed)
     rate = _fraction(fps)
     # bitexact: no random segment UID, no muxing date, no encoder version string -> same bytes every run
     with av.open(path, mode="w", format="matroska", options={"fflags": "+bitexact"}) as container:
@@ -264,39 +260,62 @@ def write_clip(
         if audio:
             sound = container.add_stream("pcm_s16le", rate=AUDIO_RATE)
             sound.layout = "mono"
-        bar = max(4, width // 16)
-        for i in range(frames):
-            image = base.copy()
-            x = int((i / max(frames, 1)) * (width - bar))
-            image[:, x:x + bar] = 255
-            image[: height // 8, : max(1, (i % 50) * width // 50)] = (255, 0, 0)  # a frame counter bar
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            frame.time_base = 1 / rate  # Fraction
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        _mux_video(container, video, base, frames, rate)
         if sound is not None:
-            total = int(round(seconds * AUDIO_RATE))
-            t = np.arange(total) / AUDIO_RATE
-            wave = 0.3 * np.sin(2 * math.pi * tone_hz * t) * (0.6 + 0.4 * np.sin(2 * math.pi * 0.5 * t))
-            pcm = (wave * 32767).astype(np.int16)
-            step = 1600
-            for start in range(0, total, step):
-                chunk = pcm[start:start + step][None, :]
-                frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
-                frame.sample_rate = AUDIO_RATE
-                frame.pts = start
-                frame.time_base = Fraction(1, AUDIO_RATE)
-                for packet in sound.encode(frame):
-                    container.mux(packet)
-            for packet in sound.encode(None):
-                container.mux(packet)
+            _mux_tone(container, sound, int(round(seconds * AUDIO_RATE)), tone_hz)
     return probe(path)
 
 
 def _fraction(fps: float):
     from fractions import Fraction
+def _gradient(width: int, height: int, seed: int) -> np.ndarray:
+    """The clip's background: red across, green down, a seeded blue level."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((height, width, 3), np.uint8)
+    base[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    base[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    base[..., 2] = rng.integers(0, 64, dtype=np.uint8)
+    return base
+
+
+def _mux_video(container, video, base: np.ndarray, frames: int, rate) -> None:
+    """Encode the frames: a white bar moving across ``base`` and a red frame-counter bar on top."""
+    import av
+
+    height, width = base.shape[:2]
+    bar = max(4, width // 16)
+    for i in range(frames):
+        image = base.copy()
+        x = int((i / max(frames, 1)) * (width - bar))
+        image[:, x:x + bar] = 255
+        image[: height // 8, : max(1, (i % 50) * width // 50)] = (255, 0, 0)  # a frame counter bar
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        frame.time_base = 1 / rate  # Fraction
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for packet in video.encode(None):
+        container.mux(packet)
+
+
+def _mux_tone(container, sound, total: int, tone_hz: float) -> None:
+    """Encode ``total`` 16 kHz samples of a tone whose loudness swells at 0.5 Hz, 1600 samples a frame."""
+    import av
+
+    t = np.arange(total) / AUDIO_RATE
+    wave = 0.3 * np.sin(2 * math.pi * tone_hz * t) * (0.6 + 0.4 * np.sin(2 * math.pi * 0.5 * t))
+    pcm = (wave * 32767).astype(np.int16)
+    step = 1600
+    for start in range(0, total, step):
+        frame = av.AudioFrame.from_ndarray(pcm[start:start + step][None, :], format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        for packet in sound.encode(frame):
+            container.mux(packet)
+    for packet in sound.encode(None):
+        container.mux(packet)
+
+
 
     return Fraction(fps).limit_denominator(1001)

@@ -12,11 +12,11 @@ from chunk ``j``'s audio.
   real seconds its frames cover (grid step ``t`` = frames ``2t, 2t+1``, from the sampled
   frames' timestamps), the seconds its position ids claim, the seconds of its audio, and
   the drift ``video start - audio start``; a verdict for the sample ("aligned" when every
-  drift is within 1.5 real grid steps - the most a correctly clocked sample shows, see
-  ``_SLACK`` - else "misaligned") and a :class:`Recommendation`.
-* :func:`recommend` says which ``fps`` and ``seconds_per_chunk`` line the chunks up: the
-  fps actually sampled, and a chunk of whole seconds (the model's config only takes an
-  int) at least one grid step long, so that no chunk is cut into one-token pieces.
+  chunk's video starts within 2 s of its audio, ``DRIFT_TOLERANCE`` - else "misaligned") and a
+  :class:`Recommendation`.
+* :func:`recommend` says which settings line the chunks up: a joint search over the frame
+  count (within 10 %), the sampling rule and a whole-second ``seconds_per_chunk``, each
+  candidate planned and measured (:mod:`omni_bench.layout.alignment_fix`); its ``flags`` apply it.
 * :func:`rope_positions` / :func:`temporal_positions`: the 3-D rope position ids (and their
   temporal row) that Qwen2.5-Omni's ``get_rope_index`` computes for the layout's
   ``input_ids``, reproduced with NumPy (the test compares them with the tiny model's).
@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from omni_bench.layout import arith
+from omni_bench.layout.alignment_fix import tolerance_words
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.layout.token_layout import TokenLayout
 
@@ -43,10 +44,6 @@ __all__ = ["Chunk", "Alignment", "Recommendation", "alignment", "recommend", "ro
 AUDIO_TOKEN_SECONDS = 0.04  # one audio token: 4 mel frames of 10 ms (16 kHz, hop 160, two stride-2 stages)
 _DEFAULT_CHUNK = 2.0  # profile default seconds_per_chunk, used to group VL / video-only layouts
 _DEFAULT_IDS_PER_SECOND = 25.0
-# Default tolerance in real grid steps: what a correctly clocked sample can show. A chunk holds
-# whole grid steps (its video starts up to one step after its audio) and qwen-vl-utils keeps the
-# first and the last frame, so frame k is up to half a step later than k / sampled_fps.
-_SLACK = 1.5
 _SAME = 1e-7  # relative difference below which an fps or chunk length counts as unchanged (CLI round trips)
 
 
@@ -75,10 +72,19 @@ class Recommendation:
     current_processor_fps: float  # fps the layout was made with
     current_seconds_per_chunk: float | None  # chunk length the layout was made with
     line: str  # one sentence for the report
+    sampling: str | None = None  # frame rule of the checked fix ("qwen-vl-utils" / "fps"; None: unchanged)
+    frames: int | None = None  # frames the checked fix samples
+    fps: float | None = None  # its sampling rate (sampling "fps")
+    max_drift: float | None = None  # largest |drift| measured on the plan of the recommended settings
+    flags: tuple[str, ...] = ()  # the exact plan / inspect flags that apply it (() : nothing to change)
 
     @property
     def changes(self) -> dict:
         """LayoutSettings changes to apply ({} when nothing needs to change)."""
+        if self.sampling is not None:
+            from omni_bench.layout.alignment_fix import fix_changes
+
+            return fix_changes(self)
         out = {}
         if not math.isclose(self.processor_fps, self.current_processor_fps, rel_tol=_SAME):
             out["processor_fps"] = self.processor_fps
@@ -90,6 +96,8 @@ class Recommendation:
     def apply(self, settings: LayoutSettings | None = None) -> LayoutSettings:
         """``settings`` with the recommended processor fps and chunk length (always both, explicit)."""
         settings = settings or LayoutSettings()
+        if self.sampling is not None:
+            return settings.replace(**self.changes)
         changes = {"processor_fps": self.processor_fps}
         if self.seconds_per_chunk is not None:
             changes["seconds_per_chunk"] = self.seconds_per_chunk
@@ -107,7 +115,7 @@ class Alignment:
     verdict: str  # "aligned" or "misaligned"
     max_drift: float  # largest |drift| over chunks that have one, seconds
     worst_chunk: int | None  # the chunk where it occurs
-    tolerance: float  # |drift| allowed, seconds (default: 1.5 grid steps at the sampled fps)
+    tolerance: float  # |drift| allowed, seconds (default: 2 s, alignment_fix.DRIFT_TOLERANCE)
     interleaved: bool  # the video's own audio is interleaved (Omni, use_audio_in_video)
     grid_seconds: float  # seconds per grid step at the sampled fps (frames / duration)
     assumed_grid_seconds: float  # seconds per grid step the processor assumed
@@ -136,8 +144,12 @@ class Alignment:
             "tolerance": self.tolerance, "interleaved": self.interleaved, "grid_seconds": self.grid_seconds,
             "assumed_grid_seconds": self.assumed_grid_seconds, "frame_spacing": self.frame_spacing,
             "seconds_per_chunk": self.seconds_per_chunk,
+            "tolerance_words": tolerance_words(self.tolerance),
             "recommendation": {"processor_fps": self.recommendation.processor_fps,
                                "seconds_per_chunk": self.recommendation.seconds_per_chunk,
+                               "sampling": self.recommendation.sampling, "frames": self.recommendation.frames,
+                               "fps": self.recommendation.fps, "max_drift": self.recommendation.max_drift,
+                               "flags": list(self.recommendation.flags),
                                "changes": self.recommendation.changes, "line": self.recommendation.line},
             "chunks": [{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
                        for c in self.chunks],
@@ -157,7 +169,7 @@ def _span(span) -> str:
 
 def render_alignment(a: Alignment, *, max_rows: int = 12) -> str:
     """The text form: verdict, recommendation, then one row per chunk (long tables elided)."""
-    lines = ["[Alignment]", a.summary, f"fix: {a.recommendation.line}"]
+    lines = ["[Alignment]", a.summary, f"({tolerance_words(a.tolerance)})", f"fix: {a.recommendation.line}"]
     spacing = f"; frames {a.frame_spacing:.4g} s apart" if a.frame_spacing else ""
     lines.append(f"video grid: {a.grid_seconds:.4g} s at the sampled fps (frames / duration{spacing}), "
                  f"{a.assumed_grid_seconds:.4g} s assumed; "
@@ -300,18 +312,20 @@ def _chunk_notes(seconds_per_chunk: float) -> list[str]:
 def alignment(layout, *, tolerance: float | None = None) -> Alignment:
     """Real-time alignment of the first video's chunks in a TokenLayout (or a planner MediaPlan).
 
-    ``tolerance`` defaults to 1.5 real grid steps (a chunk holds whole grid steps, and
-    qwen-vl-utils' first-and-last-frame sampling puts frames up to half a step late). For
+    ``tolerance`` defaults to 2 s: every chunk's video must start within 2 s of its audio. For
     the seed's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s at the
     sampled fps, 1 s assumed): chunk 12 pairs video from 251.60 s with audio from 24.00 s, drift
-    +227.60 s, "misaligned"; the fix is ``fps=0.195, seconds_per_chunk=11``.
+    +227.60 s, "misaligned"; the checked fix is ``--sampling fps --fps 0.2 --processor-fps 0.2
+    --seconds-per-chunk 10`` (52 frames, drift 0 s).
     """
+    from omni_bench.layout.alignment_fix import DRIFT_TOLERANCE, checked_recommendation
+
     tm = _timing(layout)
     rows = _chunks(tm)
-    rec = _recommend(tm)
-    tolerance = _SLACK * rec.grid_seconds if tolerance is None else float(tolerance)
+    tolerance = DRIFT_TOLERANCE if tolerance is None else float(tolerance)
     drifts = [(abs(c.drift), c.index) for c in rows if c.drift is not None]
     max_drift, worst = max(drifts) if drifts else (0.0, None)
+    rec = checked_recommendation(layout, _recommend(tm), rows, max_drift, tolerance)
     notes = []
     if tm.interleaved and tm.observed_runs is not None:
         expected = tuple(arith.interleave_runs(tm.grid, tm.second_per_grid, tm.audio_tokens,
@@ -332,19 +346,19 @@ def _frame_spacing(tm: _Timing) -> float | None:
 
 
 def recommend(meta_or_layout, settings: LayoutSettings | None = None) -> Recommendation:
-    """The processor fps (= fps sampled) and seconds_per_chunk (whole grid steps) that line chunks up.
+    """The settings that line chunks up, searched and checked on their plan (``alignment(...).recommendation``).
 
     Takes a TokenLayout, a MediaPlan, or media metadata (VideoInfo / dict) with settings.
     ``recommend(dict(duration=256.89, width=640, height=360, native_fps=25),
     LayoutSettings(frames=50, processor_fps=2)).line`` ->
-    "video grid = 10.28 s but processor assumes 1.00 s: pass fps=0.195, seconds_per_chunk=11 (...)".
-    ``rec.apply(settings)`` gives the fixed settings.
+    "pass --sampling fps --fps 0.2 --processor-fps 0.2 --seconds-per-chunk 10: 52 frames ...".
+    ``rec.apply(settings)`` gives the fixed settings, ``rec.flags`` the CLI flags.
     """
     from omni_bench.layout.plan import MediaPlan, media_plan
 
     if not isinstance(meta_or_layout, (TokenLayout, MediaPlan)):
-        meta_or_layout = media_plan(meta_or_layout, settings, indices=False)
-    return _recommend(_timing(meta_or_layout))
+        meta_or_layout = media_plan(meta_or_layout, settings)
+    return alignment(meta_or_layout).recommendation  # searched and checked (omni_bench.layout.alignment_fix)
 
 
 def _slices(lengths) -> list[tuple[int, int]]:
@@ -397,25 +411,10 @@ def rope_positions(layout: TokenLayout, *, seconds_per_chunk: float | None = Non
             continue
         if ids.image in inner:
             raise ValueError("rope_positions does not cover images")
-        t, h, w = next(grids)
-        lh, lw = h // merge, w // merge
-        t_index = (np.arange(t, dtype=np.float32) * np.float32(s.second_per_grid) * np.float32(ips)).astype(np.int64)
-        video = np.stack([np.repeat(t_index, lh * lw), np.tile(np.repeat(np.arange(lh), lw), t),
-                          np.tile(np.arange(lw), t * lh)])
         interleaved = n > 1 and int(inner[1]) == ids.audio_bos
         opening = 2 if interleaved else 1
-        start = pos + 1
-        if interleaved:
-            audio = np.broadcast_to(np.arange(audio_len), (3, audio_len))
-            vchunks = _slices(arith.chunk_lengths([(int(v), lh * lw) for v in t_index], per_chunk))
-            achunks = _slices(arith.audio_chunk_lengths(audio_len, per_chunk))
-            pieces = [(video if kind == "VIDEO" else audio)[:, lo:hi]
-                      for kind, (lo, hi) in arith.interleave(vchunks, achunks)]
-            body = np.concatenate(pieces, axis=1) + start
-            closing = int(pieces[-1].max()) + start + 1
-        else:
-            body = video + start
-            closing = int(body.max()) + 1
+        body, closing = _video_span_body(next(grids), merge, s.second_per_grid, ips,
+                                         audio_len if interleaved else None, per_chunk, start=pos + 1)
         first = seg.start + opening
         if first + body.shape[1] + opening != seg.end:
             raise ValueError(f"vision span of {n} tokens does not hold the {body.shape[1]} media tokens "
@@ -426,6 +425,31 @@ def rope_positions(layout: TokenLayout, *, seconds_per_chunk: float | None = Non
         pos = closing + 1
     out[:, cursor:] = pos + np.arange(len(arr) - cursor)
     return out
+
+
+def _video_span_body(grid, merge: int, second_per_grid: float, ids_per_second: float, audio_len: int | None,
+                     per_chunk: int, *, start: int):
+    """Positions [3, tokens] of one video span's media tokens, and the closing tokens' position.
+
+    Video token of grid step t: temporal ``long(t * second_per_grid * ids_per_second)`` (float32,
+    in the model's order of operations), its row and column; with ``audio_len`` the audio tokens
+    count 0, 1, ... and both are emitted in the model's chunk order. Everything is offset by
+    ``start`` (one past the opening tokens).
+    """
+    t, h, w = grid
+    lh, lw = h // merge, w // merge
+    t_index = (np.arange(t, dtype=np.float32) * np.float32(second_per_grid) * np.float32(ids_per_second)
+               ).astype(np.int64)
+    video = np.stack([np.repeat(t_index, lh * lw), np.tile(np.repeat(np.arange(lh), lw), t),
+                      np.tile(np.arange(lw), t * lh)])
+    if audio_len is None:
+        body = video + start
+        return body, int(body.max()) + 1
+    audio = np.broadcast_to(np.arange(audio_len), (3, audio_len))
+    vchunks = _slices(arith.chunk_lengths([(int(v), lh * lw) for v in t_index], per_chunk))
+    achunks = _slices(arith.audio_chunk_lengths(audio_len, per_chunk))
+    pieces = [(video if kind == "VIDEO" else audio)[:, lo:hi] for kind, (lo, hi) in arith.interleave(vchunks, achunks)]
+    return np.concatenate(pieces, axis=1) + start, int(pieces[-1].max()) + start + 1
 
 
 def temporal_positions(layout: TokenLayout, **model_config) -> np.ndarray:

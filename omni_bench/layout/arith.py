@@ -13,7 +13,7 @@ import math
 
 __all__ = [
     "round_by_factor", "ceil_by_factor", "floor_by_factor", "smart_resize", "qwen_vl_utils_smart_resize",
-    "transformers_smart_resize", "video_resize",
+    "transformers_smart_resize", "video_resize", "fps_indices",
     "smart_nframes", "linspace_round_indices", "grid_thw", "tokens_per_grid", "video_tokens",
     "mel_frames", "audio_tokens", "chunk_lengths", "interleave_runs", "merge_runs",
     "second_per_grid", "DEFAULT_FPS", "chunk_pairs", "interleave", "audio_chunk_lengths",
@@ -179,6 +179,26 @@ def smart_nframes(total_frames: int, video_fps: float, *, nframes: int | None = 
     if not (frame_factor <= count <= total_frames):
         raise ValueError(f"nframes should in interval [{frame_factor}, {total_frames}], but got {count}.")
     return int(count)
+
+
+def fps_indices(total_frames: int, native_fps: float, fps: float, frame_factor: int = 2) -> list[int]:
+    """Frames at exactly ``fps`` per second from frame 0: ``round(k * native_fps / fps)`` (half to even)
+    while < total_frames, the count floored to the frame factor (the processor's temporal patch).
+
+    Frame k then sits at k / fps seconds (to the nearest native frame), so a grid step is
+    exactly ``frame_factor / fps`` s. ``fps_indices(6422, 25.0, 0.2)[:3] -> [0, 125, 250]`` (52 frames).
+    Raises ValueError when fewer than frame_factor frames fit.
+    """
+    import numpy as np
+
+    step = native_fps / fps
+    k = np.arange(math.ceil(total_frames / step) + 2, dtype=np.float64)
+    values = np.rint(k * step).astype(np.int64)
+    values = values[values < total_frames]
+    count = floor_by_factor(len(values), frame_factor)
+    if count < frame_factor:
+        raise ValueError(f"{fps:g} fps gives {len(values)} frame(s) of {total_frames}, fewer than {frame_factor}")
+    return [int(v) for v in values[:count]]
 
 
 def linspace_round_indices(start: int, end: int, count: int) -> list[int]:

@@ -192,6 +192,12 @@ _UNSET = object()
 
 def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: ResolvedSettings, factor: int) -> np.ndarray:
     # arith.smart_nframes on arrays, same float operations in the same order
+    if getattr(settings, "sampling", "qwen-vl-utils") == "fps":  # arith.fps_indices' count, on arrays
+        step = native_fps / float(settings.fps or arith.DEFAULT_FPS)
+        count = np.floor(total / step).astype(np.int64) + 2  # an upper bound of #{k: rint(k * step) < total}
+        for _ in range(4):
+            count = np.where(np.rint((count - 1) * step) >= total, count - 1, count)
+        return (count // factor * factor).astype(np.int64)
     if settings.frames is not None:
         count = np.full(total.shape, arith.round_by_factor(settings.frames, factor), dtype=np.int64)
     else:

@@ -30,6 +30,8 @@ def frame_count(info: VideoInfo, settings, temporal_patch_size: int = 2) -> int:
     >>> frame_count(info, LayoutSettings(frames=50)), frame_count(info, LayoutSettings())
     (50, 512)
     """
+    if getattr(settings, "sampling", "qwen-vl-utils") == "fps":
+        return len(_fps_indices(info, settings, temporal_patch_size))
     try:
         return arith.smart_nframes(
             info.total_frames, info.native_fps, nframes=settings.frames, fps=settings.fps,
@@ -50,8 +52,19 @@ def sample_indices(info: VideoInfo, settings, temporal_patch_size: int = 2) -> l
     >>> sample_indices(VideoInfo("clip.mp4", 30.0, 300, 10.0, 320, 180, False, None), LayoutSettings(frames=4))
     [0, 100, 199, 299]
     """
+    if getattr(settings, "sampling", "qwen-vl-utils") == "fps":  # --sampling fps: exactly --fps per second
+        return _fps_indices(info, settings, temporal_patch_size)
     count = frame_count(info, settings, temporal_patch_size)
     return arith.linspace_round_indices(0, info.total_frames - 1, count)
+
+
+def _fps_indices(info: VideoInfo, settings, temporal_patch_size: int) -> list[int]:
+    rate = settings.fps or arith.DEFAULT_FPS
+    try:
+        return arith.fps_indices(info.total_frames, info.native_fps, rate, temporal_patch_size)
+    except ValueError as exc:
+        raise OmniBenchError(f"{info.path}: cannot sample at {rate:g} fps ({exc})", source=info.path,
+                             reason="sampling") from None
 
 
 @functools.lru_cache(maxsize=4096)

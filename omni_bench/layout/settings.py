@@ -9,7 +9,9 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.profiles import Profile
 from omni_bench.layout.arith import DEFAULT_FPS
 
-__all__ = ["LayoutSettings", "ResolvedSettings", "parse_resize"]
+__all__ = ["LayoutSettings", "ResolvedSettings", "parse_resize", "SAMPLING_RULES"]
+
+SAMPLING_RULES = ("qwen-vl-utils", "fps")  # --sampling values (omni_bench.layout.frames.sample_indices)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class LayoutSettings:
         # (2.0 when neither --frames nor --fps is given)
     min_frames: int = 4  # --min-frames N: fewest frames fps sampling may take
     max_frames: int = 768  # --max-frames N: most frames fps sampling may take
+    sampling: str = "qwen-vl-utils"  # --sampling RULE: which frames: "qwen-vl-utils" (N frames spread
+        # from the first to the last frame, linspace) or "fps" (exactly --fps frames per second from frame 0)
     min_pixels: int | None = None  # --min-pixels N: lower bound of each frame's pixel AREA (height x width)
         # after resizing, the processor's size.shortest_edge (None: the profile's, 128*28*28 = 100352)
     max_pixels: int | None = None  # --max-pixels N: upper bound of each frame's pixel AREA (height x width)
@@ -49,6 +53,11 @@ class LayoutSettings:
         if self.resize is not None and (self.min_pixels is not None or self.max_pixels is not None):
             raise OmniBenchError("pass either --resize or --min-pixels/--max-pixels, not both",
                                  reason="bad-settings")
+        if self.sampling not in SAMPLING_RULES:
+            raise OmniBenchError(f"--sampling must be one of {', '.join(SAMPLING_RULES)}, got {self.sampling!r}",
+                                 reason="bad-settings")
+        if self.sampling == "fps" and self.frames is not None:
+            raise OmniBenchError("--sampling fps takes --fps, not --frames", reason="bad-settings")
         for name in ("frames", "fps", "processor_fps", "seconds_per_chunk", "position_id_per_seconds"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -116,6 +125,7 @@ class ResolvedSettings:
     prompt: str
     answer: str | None
     system: str | None
+    sampling: str = "qwen-vl-utils"  # which frames (see LayoutSettings.sampling)
 
     @property
     def family(self):
