@@ -41,7 +41,8 @@ from omni_bench.training.loss import BACKENDS, DEFAULT_CHUNK_SIZE, fused_linear_
 
 __all__ = ["enable_fused_loss", "disable_fused_loss", "use_fused_loss", "fused_loss_enabled", "FusedLoss"]
 
-_SUPPORTED = ("Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration")
+_SUPPORTED = ("Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration",
+              "Qwen3VLForConditionalGeneration", "Qwen3OmniMoeThinkerForConditionalGeneration")
 # arguments of the original forward that are about the loss or the logits, not the decoder
 _LOSS_ONLY = ("labels", "num_items_in_batch", "shift_labels", "logits_to_keep", "ignore_index")
 
