@@ -3,7 +3,7 @@
 The Omni processor interleaves a video's tokens with its audio's by *position time*: grid
 step ``t`` sits at ``t * second_per_grid`` seconds, where ``second_per_grid = 2 / fps`` and
 ``fps`` is what the processor was told; audio token ``i`` sits at ``i * 40 ms``, which is
-real time. When the fps handed over is not the fps the frames were sampled at (the seed's
+real time. When the fps handed over is not the fps the frames were sampled at (the LongVALE notebook's
 50 frames over 256.89 s with the stock ``fps=2``), chunk ``j``'s video shows a moment far
 from chunk ``j``'s audio.
 
@@ -313,7 +313,7 @@ def alignment(layout, *, tolerance: float | None = None) -> Alignment:
     """Real-time alignment of the first video's chunks in a TokenLayout (or a planner MediaPlan).
 
     ``tolerance`` defaults to 2 s: every chunk's video must start within 2 s of its audio. For
-    the seed's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s at the
+    the LongVALE notebook's 50 frames of a 256.89 s video handed over with ``fps=2`` (grid 10.28 s at the
     sampled fps, 1 s assumed): chunk 12 pairs video from 251.60 s with audio from 24.00 s, drift
     +227.60 s, "misaligned"; the checked fix is ``--sampling fps --fps 0.2 --processor-fps 0.2
     --seconds-per-chunk 10`` (52 frames, drift 0 s).
