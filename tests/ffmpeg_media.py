@@ -27,7 +27,7 @@ requires_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not insta
 
 # the audio encoders each container takes here, and ffmpeg's name for each
 AUDIO_CODECS = {"aac": "aac", "mp3": "libmp3lame", "opus": "libopus", "vorbis": "libvorbis", "flac": "flac",
-                "pcm": "pcm_s16le"}
+                "pcm": "pcm_s16le", "alac": "alac"}
 VIDEO_CODECS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx", "mpeg4": "mpeg4",
                 "mjpeg": "mjpeg"}
 

@@ -18,7 +18,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "validate"
 
 EXPECTED = {
     "missing_video": ("missing", "missing.mkv: file not found"),
-    "truncated_video": ("truncated", "truncated.mkv: frame 29 requested but the video decodes to 15 frames"),
+    "truncated_video": ("truncated", "truncated.mkv: truncated: the header says 3.00 s of video but its packets end "
+                                     "at 1.50 s (15 frames)"),
     "silent_video": ("no-audio", "silent.mkv: no audio track but audio is asked for"),
     "tag_count_mismatch": ("tag-count", "2 <video> tag(s) but 1 video(s)"),
     "roles_not_alternating": ("roles", "turn 2 is from 'human', expected 'gpt'"),
@@ -61,7 +62,8 @@ def test_text_report_and_progress_bar(media, omni_processor, capsys):
     report = validate(records, media_root=media, processor=omni_processor, progress=True)
     assert "validate" in capsys.readouterr().err  # tqdm on stderr
     text = str(report)
-    assert text.splitlines()[0] == "3 of 4 records valid"
+    assert text.splitlines()[0] == ("3 of 4 records valid (budget 32768 tokens: the model's context, the tokenizer's "
+                                    "model_max_length = config max_position_embeddings)")
     assert "missing_video: [missing]" in text
 
 

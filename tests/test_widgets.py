@@ -16,7 +16,7 @@ import ipywidgets as W
 import numpy as np
 import pytest
 
-from omni_bench import LayoutSettings, inspect, probe
+from omni_bench import LayoutSettings, inspect, probe, rope_positions
 from omni_bench.layout import arith
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout.token_layout import LayoutStats, build_layout
@@ -286,7 +286,10 @@ def test_vl_layouts_spell_their_own_brackets(market, vl_processor):
     assert "<|vision_start|>[VIDEO × 288]<|vision_end|>" in render_labels_text(layout)
     rows = token_rows(layout, *default_selection(layout), clock=clock_of(layout))
     assert [r["token"] for r in rows if r["kind"] == "VIDEO"] == ["VIDEO × 144", "VIDEO × 144"]
-    assert all(r["temporal"] is None for r in rows)  # TMRoPE temporal ids are Omni's
+    # Qwen2.5-VL rows carry transformers 5.23's temporal ids (omni_bench.layout.rope), 2 ids per second
+    temporal = rope_positions(layout)[0]
+    assert all(r["temporal"][0] == temporal[r["pos"]] for r in rows)
+    assert [r["temporal"][0] for r in rows if r["kind"] == "VIDEO"] == [15, 15 + int(2 * layout.stats.second_per_grid)]
 
 
 # ----------------------------------------------------------------------------- dashboard

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.packets import count_packets, resampled_length
 
 __all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE", "VIDEO_SUFFIXES"]
 
@@ -50,7 +51,8 @@ class VideoInfo:
     width: int  # pixels
     height: int  # pixels
     has_audio: bool  # an audio stream exists
-    audio_seconds: float | None = None  # duration of the audio stream, if any
+    audio_seconds: float | None = None  # seconds of audio read_audio returns (samples / 16000), if any
+    audio_uncertainty: int = 0  # +- 16 kHz samples audio_seconds may be off (0: exact from the packets)
 
     @property
     def seconds_per_frame(self) -> float:
@@ -89,36 +91,51 @@ def _short(exc: BaseException) -> str:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's metadata from its container without decoding frames.
 
+    The frame count is the number of video packets and the audio length the samples
+    :func:`read_audio` will return, both from one demux pass (no decoding; see
+    :mod:`omni_bench.core.packets`), not the header's estimates.
     Raises OmniBenchError for a missing, unreadable or video-less file.
     """
+    import av
+
     path = _check_file(path)
     with _open_container(path) as container:
         if not container.streams.video:
             raise OmniBenchError(f"{path}: no video stream", source=path, reason="no-video")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        frames = int(stream.frames or 0)
-        if frames <= 0 and fps > 0:
-            frames = int(round((_stream_seconds(stream, container) or 0.0) * fps))
         audio = container.streams.audio[0] if container.streams.audio else None
-        audio_seconds = _stream_seconds(audio, container) if audio is not None else None
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        header = _header_seconds(stream)
+        try:
+            counted = count_packets(container, stream, audio)
+        except (av.error.FFmpegError, ValueError, IndexError) as exc:
+            raise OmniBenchError(f"{path}: cannot read the packets ({_short(exc)})", source=path,
+                                 reason="corrupt") from exc
+    frames = counted.video_frames
     if fps <= 0 or frames <= 0 or width <= 0:
         raise OmniBenchError(f"{path}: video stream has no frames or no frame rate", source=path,
                              reason="corrupt")
-    return VideoInfo(path, fps, frames, frames / fps, width, height, audio is not None, audio_seconds)
+    if header is not None and counted.video_seconds < header - max(1.0, 0.05 * header):
+        raise OmniBenchError(f"{path}: truncated: the header says {header:.2f} s of video but its packets end at "
+                             f"{counted.video_seconds:.2f} s ({frames} frames)", source=path, reason="truncated")
+    audio_seconds, uncertainty = None, 0
+    if audio is not None:
+        samples = resampled_length(counted.audio_samples, counted.audio_rate, AUDIO_RATE)
+        audio_seconds = samples / AUDIO_RATE
+        if counted.uncertainty:
+            uncertainty = resampled_length(counted.uncertainty, counted.audio_rate, AUDIO_RATE) + 1
+    return VideoInfo(path, fps, frames, frames / fps, width, height, audio is not None, audio_seconds, uncertainty)
 
 
-def _stream_seconds(stream, container) -> float | None:
-    """A stream's duration: its own field, Matroska's DURATION tag, or the container's."""
+def _header_seconds(stream) -> float | None:
+    """What the header says the stream lasts: its own duration or Matroska's DURATION tag."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     tag = (stream.metadata or {}).get("DURATION")
     if tag:
         hours, minutes, seconds = tag.split(":")
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    if container.duration is not None:
-        return container.duration / 1_000_000
     return None
 
 
@@ -159,32 +176,21 @@ def _read_decord(path: str, indices: list[int]) -> np.ndarray:
 
 
 def _read_pyav(path: str, indices: list[int]) -> np.ndarray:
+    """Frames by decode order, as decord numbers them: frame i is the i-th smallest packet
+    timestamp (exact for variable frame rates too). Seeks to the key frame before each run of
+    indices; where the timestamps after a seek are not the packets' (AVI), decodes in order."""
     import av
 
     wanted = sorted(set(indices))
-    found: dict[int, np.ndarray] = {}
     with _open_container(path) as container:
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate)
-        time_base = float(stream.time_base)
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        position = 0
         try:
-            while position < len(wanted):
-                target = wanted[position]
-                container.seek(int((start + target / fps) / time_base), stream=stream, backward=True,
-                               any_frame=False)
-                for frame in container.decode(stream):
-                    index = int(round((float(frame.pts * time_base) - start) * fps))
-                    while position < len(wanted) and wanted[position] < index:
-                        position += 1  # a frame the decoder never produced: fall through to error
-                    if position < len(wanted) and index == wanted[position]:
-                        found[index] = frame.to_ndarray(format="rgb24")
-                        position += 1
-                    if position >= len(wanted) or wanted[position] > index + 2 * fps:
-                        break  # next wanted frame is far: seek again
-                else:
-                    break
+            order = sorted(p.pts if p.pts is not None else p.dts for p in container.demux(stream)
+                           if p.size and (p.pts is not None or p.dts is not None))
+            found = _seek_frames(container, stream, order, wanted)
+            if found is None:
+                container.seek(0, stream=stream, backward=True, any_frame=False)
+                found = _frames_in_order(container.decode(stream), wanted)
         except av.error.FFmpegError as exc:
             raise OmniBenchError(f"{path}: cannot decode frames ({_short(exc)})", source=path,
                                  reason="corrupt") from exc
@@ -193,6 +199,43 @@ def _read_pyav(path: str, indices: list[int]) -> np.ndarray:
         raise OmniBenchError(f"{path}: could not decode frame {missing[0]} ({len(missing)} missing; "
                              "truncated?)", source=path, reason="truncated")
     return np.stack([found[i] for i in indices])
+
+
+def _frames_in_order(frames, wanted: list[int]) -> dict[int, np.ndarray]:
+    found, targets = {}, set(wanted)
+    for i, frame in enumerate(frames):
+        if i in targets:
+            found[i] = frame.to_ndarray(format="rgb24")
+        if i >= wanted[-1]:
+            break
+    return found
+
+
+def _seek_frames(container, stream, order: list, wanted: list[int]) -> dict[int, np.ndarray] | None:
+    """Wanted frames by seeking; None when a decoded frame's timestamp is no packet's."""
+    index_of = {pts: i for i, pts in enumerate(order)}
+    far = 2 / float(stream.time_base)  # two seconds, in time-base units
+    found: dict[int, np.ndarray] = {}
+    position = 0
+    while position < len(wanted) and wanted[position] < len(order):
+        container.seek(order[wanted[position]], stream=stream, backward=True, any_frame=False)
+        progressed = False
+        for frame in container.decode(stream):
+            index = index_of.get(frame.pts if frame.pts is not None else frame.dts)
+            if index is None:
+                return None
+            while position < len(wanted) and wanted[position] < index:
+                position += 1  # a frame the decoder never produced: fall through to error
+            if position < len(wanted) and index == wanted[position]:
+                found[index] = frame.to_ndarray(format="rgb24")
+                position, progressed = position + 1, True
+            if position >= len(wanted) or wanted[position] >= len(order):
+                break
+            if progressed and order[wanted[position]] - order[index] > far:
+                break  # the next wanted frame is far: seek again
+        else:
+            break
+    return found
 
 
 def read_audio(path: str | os.PathLike, *, sampling_rate: int = AUDIO_RATE) -> np.ndarray:

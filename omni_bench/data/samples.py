@@ -188,7 +188,8 @@ def count_tokens(turns: Sequence[Turn], processor, media_tokens: Sequence[int] =
         raise ValueError(f"{len(tags)} media tags but {len(media_tokens)} media token counts")
     text = processor.apply_chat_template(messages(turns, system=system), tokenize=False)
     tokenizer = getattr(processor, "tokenizer", processor)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    # verbose=False: no "Token indices sequence length is longer than ..." warning; the budget check says it
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     labels = assistant_labels(ids, token_ids(tokenizer))
     expansion = sum(int(n) - 1 for n in media_tokens)
     return TokenCount(len(ids) + expansion, int((labels != IGNORE_INDEX).sum()))

@@ -10,8 +10,10 @@ Each record is checked in this order; the first failure is its reason:
    *sampled* frames decode ("missing", "unreadable", "corrupt", "truncated"), it has an
    audio track when audio is asked for ("no-audio", "empty-audio"); images exist and decode;
 5. timestamps: inside [0, duration] (meta's duration, else the video's) ("timestamps");
-6. budget: with ``max_total_tokens``, the multi-turn sample fits after dropping the earliest
-   turns (:mod:`omni_bench.data.samples`, counted exactly) ("over-budget").
+6. budget: the multi-turn sample fits ``max_total_tokens`` after dropping the earliest turns
+   (:mod:`omni_bench.data.samples`, counted exactly) ("over-budget"). Without a budget the
+   model's context is the limit (:func:`context_limit`: 32,768 tokens for Qwen2.5-Omni), and the
+   report says which limit applied.
 
 A bad record never stops the run: every record ends up valid or in ``problems`` with its
 reason (an unexpected exception is reported as "error" with its message). Not covered:
@@ -30,7 +32,7 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem, no_audio_error
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["ValidationReport", "check_record", "validate"]
+__all__ = ["ValidationReport", "check_record", "validate", "context_limit"]
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,40 @@ class ValidationReport:
     problems: tuple[Problem, ...]  # one per invalid record (source: its id), in file order
     max_total_tokens: int | None = None  # the budget checked (None: none)
     truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
+    budget_source: str | None = None  # where max_total_tokens came from ("--max-total-tokens", the model's context)
 
     def to_dict(self) -> dict:
-        """``{"total": N, "valid": N, "problems": [{"source", "reason", "message"}, ...], "truncated": {id: n}}``."""
+        """``{"total": N, "valid": N, "problems": [{"source", "reason", "message"}, ...], "truncated": {id: n},
+        "max_total_tokens": N, "budget_source": "..."}``."""
         return {"total": self.total, "valid": self.valid, "problems": [p.to_dict() for p in self.problems],
-                "truncated": dict(self.truncated)}
+                "truncated": dict(self.truncated), "max_total_tokens": self.max_total_tokens,
+                "budget_source": self.budget_source}
 
     def __str__(self) -> str:
+        source = f": {self.budget_source}" if self.budget_source else ""
         lines = [f"{self.valid} of {self.total} records valid" + (
-            f" (budget {self.max_total_tokens} tokens)" if self.max_total_tokens else "")]
+            f" (budget {self.max_total_tokens} tokens{source})" if self.max_total_tokens else "")]
         lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
         lines += [f"  {p.source}: [{p.reason}] {p.message}" for p in self.problems]
         return "\n".join(lines)
+
+
+def context_limit(processor, profile) -> tuple[int, str]:
+    """The model's context in tokens, and which setting says it: the smaller of the tokenizer's
+    ``model_max_length`` and the profile's ``max_position_embeddings`` (config.json).
+
+    Qwen2.5-Omni: both 32,768. Qwen2.5-VL: the tokenizer's 32,768 (its config allows 128,000 rope
+    positions, which the released checkpoints reach only with YaRN scaling).
+    """
+    tokenizer = getattr(processor, "tokenizer", processor)
+    known = [(int(value), name) for value, name in (
+        (getattr(tokenizer, "model_max_length", None), "the tokenizer's model_max_length"),
+        (getattr(profile, "max_position_embeddings", None), "config max_position_embeddings"))
+        if isinstance(value, int) and 0 < value < 10**9]  # unset model_max_length is a huge sentinel
+    if not known:
+        raise OmniBenchError("the model's context length is unknown: pass --max-total-tokens", reason="budget")
+    limit = min(value for value, _ in known)
+    return limit, "the model's context, " + " = ".join(name for value, name in known if value == limit)
 
 
 def _image_tokens(path: str, profile) -> int:
@@ -132,14 +156,22 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
 
 def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
              processor=None, max_total_tokens: int | None = None, progress: bool | None = None) -> ValidationReport:
-    """Check every record; never stops at a bad one. ``progress``: tqdm bar on stderr (None: when a TTY)."""
+    """Check every record; never stops at a bad one. ``progress``: tqdm bar on stderr (None: when a TTY).
+
+    ``max_total_tokens`` None: the model's context (:func:`context_limit`).
+    """
     from tqdm.auto import tqdm
+
+    from omni_bench.core.processor import resolve_profile
 
     settings = settings or LayoutSettings()
     if processor is None:
         from omni_bench.core.processor import load_processor
 
         processor = load_processor(settings.profile)
+    budget_source = "--max-total-tokens"
+    if max_total_tokens is None:
+        max_total_tokens, budget_source = context_limit(processor, resolve_profile(processor))
     problems, truncated = [], []
     bar = tqdm(records, desc="validate", unit="record", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
@@ -154,4 +186,4 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
         except Exception as exc:  # a bad record must never stop the run
             problems.append(Problem(record.id, "error", f"{type(exc).__name__}: {exc}"))
     return ValidationReport(len(records), len(records) - len(problems), tuple(problems), max_total_tokens,
-                            tuple(truncated))
+                            tuple(truncated), budget_source)

@@ -48,13 +48,13 @@ from omni_bench.layout.frames import explicit_size, frame_count, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.processor_call import conversation
 from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
-from omni_bench.layout.token_layout import LayoutStats, TokenLayout, build_layout
+from omni_bench.layout.token_layout import LayoutStats, TokenLayout, build_layout, with_audio_track
 
 __all__ = ["plan", "media_plan", "media_info", "MediaPlan", "resized_size", "template_ids", "META_FIELDS"]
 
 # Keys of a metadata dict (the fields of VideoInfo); anything else passed to plan() is a setting.
 META_FIELDS = ("path", "duration", "width", "height", "native_fps", "has_audio", "total_frames",
-               "audio_seconds")
+               "audio_seconds", "audio_uncertainty")
 _NO_PATH = "<metadata>"
 
 
@@ -81,6 +81,17 @@ class MediaPlan:
     mel_frames: int  # valid mel frames (10 ms each, at most 30000)
     seconds_per_chunk: float | None  # Omni interleave chunk (None for VL)
     position_id_per_seconds: float | None  # Omni temporal ids per second (None for VL)
+    audio_uncertainty: int = 0  # +- 16 kHz samples audio_samples may be off (0: exact)
+
+    @property
+    def audio_tokens_uncertainty(self) -> int:
+        """How far the audio tokens can be off: the largest change over audio_samples +- audio_uncertainty."""
+        if not self.use_audio or not self.audio_uncertainty:
+            return 0
+        p = self.profile
+        ends = (max(1, self.audio_samples - self.audio_uncertainty), self.audio_samples + self.audio_uncertainty)
+        return max(abs(arith.audio_tokens(arith.mel_frames(n, hop_length=p.hop_length, max_frames=p.nb_max_frames))
+                       - self.audio_tokens) for n in ends)
 
     @property
     def second_per_grid(self) -> float:
@@ -138,7 +149,8 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
     audio_seconds = (duration if audio_seconds is None else float(audio_seconds)) if has_audio else None
     if total <= 0:
         raise OmniBenchError(f"{path}: no frames ({duration:g} s at {fps:g} fps)", source=path, reason="bad-metadata")
-    return VideoInfo(path, fps, total, duration, width, height, has_audio, audio_seconds)
+    uncertainty = int(data.get("audio_uncertainty") or 0) if has_audio else 0
+    return VideoInfo(path, fps, total, duration, width, height, has_audio, audio_seconds, uncertainty)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -205,6 +217,7 @@ def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | ResolvedSet
         info=info, profile=p, frames=count, frame_indices=chosen, sampled_fps=sampled_fps,
         processor_fps=float(r.processor_fps or sampled_fps), resized_hw=(height, width), grid=grid,
         use_audio=r.use_audio, audio_samples=samples, mel_frames=mel,
+        audio_uncertainty=info.audio_uncertainty if samples else 0,
         seconds_per_chunk=chunking.get("seconds_per_chunk"),
         position_id_per_seconds=chunking.get("position_id_per_seconds"),
     )
@@ -212,7 +225,7 @@ def media_plan(meta: VideoInfo | Mapping, settings: LayoutSettings | ResolvedSet
 
 @functools.lru_cache(maxsize=256)
 def _template_ids(processor, text: str) -> tuple[tuple[int, ...], int]:
-    ids = processor.tokenizer(text)["input_ids"]
+    ids = processor.tokenizer(text, verbose=False)["input_ids"]  # a long answer is budgeted, not warned about
     video = token_ids(processor).video
     where = [i for i, t in enumerate(ids) if t == video]
     if len(where) != 1:
@@ -261,9 +274,18 @@ def plan(meta: VideoInfo | Mapping | None = None, settings: LayoutSettings | Non
     template, where = template_ids(processor, settings)
     input_ids = [*template[:where], *_expansion(mp, ids, processor.tokenizer), *template[where + 1:]]
     labels = assistant_labels(input_ids, ids)
-    return build_layout(input_ids, labels, processor.tokenizer, ids, _stats(mp, input_ids, labels),
-                        source="planner", profile=settings.profile,
-                        media=None if info.path == _NO_PATH else info.path)
+    layout = build_layout(input_ids, labels, processor.tokenizer, ids, _stats(mp, input_ids, labels),
+                          source="planner", profile=settings.profile,
+                          media=None if info.path == _NO_PATH else info.path, notes=_uncertainty_notes(mp))
+    return with_audio_track(layout, mp.audio_samples if mp.use_audio else None, mp.profile.sampling_rate,
+                            mp.profile.hop_length)
+
+
+def _uncertainty_notes(mp: MediaPlan) -> list[str]:
+    if not mp.audio_tokens_uncertainty:
+        return []
+    return [f"audio tokens {mp.audio_tokens} ±{mp.audio_tokens_uncertainty}: the audio track's packets do not give "
+            f"its decoded length exactly (±{mp.audio_uncertainty} samples at {mp.profile.sampling_rate} Hz)"]
 
 
 def _load(profile: str):
@@ -298,5 +320,5 @@ def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
         stats.update(input_features_shape=(1, p.mel_bins, features),
                      input_features_mb=p.mel_bins * features * 4 / 2**20, mel_frames=mp.mel_frames,
                      audio_seconds=mp.mel_frames * p.hop_length / p.sampling_rate,
-                     audio_tokens_formula=mp.audio_tokens)
+                     audio_tokens_formula=mp.audio_tokens, audio_tokens_uncertainty=mp.audio_tokens_uncertainty)
     return LayoutStats(**stats)
