@@ -265,6 +265,9 @@ def bench_loss(
         >>> result = bench_loss(64, 32, 1000)          # doctest: +SKIP
         >>> print(format_bench_loss(result))           # doctest: +SKIP
     """
+    from omni_bench.core.numbers import check_ints
+
+    check_ints(tokens=tokens, hidden=hidden, vocab=vocab, chunk_size=chunk_size, repeats=repeats)
     if backends is None:
         backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
     if repeats < 1:

@@ -117,6 +117,11 @@ def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends
     "ratio_step" (chunked / naive), and the settings}``; ``liger_ratio_peak`` and
     ``liger_ratio_step`` when Liger ran.
     """
+    from omni_bench.core.numbers import check_ints
+    from omni_bench.core.profiles import get_profile
+
+    check_ints(tokens=tokens, layers=layers, steps=steps)
+    get_profile(profile)  # an unknown name is refused here, not in the worker
     if backends is None:
         backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
     dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")

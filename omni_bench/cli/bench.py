@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import json
 
-from omni_bench.cli.flags import add_json_flag
+from omni_bench.cli.flags import add_json_flag, number_type
+
+_DEVICES = ("auto", "cpu", "cuda")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmarks measured side by side in one run")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     b = bench.add_parser("loss", help="transformers' loss path vs ours (and Liger on CUDA): memory, time, grads")
-    b.add_argument("--tokens", type=int, default=4096, help="N: rows of hidden states")
-    b.add_argument("--hidden", type=int, default=1024, help="H: hidden size")
-    b.add_argument("--vocab", type=int, default=151936, help="V: vocabulary (LM head rows)")
+    b.add_argument("--tokens", type=number_type("tokens", int), default=4096, help="N: rows of hidden states")
+    b.add_argument("--hidden", type=number_type("hidden", int), default=1024, help="H: hidden size")
+    b.add_argument("--vocab", type=number_type("vocab", int), default=151936, help="V: vocabulary (LM head rows)")
     b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
-    b.add_argument("--chunk-size", type=int, help="rows per chunk of ours (default: the benchmark's)")
-    b.add_argument("--repeats", type=int, default=1, help="runs per backend, best kept")
+    b.add_argument("--device", default="auto", choices=_DEVICES, help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--chunk-size", type=number_type("chunk_size", int),
+                   help="rows per chunk of ours (default: the benchmark's)")
+    b.add_argument("--repeats", type=number_type("repeats", int), default=1, help="runs per backend, best kept")
     add_json_flag(b)
     b.set_defaults(func=run_loss)
     b = bench.add_parser("step", help="one LoRA training step per loss backend on a thinker with a profile's "
                                       "real text widths: step time, peak memory, loss")
     b.add_argument("--profile", default="qwen2.5-omni-3b", help="whose text dimensions (default qwen2.5-omni-3b)")
-    b.add_argument("--tokens", type=int, default=8192, help="sequence length (default 8192)")
-    b.add_argument("--layers", type=int, help="decoder layers (default: the profile's)")
+    b.add_argument("--tokens", type=number_type("tokens", int), default=8192, help="sequence length (default 8192)")
+    b.add_argument("--layers", type=number_type("layers", int), help="decoder layers (default: the profile's)")
     b.add_argument("--tiny", action="store_true", help="tiny widths instead of the profile's (a quick check)")
-    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda if present)")
+    b.add_argument("--device", default="auto", choices=_DEVICES, help="cpu, cuda or auto (default: cuda if present)")
     b.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on CUDA, float32 on CPU")
-    b.add_argument("--steps", type=int, default=2, help="measured steps per backend, after one warm-up")
+    b.add_argument("--steps", type=number_type("steps", int), default=2,
+                   help="measured steps per backend, after one warm-up")
     add_json_flag(b)
     b.set_defaults(func=run_step)
 
@@ -36,6 +40,11 @@ def register(subparsers) -> None:
 def _device(name: str) -> str:
     import torch
 
+    if name == "cuda" and not torch.cuda.is_available():
+        from omni_bench.core.errors import OmniBenchError
+
+        raise OmniBenchError("--device cuda: no CUDA device is available here; pass --device cpu",
+                             reason="bad-settings")
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from omni_bench.cli.flags import add_layout_flags, settings_from_args
+from omni_bench.cli.flags import add_layout_flags, number_type, settings_from_args
 from omni_bench.core.errors import OmniBenchError
 
 
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("inputs", metavar="FILE", nargs="+", help="video files, folders of videos (searched "
                    "recursively), or JSON / JSONL files of metadata records (duration, width, height, native_fps; "
                    "optional path, has_audio, total_frames, audio_seconds, prompt, answer, system)")
-    p.add_argument("--max-total-tokens", type=int, metavar="N",
+    p.add_argument("--max-total-tokens", type=number_type("max_total_tokens", int), metavar="N",
                    help="count and list the samples above N tokens (input + label)")
     p.add_argument("--per-sample", action="store_true", help="with --json: per-sample counts and names")
     add_layout_flags(p)

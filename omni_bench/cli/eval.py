@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
+from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values, number_type
 
 __all__ = ["register"]
 
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     s.add_argument("--parse", default="longvale", choices=PARSE_MODES,
                    help="longvale: LongVALE's two-digit rules (comparable numbers); lenient: also seconds, "
                         "clock times and percentages, reported as such")
-    s.add_argument("--examples", type=int, default=3, metavar="N", help="unparseable answers quoted per task")
+    s.add_argument("--examples", type=number_type("examples", int), default=3, metavar="N",
+                   help="unparseable answers quoted per task")
     add_json_flag(s)
     s.set_defaults(func=run_score)
     _register_run(commands)

@@ -24,10 +24,12 @@ import types
 import typing
 from dataclasses import dataclass
 
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.numbers import FIELD_BOUNDS, check_number
 from omni_bench.layout.settings import LayoutSettings, parse_resize
 
 __all__ = ["FieldFlag", "field_flags", "add_field_flags", "field_values", "add_layout_flags", "settings_from_args",
-           "add_metadata_flags", "add_json_flag", "SAMPLING_FIELDS"]
+           "add_metadata_flags", "add_json_flag", "SAMPLING_FIELDS", "number_type", "OneLineParser"]
 
 # The LayoutSettings fields that decide sampling, frame size and chunking (inspect, plan, budget, validate, train).
 SAMPLING_FIELDS = ("frames", "fps", "min_frames", "max_frames", "sampling", "min_pixels", "max_pixels", "resize",
@@ -110,6 +112,51 @@ def field_flags(cls) -> dict[str, FieldFlag]:
     return flags
 
 
+def number_type(name: str, kind: type = float):
+    """An argparse ``type=`` for the number flag of field ``name``: refuses what is not a ``kind``, not
+    finite, or outside the field's :data:`~omni_bench.core.numbers.FIELD_BOUNDS` range, where it is parsed.
+
+    >>> number_type("fps")("0.5")
+    0.5
+    >>> number_type("fps")("nan")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a finite number > 0, got nan
+    """
+    flag = f"--{name.replace('_', '-')}"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = text  # check_number words the refusal
+        try:
+            return check_number(value, flag, FIELD_BOUNDS.get(name), integer=kind is int)
+        except OmniBenchError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``omni-bench plan: error: argument --fps: ...``), exit 2;
+    a name starting with "-" that is an existing file gets the ``--`` hint."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+
+        self._seen = list(args) if args is not None else sys.argv[1:]
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        import os
+
+        dashed = [a for a in getattr(self, "_seen", ()) if a.startswith("-") and a != "-" and os.path.isfile(a)]
+        hint = (f"; {dashed[0]} is a file: put it after \"--\", e.g. {self.prog} -- {dashed[0]}" if dashed
+                else f" (see {self.prog} --help)")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{hint}\n")
+
+
 def _help(spec: FieldFlag) -> str:
     text = spec.help
     shown = spec.default
@@ -143,7 +190,7 @@ def add_field_flags(parser, cls, names=None, *, defaults: bool = True, exclusive
             action = "store_false" if spec.flag.startswith("--no-") else "store_true"
             target.add_argument(spec.flag, dest=name, action=action, default=default, help=_help(spec))
             continue
-        convert = {"int": int, "float": float}.get(spec.kind, str)
+        convert = number_type(name, {"int": int, "float": float}[spec.kind]) if spec.kind in ("int", "float") else str
         if isinstance(default, tuple):
             default = ",".join(default)
         target.add_argument(spec.flag, dest=name, type=convert, metavar=spec.metavar, default=default,
@@ -204,4 +251,5 @@ def add_metadata_flags(parser, names=tuple(_METADATA), *, what: str = "CLIP's") 
                                                         "container headers")
     for name in names:
         kind, metavar, text = _METADATA[name]
-        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, metavar=metavar, help=text)
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number_type(name, kind), metavar=metavar,
+                           help=text)

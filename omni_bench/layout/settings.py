@@ -58,11 +58,9 @@ class LayoutSettings:
                                  reason="bad-settings")
         if self.sampling == "fps" and self.frames is not None:
             raise OmniBenchError("--sampling fps takes --fps, not --frames", reason="bad-settings")
-        for name in ("frames", "fps", "processor_fps", "seconds_per_chunk", "position_id_per_seconds"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise OmniBenchError(f"--{name.replace('_', '-')} must be positive, got {value}",
-                                     reason="bad-settings")
+        from omni_bench.core.numbers import check_fields
+
+        check_fields(self)  # finite, whole where an int, in range, min <= max (omni_bench.core.numbers)
 
     def replace(self, **changes) -> LayoutSettings:
         return replace(self, **changes)

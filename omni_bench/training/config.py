@@ -93,14 +93,9 @@ class TrainConfig:
             bad("pass --model PATH (a checkpoint directory) or --tiny (random-init tiny model)")
         if not self.data:
             bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
-        for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps", "lora_r",
-                     "loss_chunk_size"):
-            if getattr(self, name) < 1:
-                bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            bad(f"--learning-rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.lora_dropout < 1:
-            bad(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        from omni_bench.core.numbers import check_fields
+
+        check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
         if self.dtype not in _DTYPES:
             bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.lr_scheduler not in _SCHEDULERS:
@@ -158,4 +153,7 @@ class TrainConfig:
                                  reason="bad-json") from None
         if not isinstance(data, dict):
             raise OmniBenchError(f"{path}: a config file is one JSON object", source=str(path), reason="bad-json")
-        return cls.from_dict({**data, **changes})
+        try:
+            return cls.from_dict({**data, **changes})
+        except OmniBenchError as exc:  # name the file: "run/config.json: --max-steps must be ..."
+            raise OmniBenchError(f"{path}: {exc}", source=str(path), reason=exc.reason) from None

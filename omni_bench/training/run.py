@@ -44,6 +44,7 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
+from omni_bench.training.lock import check_output_dir, run_lock
 from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
 from omni_bench.training.prepare import prepare_model, resolve_dtype
 
@@ -137,8 +138,13 @@ def _truncate_metrics(output_dir: Path, step: int) -> None:
 def _check_run_dir(config: TrainConfig, output_dir: Path) -> Path | None:
     """The checkpoint to resume from (None: a fresh run); refuses to mix two runs in one folder."""
     checkpoint = last_checkpoint(output_dir)
+    rows = read_metrics(output_dir)
+    if checkpoint is None and rows:  # a run that stopped before its first checkpoint: nothing to resume
+        raise OmniBenchError(f"{output_dir} holds a run that stopped before its first checkpoint ({len(rows)} "
+                             "metrics rows, no complete checkpoint-N): nothing to resume; delete the folder or "
+                             "choose another --output", source=str(output_dir), reason="no-checkpoint")
     if not config.resume:
-        if checkpoint is not None or read_metrics(output_dir):
+        if checkpoint is not None:
             raise OmniBenchError(f"{output_dir} already holds a run; pass --resume to continue it or choose "
                                  "another --output", source=str(output_dir), reason="run-exists")
         return None
@@ -304,15 +310,23 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     from omni_bench._torchvision import ensure_torchvision
 
     ensure_torchvision()
+    config, data_path, dtype = _resolved_config(config)
+    output_dir = Path(config.output)
+    check_output_dir(output_dir)
+    args = _training_arguments(config, output_dir, dtype)  # sets up the process group under accelerate
+    is_main = args.process_index == 0
+    with run_lock(output_dir, held=is_main):  # a second run on this --output is refused (training/lock.py)
+        return _train_locked(config, data_path, dtype, args, output_dir, callbacks)
+
+
+def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir: Path, callbacks) -> RunResult:
+    """:func:`train` once the run folder is locked: check it, prepare, train, collect."""
+    from accelerate import PartialState
     from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
-    config, data_path, dtype = _resolved_config(config)
-    output_dir = Path(config.output)
-    args = _training_arguments(config, output_dir, dtype)  # sets up the process group under accelerate
     is_main = args.process_index == 0
     resume_from = _check_run_dir(config, output_dir)
-    from accelerate import PartialState
 
     PartialState().wait_for_everyone()  # every process has read the run directory before it changes
     level = hf_logging.get_verbosity()
