@@ -202,3 +202,29 @@ def test_plan_equals_inspect_on_ffmpeg_clips(spec, profile, processors, tmp_path
         planned = plan(info, settings, processor=processors[profile])
         assert planned.input_ids == real.input_ids, (spec.name, changes)
         assert dataclasses.replace(planned, source="processor") == real, (spec.name, changes)
+
+
+def test_cli_plan_json_has_the_timestamps(capsys):
+    """``omni-bench plan --json`` for Qwen3-VL: ``timestamps`` holds each grid step's written seconds."""
+    import json
+
+    from omni_bench.cli import main
+
+    code = main(["plan", "--duration", "10", "--width", "640", "--height", "360", "--native-fps", "25",
+                 "--profile", VL, "--frames", "6", "--resize", "64x96", "--no-audio", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["timestamps"] == [1.0, 5.0, 9.0]  # frames 0, 50, 100, 149, 199, 249 at 25 fps, paired
+    assert out["video_grid_thw"] == [[3, 4, 6]] and out["vision_runs"] == [["VIDEO", 6]] * 3
+
+
+def test_report_shows_each_steps_timestamp_and_the_token_interleave(processors):
+    meta = dict(duration=10, width=640, height=360, native_fps=25, has_audio=True)
+    vl = str(plan(meta, LayoutSettings(profile=VL, frames=6, resize=(64, 96), use_audio=False),
+                  processor=processors[VL]))
+    assert "├─ <1.0 seconds> VIDEO × 6\n├─ <5.0 seconds> VIDEO × 6\n├─ <9.0 seconds> VIDEO × 6" in vl
+    omni = str(plan(meta, LayoutSettings(profile=OMNI, frames=6, resize=(64, 96), processor_fps=1.0),
+                    processor=processors[OMNI]))
+    assert "interleave: token by token, position_id_per_seconds 13" in omni
+    # 2 s per grid step x 13 ids per second: 26 audio tokens between consecutive steps
+    assert "├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 78" in omni

@@ -95,6 +95,10 @@ class Family:
         """Seconds written as text before each grid step (empty: the family writes none)."""
         return ()
 
+    def written_timestamps(self, input_ids, tokenizer, ids) -> tuple[float, ...]:
+        """The timestamps a processor's ``input_ids`` spell out before its grid steps (empty: none)."""
+        return ()
+
     def expansion(self, mp, ids, tokenizer) -> list[int]:
         """The token ids the template's one video placeholder becomes."""
         body: list[int] = []

@@ -20,6 +20,7 @@ The rules, as transformers 5.23 implements them (``models/qwen3_vl``):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from omni_bench.families.base import Family
@@ -143,6 +144,14 @@ class _Qwen3VL(Family):
     def timestamps(self, mp) -> tuple[float, ...]:
         return tuple(grid_timestamps(mp.frame_indices, mp.info.native_fps, mp.profile.temporal_patch_size))
 
+    def vision_runs(self, mp) -> tuple[tuple[str, int], ...]:
+        _, h, w = mp.grid
+        return tuple(("VIDEO", h * w // mp.profile.merge_size ** 2) for _ in range(mp.grid[0]))
+
+    def written_timestamps(self, input_ids, tokenizer, ids) -> tuple[float, ...]:
+        text = tokenizer.decode([int(t) for t in input_ids], skip_special_tokens=False)
+        return tuple(float(x) for x in _WRITTEN.findall(text))
+
     def expansion(self, mp, ids, tokenizer) -> list[int]:
         _, h, w = mp.grid
         step = [ids.vision_bos, *[ids.video] * (h * w // mp.profile.merge_size ** 2), ids.vision_eos]
@@ -150,6 +159,9 @@ class _Qwen3VL(Family):
         for seconds in self.timestamps(mp):
             body += [*_text_ids(tokenizer, timestamp_text(seconds)), *step]
         return body
+
+
+_WRITTEN = re.compile(r"<(\d+\.\d) seconds><\|vision_start\|>")
 
 
 def _text_ids(tokenizer, text: str) -> list[int]:

@@ -311,6 +311,7 @@ def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
         sampled_frames=mp.frames, frame_indices=mp.frame_indices,
         frame_times=tuple(float(i) / info.native_fps for i in mp.frame_indices), native_fps=info.native_fps,
         duration=info.duration, sampled_fps=mp.sampled_fps,
+        timestamps=tuple(float(f"{t:.1f}") for t in family_of(p).timestamps(mp)),  # as the text writes them
     )
     for name in ("seconds_per_chunk", "position_id_per_seconds"):  # what the family's interleave records
         if getattr(mp, name) is not None:

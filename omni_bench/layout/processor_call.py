@@ -99,6 +99,7 @@ def layout_from_output(out, processor, settings: ResolvedSettings, *, info: Vide
         video_tokens=video_count, audio_tokens=audio_count, processor_fps=float(processor_fps),
         second_per_grid=_output_second_per_grid(out, settings, processor_fps),
         use_audio_in_video=use_audio, **settings.family.chunking(settings),
+        timestamps=settings.family.written_timestamps(input_ids, processor.tokenizer, ids),
     )
     if info is not None:
         stats.update(sampled_frames=len(indices), frame_indices=tuple(int(i) for i in indices),

@@ -182,6 +182,11 @@ def rope_report(layout, *, tokens_per_second: float | None = None) -> RopeReport
     ids = layout.extra.get("token_ids")
     if ids is None or ids.audio is not None or not layout.stats.video_grid_thw:
         return None
+    from omni_bench.core.profiles import PROFILES
+
+    profile = PROFILES.get(str(layout.profile).lower())
+    if profile is not None and profile.family != "vl":  # Qwen3-VL: its own rule (families/qwen3_rope.py)
+        return None
     videos: list[VideoRope] = []
     tps = _tokens_per_second(layout) if tokens_per_second is None else tokens_per_second
     vl_rope_positions(layout, tokens_per_second=tps, videos_out=videos)

@@ -79,6 +79,7 @@ class LayoutStats:
     seconds_per_chunk: float | None = None
     position_id_per_seconds: float | None = None
     use_audio_in_video: bool = False
+    timestamps: tuple[float, ...] = ()  # Qwen3-VL: the seconds written as text before each grid step
 
 
 # Fields of the --json output shared by `inspect` and `plan`.
@@ -156,16 +157,21 @@ def runs_of(tokens, ids: TokenIds) -> list[tuple[str, int]]:
     """Run-lengths of media tokens, adjacent runs of one kind merged.
 
     ``runs_of([VIDEO, VIDEO, AUDIO], ids) -> [("VIDEO", 2), ("AUDIO", 1)]``; structural
-    tokens inside a span (<|audio_bos|>, <|audio_eos|>) are skipped.
+    tokens inside a span (<|audio_bos|>, <|audio_eos|>) are skipped; text inside a span (Qwen3-VL's
+    timestamps) ends a run, so each of its grid steps is a run of its own.
     """
     runs: list[tuple[str, int]] = []
+    broken = False
     for token in tokens:
         kind = ids.kind_of(int(token))
         if kind in ("VIDEO", "AUDIO", "IMAGE"):
-            if runs and runs[-1][0] == kind:
+            if runs and runs[-1][0] == kind and not broken:
                 runs[-1] = (kind, runs[-1][1] + 1)
             else:
                 runs.append((kind, 1))
+            broken = False
+        elif kind == "text":
+            broken = True
     return runs
 
 
@@ -176,6 +182,16 @@ def _role_at(arr: np.ndarray, pos: int, ids: TokenIds) -> tuple[str, int]:
             start = pos + 1 + len(pattern)
             return name, start
     return "other", pos + 1
+
+
+def _span_end(arr: np.ndarray, pos: int, opener: int, closer: int) -> int:
+    """One past the closer matching the opener at ``pos`` (spans nest: Qwen3-VL's grid steps)."""
+    depth = 0
+    for at in np.flatnonzero((arr[pos:] == opener) | (arr[pos:] == closer)):
+        depth += 1 if arr[pos + at] == opener else -1
+        if depth == 0:
+            return pos + int(at) + 1
+    return len(arr)
 
 
 def build_layout(input_ids, labels, tokenizer, ids: TokenIds, stats: LayoutStats, *, source: str,
@@ -211,8 +227,7 @@ def build_layout(input_ids, labels, tokenizer, ids: TokenIds, stats: LayoutStats
         closer = {ids.vision_bos: ids.vision_eos, ids.audio_bos: ids.audio_eos}.get(token)
         if closer is not None:
             flush_text(pos)
-            ends = np.flatnonzero(arr[pos + 1:] == closer)
-            end = pos + 1 + int(ends[0]) + 1 if len(ends) else n
+            end = _span_end(arr, pos, token, closer)
             kind = "vision" if token == ids.vision_bos else "audio"
             segments.append(Segment(role, kind, pos, end, runs=tuple(runs_of(arr[pos:end], ids)),
                                     labelled=int((lab[pos:end] != IGNORE_INDEX).sum())))
@@ -329,8 +344,8 @@ def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
             lines.append(f"audio track: {s.audio_track_seconds:.2f} s   dropped past the cap: "
                          f"{s.audio_dropped_seconds:.2f} s")
         if s.use_audio_in_video:
-            lines.append(f"interleave: seconds_per_chunk {s.seconds_per_chunk:g}, "
-                         f"position_id_per_seconds {s.position_id_per_seconds:g}")
+            chunk = f"seconds_per_chunk {s.seconds_per_chunk:g}, " if s.seconds_per_chunk else "token by token, "
+            lines.append(f"interleave: {chunk}position_id_per_seconds {s.position_id_per_seconds:g}")
     lines = [line for i, line in enumerate(lines) if line or (i + 1 < len(lines) and lines[i + 1].startswith("["))]
     lines.append("=" * 38)
     current = None
@@ -348,7 +363,8 @@ def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
             lines.append(opener)
             runs = seg.runs
             shown = runs if len(runs) <= max_runs else runs[: max_runs - 2]
-            lines += [f"├─ {kind} × {count}" for kind, count in shown]
+            stamps = [f"<{t:.1f} seconds> " for t in s.timestamps] if len(s.timestamps) == len(runs) else []
+            lines += [f"├─ {stamps[i] if stamps else ''}{kind} × {count}" for i, (kind, count) in enumerate(shown)]
             if len(runs) > len(shown):
                 lines.append(f"├─ ... {len(runs) - len(shown) - 1} more runs ...")
                 lines.append(f"├─ {runs[-1][0]} × {runs[-1][1]}")
