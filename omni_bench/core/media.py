@@ -31,10 +31,10 @@ from omni_bench.core.packets import count_packets, resampled_length
 __all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE", "VIDEO_SUFFIXES"]
 
 AUDIO_RATE = 16000  # samples per second the Omni feature extractor expects
-
 # File suffixes taken for videos (folders expanded, a video named by id only), in the order tried.
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".mts",
                   ".m2ts", ".3gp", ".ogv")
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -309,8 +309,6 @@ def write_clip(
     return probe(path)
 
 
-def _fraction(fps: float):
-    from fractions import Fraction
 def _gradient(width: int, height: int, seed: int) -> np.ndarray:
     """The clip's background: red across, green down, a seeded blue level."""
     rng = np.random.default_rng(seed)
@@ -360,5 +358,7 @@ def _mux_tone(container, sound, total: int, tone_hz: float) -> None:
         container.mux(packet)
 
 
+def _fraction(fps: float):
+    from fractions import Fraction
 
     return Fraction(fps).limit_denominator(1001)
