@@ -101,9 +101,11 @@ class OmniSFTDataset(Dataset):
 
     def _plan(self, record) -> PlannedSample:
         from omni_bench.core.media import probe
+        from omni_bench.data.content import check_content
         from omni_bench.data.records import resolve_media
         from omni_bench.data.samples import build_sample, media_token_count
 
+        check_content(record)  # a broken line, a turn value not a string, a bad duration or interval
         if record.images or len(record.videos) > 1:
             raise OmniBenchError(f"{record.id}: images and several videos per record are not supported by "
                                  "OmniSFTDataset", source=record.id, reason="unsupported")
@@ -153,7 +155,8 @@ class OmniSFTDataset(Dataset):
             out = dict(self.processor(text=[text], return_tensors="pt"))
         else:
             # processor_call hands the sampled fps to both families (VL reads it from video metadata)
-            out = dict(processor_call(self.processor, self.resolved, text, frames, audio, fps))
+            out = dict(processor_call(self.processor, self.resolved, text, frames, audio, fps, indices=indices,
+                                      native_fps=plan.info.native_fps))
         labels = assistant_labels(out["input_ids"][0].numpy(), token_ids(self.processor))
         if len(labels) != sample.input_tokens or int((labels != IGNORE_INDEX).sum()) != sample.label_tokens:
             raise RuntimeError(f"{plan.record.id}: counted {sample.input_tokens}/{sample.label_tokens} input/label "
@@ -164,6 +167,8 @@ class OmniSFTDataset(Dataset):
         out, labels, _, _ = self._process(index)
         item = {"input_ids": out["input_ids"][0], "attention_mask": out["attention_mask"][0],
                 "labels": torch.from_numpy(labels)}
+        if "mm_token_type_ids" in out:  # Qwen3-VL: the per-token modality its rope reads
+            item["mm_token_type_ids"] = torch.as_tensor(out["mm_token_type_ids"][0])
         for key in _CAT_KEYS:
             if key in out and out[key] is not None:
                 value = out[key]
@@ -237,6 +242,8 @@ class OmniCollator:
         batch = {"input_ids": self._pad([it["input_ids"] for it in items], self.pad_id),
                  "attention_mask": self._pad([it["attention_mask"] for it in items], 0),
                  "labels": self._pad([it["labels"] for it in items], IGNORE_INDEX)}
+        if all("mm_token_type_ids" in it for it in items):
+            batch["mm_token_type_ids"] = self._pad([it["mm_token_type_ids"] for it in items], 0)
         with_audio = [("input_features" in it) for it in items]
         with_video = [("pixel_values_videos" in it) for it in items]
         if any(with_audio) and not all(with_audio):

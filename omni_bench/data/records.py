@@ -44,7 +44,7 @@ from omni_bench.core.media import VIDEO_SUFFIXES
 __all__ = [
     "Record", "TIME_FORMATS", "TASKS", "VIDEO_SUFFIXES", "render_time", "render_timestamps",
     "load_records", "load_longvale_sft", "load_longvale_annotations", "load_qwen_vl",
-    "resolve_media", "parse_mix", "sample_percent", "mix",
+    "resolve_media", "parse_mix", "sample_percent", "mix", "BrokenLine",
 ]
 
 TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the LongVALE notebook's "40.0%"
@@ -76,6 +76,8 @@ class Record:
     timestamps: tuple[float, ...] = ()  # every time (s) the record's text refers to
     unresolved: tuple[str, ...] = ()  # time tokens such as "<s3>" with no value in meta.token
     source: str = ""  # the format: "longvale", "longvale-grounding", "qwen-vl", ...
+    defects: tuple[tuple[str, str], ...] = ()  # (reason, message) the loader found: a broken JSON Lines line,
+        # a turn value not a string, a bad duration, an interval ending before it starts (omni_bench.data.content)
 
     @property
     def turn_count(self) -> int:
@@ -137,55 +139,139 @@ def _as_list(value) -> tuple[str, ...]:
     return (str(value),)
 
 
-def _conversations(raw) -> tuple[tuple[str, str], ...]:
+def _conversations(raw, defects: list) -> tuple[tuple[str, str], ...]:
     out = []
-    for turn in raw if isinstance(raw, list) else []:
+    for number, turn in enumerate(raw if isinstance(raw, list) else [], 1):
         if not isinstance(turn, Mapping):
             out.append(("?", str(turn)))
             continue
         role = str(turn.get("from", turn.get("role", "?")))
         value = turn.get("value", turn.get("content", ""))
+        if value is not None and not isinstance(value, str):
+            defects.append(("turn-value", f"turn {number}'s value is {type(value).__name__} {_short(value)}, "
+                                          "not a string"))
         out.append((_ROLES.get(role.lower(), role), "" if value is None else str(value)))
     return tuple(out)
 
 
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _duration(value, what: str, defects: list) -> float | None:
+    """A record's duration in seconds, or None with a defect for one that is not a finite number > 0."""
+    from omni_bench.core.numbers import POSITIVE, check_number
+
+    if value is None:
+        return None
+    try:
+        return float(check_number(value, what, POSITIVE))
+    except OmniBenchError as exc:
+        defects.append(("duration", str(exc)))
+        return None
+
+
 def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) -> Record:
     """One LongVALE SFT or Qwen-VL dict as a Record (never raises for the record's content)."""
+    if isinstance(raw, BrokenLine):
+        return Record(f"{stem}:{index}", (), source=fmt, defects=(("bad-line", raw.message),))
     if not isinstance(raw, Mapping):
         return Record(f"{stem}:{index}", (), source=fmt)
     ident = str(raw.get("id", f"{stem}:{index}"))
+    defects: list = []
     meta = raw.get("meta") if isinstance(raw.get("meta"), Mapping) else {}
-    duration = meta.get("duration", raw.get("duration"))
-    duration = float(duration) if isinstance(duration, (int, float)) else None
+    duration = _duration(meta.get("duration", raw.get("duration")), "meta.duration", defects)
     tokens = meta.get("token") if isinstance(meta.get("token"), Mapping) else {}
+    tokens = _time_tokens(tokens, defects)
     videos = _as_list(raw.get("video", raw.get("videos")))
     images = _as_list(raw.get("image")) + _as_list(raw.get("images"))
     if not videos and not images and fmt == "longvale":
         videos = (ident,)  # LongVALE: <id>.mp4 (or another suffix) under the media root
     turns, unresolved = [], []
-    for role, text in _conversations(raw.get("conversations")):
+    for role, text in _conversations(raw.get("conversations"), defects):
         text, missing = render_timestamps(text, tokens, duration, time_format)
         turns.append((role, text))
         unresolved.extend(missing)
-    stamps = tuple(float(v) for v in tokens.values() if isinstance(v, (int, float)))
-    return Record(ident, tuple(turns), videos, images, duration, stamps, tuple(dict.fromkeys(unresolved)), fmt)
+    stamps = tuple(tokens.values())
+    return Record(ident, tuple(turns), videos, images, duration, stamps, tuple(dict.fromkeys(unresolved)), fmt,
+                  tuple(defects))
+
+
+def _time_tokens(tokens: Mapping, defects: list) -> dict[str, float]:
+    """``meta.token`` with its finite numbers only; a value that is not one, or an ``<sN>`` after its
+    ``<eN>``, is a defect."""
+    from omni_bench.core.numbers import check_number
+
+    good = {}
+    for name, value in tokens.items():
+        try:
+            good[str(name)] = float(check_number(value, f"meta.token {name}"))
+        except OmniBenchError as exc:
+            defects.append(("time-value", str(exc)))
+    for name, start in good.items():
+        end = good.get(name.replace("<s", "<e", 1)) if name.startswith("<s") else None
+        if end is not None and end < start:
+            defects.append(("interval", f"{name} = {start:g} s is after {name.replace('<s', '<e', 1)} = {end:g} s"))
+    return good
+
+
+@dataclass(frozen=True)
+class BrokenLine:
+    """A line of a JSON Lines file that is not JSON: the loaders make it a record with a "bad-line" defect."""
+
+    message: str  # "line 3: not JSON (Expecting value, column 1)"
 
 
 def _read_json(source) -> object:
+    """The parsed file (or ``source`` itself when it is not a path). JSON Lines: a list with a
+    :class:`BrokenLine` for each line that does not parse. Unreadable, not UTF-8, nested too deep,
+    or neither JSON nor JSON Lines: OmniBenchError naming the file."""
     if not isinstance(source, (str, os.PathLike)):
         return source
     path = Path(source)
-    if not path.is_file():
-        raise OmniBenchError(f"{path}: annotation file not found", source=str(path), reason="missing")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise OmniBenchError(f"{path}: JSON nested too deeply to read", source=str(path), reason="bad-json") from None
     except json.JSONDecodeError as first:
-        try:  # JSON Lines
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError:
+        lines = _json_lines(text)
+        if not any(not isinstance(row, BrokenLine) for _, row in lines):
             raise OmniBenchError(f"{path}: not JSON or JSON Lines ({first.msg}, line {first.lineno})",
                                  source=str(path), reason="bad-json") from None
+        return [row for _, row in lines]
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise OmniBenchError(f"{path}: annotation file not found", source=str(path), reason="missing")
+    if path.is_dir():
+        raise OmniBenchError(f"{path}: is a folder, not an annotation file", source=str(path), reason="not-a-file")
+    try:
+        data = path.read_bytes()  # a pipe (/dev/stdin) or a FIFO reads too
+    except OSError as exc:
+        raise OmniBenchError(f"{path}: cannot read ({exc.strerror or exc})", source=str(path),
+                             reason="unreadable") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OmniBenchError(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as "
+                             "UTF-8, e.g. iconv -f latin1 -t utf-8", source=str(path), reason="encoding") from None
+
+
+def _json_lines(text: str) -> list[tuple[int, object]]:
+    """``(line number, value or BrokenLine)`` for every non-blank line."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            rows.append((number, BrokenLine(f"line {number}: not JSON ({why})")))
+    return rows
 
 
 def _stem(source) -> str:
@@ -230,10 +316,10 @@ def _annotation_record(ident: str, raw, task: str, time_format: str) -> Record:
     fmt = f"longvale-{task}"
     if not isinstance(raw, Mapping):
         return Record(ident, (), (ident,), source=fmt)
-    duration = raw.get("duration")
-    duration = float(duration) if isinstance(duration, (int, float)) and duration > 0 else None
-    events = list(zip(raw.get("timestamps") or [], raw.get("sentences") or []))
-    stamps = tuple(float(t) for pair, _ in events for t in pair)
+    defects: list = []
+    duration = _duration(raw.get("duration"), "duration", defects)
+    events = _events(raw, defects)
+    stamps = tuple(t for pair, _ in events for t in pair)
 
     def when(seconds: float) -> str:
         return render_time(seconds, duration, time_format) if duration else f"{seconds:g}s"
@@ -258,7 +344,36 @@ def _annotation_record(ident: str, raw, task: str, time_format: str) -> Record:
                           ("gpt", text.strip())]
     if turns:
         turns[0] = ("human", "<video>\n" + turns[0][1])
-    return Record(ident, tuple(turns), (ident,), (), duration, stamps, (), fmt)
+    return Record(ident, tuple(turns), (ident,), (), duration, stamps, (), fmt, tuple(defects))
+
+
+def _events(raw: Mapping, defects: list) -> list[tuple[tuple[float, float], str]]:
+    """The (interval, sentence) pairs of one video's annotations; what does not pair up or is not a
+    [start, end] of finite numbers with start <= end, or a sentence that is not a string, is a defect."""
+    from omni_bench.core.numbers import check_number
+
+    stamps, sentences = raw.get("timestamps") or [], raw.get("sentences") or []
+    if not isinstance(stamps, list) or not isinstance(sentences, list) or len(stamps) != len(sentences):
+        count = len(stamps) if isinstance(stamps, list) else type(stamps).__name__
+        said = len(sentences) if isinstance(sentences, list) else type(sentences).__name__
+        defects.append(("events", f"{count} timestamps but {said} sentences: every event needs both"))
+        if not (isinstance(stamps, list) and isinstance(sentences, list)):
+            stamps, sentences = [], []
+    events = []
+    for number, (pair, text) in enumerate(zip(stamps, sentences), 1):
+        try:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise OmniBenchError(f"event {number}: timestamps {_short(pair)} is not [start, end]")
+            start, end = (float(check_number(t, f"event {number}'s timestamp")) for t in pair)
+            if end < start:
+                raise OmniBenchError(f"event {number}: ends at {end:g} s, before it starts ({start:g} s)")
+            if not isinstance(text, str):
+                raise OmniBenchError(f"event {number}: sentence {_short(text)} is not a string")
+        except OmniBenchError as exc:
+            defects.append(("interval" if "before it starts" in str(exc) else "events", str(exc)))
+            continue
+        events.append(((start, end), text))
+    return events
 
 
 def load_records(source, *, format: str = "auto", task: str = "grounding",

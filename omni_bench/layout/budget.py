@@ -329,6 +329,7 @@ class DatasetBudget:
     budget: Budget
     sources: list[str]  # one per budgeted sample, in input order
     problems: list[Problem]  # one per input that could not be budgeted
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, why) for files inside folders not taken as videos
 
     @property
     def total(self) -> int:
@@ -336,7 +337,8 @@ class DatasetBudget:
 
     def to_dict(self, *, per_sample: bool = False) -> dict:
         out = {"inputs": self.total, "budgeted": len(self.sources), **self.budget.to_dict(per_sample=per_sample),
-               "problems": [p.to_dict() for p in self.problems]}
+               "problems": [p.to_dict() for p in self.problems],
+               "skipped": [{"source": name, "reason": why} for name, why in self.skipped]}
         if per_sample:
             out["sources"] = list(self.sources)
         return out
@@ -351,18 +353,60 @@ class DatasetBudget:
         lines.extend(f"  {p.source}: {p.reason}: {p.message}" for p in self.problems)
         if not self.problems:
             lines[-1] = lines[-1].rstrip(":")
+        if self.skipped:
+            shown = ", ".join(Path(name).name for name, _ in self.skipped[:5])
+            lines.append(f"{len(self.skipped)} other file(s) in the folders skipped, not media by suffix or "
+                         f"content: {shown}" + (", ..." if len(self.skipped) > 5 else ""))
         return "\n".join(lines)
 
 
-def _expand(items) -> list:
-    """Folders become their video files (sorted, recursively); everything else stays as given."""
-    out = []
+# The first bytes of the containers a video comes in (MP4 / MOV / 3GP "ftyp" at 4, Matroska / WebM,
+# AVI, FLV, Ogg, MPEG-PS, ASF / WMV); MPEG-TS is a 0x47 sync byte every 188 bytes.
+_SIGNATURES = ((4, b"ftyp"), (0, b"\x1a\x45\xdf\xa3"), (8, b"AVI "), (0, b"FLV"), (0, b"OggS"),
+               (0, b"\x00\x00\x01\xba"), (0, b"\x30\x26\xb2\x75"), (4, b"moov"), (4, b"mdat"))
+
+
+def looks_like_media(path: Path) -> bool:
+    """A video suffix in any case (:data:`VIDEO_SUFFIXES`), or a container signature in the first bytes."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(400)
+    except OSError:
+        return False
+    if any(head[at:at + len(magic)] == magic for at, magic in _SIGNATURES):
+        return True
+    return len(head) > 376 and head[0] == head[188] == head[376] == 0x47
+
+
+def _expand(items) -> tuple[list, list[tuple[str, str]]]:
+    """Folders become the files in them that look like media (sorted, recursively; see
+    :func:`looks_like_media`); everything else stays as given. Also ``(file, why)`` for the folders'
+    other files."""
+    out, skipped = [], []
     for item in items:
         if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
-            out.extend(sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES))
+            for path in sorted(p for p in Path(item).rglob("*") if p.is_file()):
+                if looks_like_media(path):
+                    out.append(str(path))
+                else:
+                    skipped.append((str(path), "no video suffix and no container signature"))
         else:
             out.append(item)
-    return out
+    return out, skipped
+
+
+def _checked_metadata(meta: dict, source: str) -> dict:
+    """A metadata record whose numbers are finite and in range (omni_bench.core.numbers), or OmniBenchError."""
+    from omni_bench.core.numbers import FIELD_BOUNDS, check_number
+
+    for key in ("duration", "width", "height", "native_fps", "total_frames", "audio_seconds"):
+        if meta.get(key) is not None:
+            check_number(meta[key], f"{source}: {key}", FIELD_BOUNDS[key], integer=key in ("width", "height",
+                                                                                       "total_frames"),
+                         source=source)
+    return meta
 
 
 def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, processor=None,
@@ -380,7 +424,7 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
     from omni_bench.core.media import probe
 
     settings, r, processor = _resolve(settings, processor)
-    items = _expand(items)
+    items, skipped = _expand(items)
     found = []  # (input index, source, metadata as given, VideoInfo)
     problems: dict[int, Problem] = {}  # input index -> its problem
 
@@ -392,8 +436,8 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
             else:
                 meta = item
                 source = str((item.path if isinstance(item, VideoInfo) else item.get("path")) or f"record {k}")
-            info = meta if isinstance(meta, VideoInfo) else media_info(
-                {key: v for key, v in meta.items() if key not in TEXT_FIELDS})
+            info = meta if isinstance(meta, VideoInfo) else media_info(_checked_metadata(
+                {key: v for key, v in meta.items() if key not in TEXT_FIELDS}, source))
         except OmniBenchError as exc:
             problems[k] = Problem.from_error(getattr(exc, "source", None) or item, exc)
             continue
@@ -416,4 +460,4 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
         metas.append(meta if isinstance(meta, VideoInfo) else dict(meta))
         sources.append(source)
     result = budget(metas, settings, processor=processor, max_total_tokens=max_total_tokens, vocab_size=vocab_size)
-    return DatasetBudget(result, sources, [problems[k] for k in sorted(problems)])
+    return DatasetBudget(result, sources, [problems[k] for k in sorted(problems)], tuple(skipped))

@@ -60,6 +60,10 @@ def sample_indices(info: VideoInfo, settings, temporal_patch_size: int = 2) -> l
 
 def _fps_indices(info: VideoInfo, settings, temporal_patch_size: int) -> list[int]:
     rate = settings.fps or arith.DEFAULT_FPS
+    if rate > info.native_fps:  # more frames than the video has (and an array of rate x duration entries)
+        raise OmniBenchError(f"{info.path}: --sampling fps --fps {rate:g} is above the video's own "
+                             f"{info.native_fps:g} fps; it takes at most every frame", source=info.path,
+                             reason="sampling")
     try:
         return arith.fps_indices(info.total_frames, info.native_fps, rate, temporal_patch_size)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from omni_bench.core.media import probe, read_audio, read_frames
 from omni_bench.core.problems import no_audio_error
 from omni_bench.core.processor import load_processor, resolve_profile
+from omni_bench.layout.cost import check_cost
 from omni_bench.layout.frames import resize_frames, sample_indices
 from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 from omni_bench.layout.settings import LayoutSettings
@@ -39,6 +40,7 @@ def inspect(media: str, settings: LayoutSettings | None = None, *, processor=Non
     if resolved.use_audio and not info.has_audio:
         raise no_audio_error(info.path)
     indices = sample_indices(info, resolved, profile.temporal_patch_size)
+    check_cost(info, settings, processor, profile.max_position_embeddings)  # refused before decoding
     frames = read_frames(info.path, indices)
     if resolved.resize is not None:
         frames = resize_frames(frames, resolved.resize, profile.factor)
