@@ -45,19 +45,21 @@ class ValidationReport:
     max_total_tokens: int | None = None  # the budget checked (None: none)
     truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
     budget_source: str | None = None  # where max_total_tokens came from ("--max-total-tokens", the model's context)
+    notes: tuple[tuple[str, str], ...] = ()  # (record id, line) for valid records the model sees only in part
 
     def to_dict(self) -> dict:
         """``{"total": N, "valid": N, "problems": [{"source", "reason", "message"}, ...], "truncated": {id: n},
         "max_total_tokens": N, "budget_source": "..."}``."""
         return {"total": self.total, "valid": self.valid, "problems": [p.to_dict() for p in self.problems],
                 "truncated": dict(self.truncated), "max_total_tokens": self.max_total_tokens,
-                "budget_source": self.budget_source}
+                "budget_source": self.budget_source, "notes": [{"source": s, "note": n} for s, n in self.notes]}
 
     def __str__(self) -> str:
         source = f": {self.budget_source}" if self.budget_source else ""
         lines = [f"{self.valid} of {self.total} records valid" + (
             f" (budget {self.max_total_tokens} tokens{source})" if self.max_total_tokens else "")]
         lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
+        lines += [f"  {rid}: {note}" for rid, note in self.notes]
         lines += [f"  {p.source}: [{p.reason}] {p.message}" for p in self.problems]
         return "\n".join(lines)
 
@@ -103,8 +105,12 @@ def _image_tokens(path: str, profile) -> int:
 
 
 def check_record(record, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
-                 processor=None, max_total_tokens: int | None = None):
-    """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError."""
+                 processor=None, max_total_tokens: int | None = None, notes: list | None = None):
+    """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError.
+
+    ``notes``: a list that gets ``(record id, line)`` for what the model will not see of a valid
+    record (audio past the feature extractor's 300 s cap).
+    """
     from omni_bench.core.media import probe, read_frames
     from omni_bench.core.processor import resolve_profile
     from omni_bench.data.records import resolve_media
@@ -138,6 +144,8 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
         if use_audio and not info.audio_seconds:
             raise OmniBenchError(f"{path}: the audio track is empty", source=path, reason="empty-audio")
         video_tokens.append(media_token_count(info, settings, processor))
+        if notes is not None and use_audio:
+            notes.extend((rid, f"{os.path.basename(path)}: {line}") for line in _cap_notes(info, settings, processor))
         duration = duration or info.duration
     for name in record.images:
         image_tokens.append(_image_tokens(str(resolve_media(name, media_root)), profile))
@@ -152,6 +160,18 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
     media_tokens = [next(order[tag]) for tag in tags]
     return build_sample(record, processor, media_tokens, max_total_tokens=max_total_tokens,
                         system=settings.system)
+
+
+def _cap_notes(info, settings: LayoutSettings, processor) -> list[str]:
+    """The report's line on audio past the feature extractor's cap, when this video has any."""
+    from omni_bench.core.processor import resolve_profile
+
+    profile = settings.resolve(resolve_profile(processor)).profile
+    if round(info.audio_seconds * profile.sampling_rate) <= profile.nb_max_frames * profile.hop_length:
+        return []
+    from omni_bench.layout.plan import plan
+
+    return [note for note in plan(info, settings, processor=processor).notes if note.startswith("audio: the track")]
 
 
 def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
@@ -172,13 +192,14 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
     budget_source = "--max-total-tokens"
     if max_total_tokens is None:
         max_total_tokens, budget_source = context_limit(processor, resolve_profile(processor))
-    problems, truncated = [], []
+    problems, truncated, notes = [], [], []
     bar = tqdm(records, desc="validate", unit="record", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     for record in bar:
         try:
             sample = check_record(record, media_root=media_root, settings=settings, processor=processor,
-                                  max_total_tokens=max_total_tokens)
+                                  max_total_tokens=max_total_tokens, notes=(seen := []))
+            notes.extend(seen)  # a record that fails has its problem, not notes
             if sample.dropped_turns:
                 truncated.append((record.id, sample.dropped_turns))
         except OmniBenchError as exc:
@@ -186,4 +207,4 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
         except Exception as exc:  # a bad record must never stop the run
             problems.append(Problem(record.id, "error", f"{type(exc).__name__}: {exc}"))
     return ValidationReport(len(records), len(records) - len(problems), tuple(problems), max_total_tokens,
-                            tuple(truncated), budget_source)
+                            tuple(truncated), budget_source, tuple(notes))

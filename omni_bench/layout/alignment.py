@@ -36,7 +36,7 @@ import numpy as np
 from omni_bench.layout import arith
 from omni_bench.layout.alignment_fix import tolerance_words
 from omni_bench.layout.settings import LayoutSettings
-from omni_bench.layout.token_layout import TokenLayout
+from omni_bench.layout.token_layout import TokenLayout, audio_cap_note
 
 __all__ = ["Chunk", "Alignment", "Recommendation", "alignment", "recommend", "rope_positions",
            "temporal_positions", "AUDIO_TOKEN_SECONDS"]
@@ -335,6 +335,8 @@ def alignment(layout, *, tolerance: float | None = None) -> Alignment:
         if expected != tm.observed_runs:
             notes.append("the vision span's runs differ from the processor's chunk rule; rows follow the rule")
     notes.extend(_chunk_notes(tm.seconds_per_chunk) if tm.interleaved else ())
+    if isinstance(layout, TokenLayout) and layout.stats.audio_dropped_seconds > 0:  # audio past the 300 s cap
+        notes.append(audio_cap_note(layout.stats))
     return Alignment(tuple(rows), "aligned" if max_drift <= tolerance else "misaligned", max_drift, worst,
                      tolerance, tm.interleaved, rec.grid_seconds, tm.second_per_grid, tm.seconds_per_chunk, rec,
                      tuple(notes), frame_spacing=_frame_spacing(tm))
