@@ -102,3 +102,13 @@ def test_audio_tokens_equal_the_processors():
     expected = _get_feat_extract_output_lengths(lengths, 50).tolist()
     assert [qwen3_omni_audio_tokens(int(n)) for n in lengths] == expected
     assert qwen3_omni_audio_tokens(25689) == 3340  # the LongVALE notebook's 256.89 s: ~13 per second
+
+
+def test_timestamp_tokens_count_the_real_tokenizer():
+    from omni_bench.families.qwen3_vl import timestamp_text, timestamp_tokens
+
+    tokenizer = load_processor("qwen3-vl-8b").tokenizer
+    for tenths in [*range(2000), 99999, 123456, 7654321]:
+        seconds = tenths / 10
+        ids = tokenizer(timestamp_text(seconds), add_special_tokens=False)["input_ids"]
+        assert len(ids) == timestamp_tokens(seconds), seconds

@@ -263,7 +263,7 @@ def media_token_count(info, settings, processor, *, audio_samples: int | None = 
     resolved = settings.resolve(resolve_profile(processor))
     if audio_samples is not None:
         info = _replace(info, has_audio=True, audio_seconds=audio_samples / resolved.profile.sampling_rate)
-    return media_plan(info, resolved, indices=False).span_tokens
+    return media_plan(info, resolved, indices=True).span_tokens  # Qwen3-VL's timestamps need the indices
 
 
 @dataclass(frozen=True)

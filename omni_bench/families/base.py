@@ -95,6 +95,14 @@ class Family:
         """Seconds written as text before each grid step (empty: the family writes none)."""
         return ()
 
+    def lora_targets(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The LoRA targets ``omni-bench train`` uses when none are given (all seven projections)."""
+        return tuple(default)
+
+    def span_tokens(self, mp) -> int:
+        """Tokens the placeholder expands to, without a tokenizer: media tokens plus the audio pair."""
+        return mp.video_tokens + mp.audio_tokens + (2 if mp.use_audio else 0)
+
     def written_timestamps(self, input_ids, tokenizer, ids) -> tuple[float, ...]:
         """The timestamps a processor's ``input_ids`` spell out before its grid steps (empty: none)."""
         return ()

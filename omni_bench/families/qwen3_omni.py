@@ -129,6 +129,11 @@ class _Qwen3Omni(Family):
     def chunking(self, settings) -> dict:
         return {"position_id_per_seconds": float(settings.position_id_per_seconds)}
 
+    def lora_targets(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        # the MoE block's experts are fused 3-D parameters (no nn.Linear for peft to wrap) and its
+        # router is left frozen: the adapter goes on the attention projections only
+        return tuple(t for t in default if t in ("q_proj", "k_proj", "v_proj", "o_proj"))
+
     def mel_frames(self, samples: int, profile) -> int:
         return int(samples) // profile.hop_length  # padded to the clip itself, never truncated
 

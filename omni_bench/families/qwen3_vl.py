@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from omni_bench.families.base import Family
 
-__all__ = ["QWEN3_VL", "grid_timestamps", "timestamp_text", "volume_resize"]
+__all__ = ["QWEN3_VL", "grid_timestamps", "timestamp_text", "timestamp_tokens", "volume_resize"]
 
 
 def grid_timestamps(indices, native_fps: float, temporal_patch_size: int = 2) -> list[float]:
@@ -45,6 +45,15 @@ def grid_timestamps(indices, native_fps: float, temporal_patch_size: int = 2) ->
 def timestamp_text(seconds: float) -> str:
     """``timestamp_text(0.24) -> '<0.2 seconds>'`` (one decimal, as the processor formats it)."""
     return f"<{seconds:.1f} seconds>"
+
+
+def timestamp_tokens(seconds: float) -> int:
+    """Qwen tokens of :func:`timestamp_text`: "<", one per digit, ".", " seconds", ">".
+
+    >>> timestamp_tokens(0.24), timestamp_tokens(128.0)
+    (6, 8)
+    """
+    return 4 + sum(c.isdigit() for c in f"{seconds:.1f}")
 
 
 def volume_resize(frames: int, height: int, width: int, *, min_pixels: int, max_pixels: int, factor: int = 32,
@@ -147,6 +156,11 @@ class _Qwen3VL(Family):
     def vision_runs(self, mp) -> tuple[tuple[str, int], ...]:
         _, h, w = mp.grid
         return tuple(("VIDEO", h * w // mp.profile.merge_size ** 2) for _ in range(mp.grid[0]))
+
+    def span_tokens(self, mp) -> int:
+        _, h, w = mp.grid
+        per_step = h * w // mp.profile.merge_size ** 2 + 2  # the step's tokens and its vision pair
+        return sum(timestamp_tokens(t) + per_step for t in self.timestamps(mp))
 
     def written_timestamps(self, input_ids, tokenizer, ids) -> tuple[float, ...]:
         text = tokenizer.decode([int(t) for t in input_ids], skip_special_tokens=False)

@@ -113,8 +113,8 @@ class MediaPlan:
 
     @property
     def span_tokens(self) -> int:
-        """Tokens the placeholder expands to: media tokens plus <|audio_bos|>/<|audio_eos|>."""
-        return self.video_tokens + self.audio_tokens + (2 if self.use_audio else 0)
+        """Tokens the placeholder expands to: media tokens plus <|audio_bos|>/<|audio_eos|> (the family's rule)."""
+        return family_of(self.profile).span_tokens(self)
 
 
 def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:

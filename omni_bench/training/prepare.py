@@ -75,10 +75,20 @@ def resolve_dtype(config: TrainConfig):
 
 
 def prepare_model(config: TrainConfig, dtype):
-    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss."""
+    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss.
+
+    The default targets pass through the family (Qwen3-Omni's MoE layers have no gate/up/down
+    projections to wrap: its default is the attention's four); explicit ones are kept.
+    """
+    targets = config.lora_targets
+    if tuple(targets) == DEFAULT_LORA_TARGETS and config.tiny:
+        from omni_bench.core.profiles import get_profile
+        from omni_bench.families import family_of
+
+        targets = family_of(get_profile(config.profile)).lora_targets(targets)
     return adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
                        lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                       lora_targets=config.lora_targets, loss_backend=config.loss_backend,
+                       lora_targets=targets, loss_backend=config.loss_backend,
                        loss_chunk_size=config.loss_chunk_size)
 
 
