@@ -107,3 +107,18 @@ def test_a_torn_last_line_is_skipped_and_counted(tmp_path):
     result = score(path, ANNOTATIONS)
     assert result.skipped_lines == 1 and result["grounding"]["mIoU"] == 100.0
     assert "1 log line(s) were not JSON" in str(result)
+
+
+def test_bundled_grounding_data_needs_the_video_to_answer():
+    import json
+    from pathlib import Path
+
+    from omni_bench.eval.prompts import make_queries
+
+    path = Path(__file__).resolve().parent.parent / "data" / "longvale_grounding.json"
+    queries = make_queries(json.loads(path.read_text()), "grounding", "training")
+    by_question: dict[str, set[str]] = {}
+    for query in queries:
+        by_question.setdefault(query.text, set()).add(query.reference)
+    # every question is asked of several videos and has a different true answer for each
+    assert all(len(answers) == 3 for answers in by_question.values()) and len(by_question) == 3
