@@ -7,7 +7,8 @@ every width and depth shrunk so that forward with labels, ``generate`` and LoRA 
 laptop CPU in seconds. The weights are random (seeded): losses are meaningful for
 overfitting and memory studies, not for quality. Pass ``text_dims=True`` to keep the
 profile's real text width/depth (for GPU memory studies). Not covered: the talker and
-token2wav halves of Qwen2.5-Omni.
+token2wav halves of Qwen2.5-Omni. The Qwen3 profiles give ``Qwen3VLForConditionalGeneration``
+and the MoE ``Qwen3OmniMoeThinkerForConditionalGeneration`` (4 experts, 2 per token; docs/qwen3.md).
 """
 
 from __future__ import annotations

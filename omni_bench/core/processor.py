@@ -14,7 +14,8 @@
 The result is saved once with ``save_pretrained`` under the cache directory and from then
 on loaded with ``AutoProcessor.from_pretrained`` - the same call a real checkpoint uses, so
 a checkpoint directory passed instead of a profile name goes through the same code.
-Not covered: downloading anything; Qwen2-VL and Qwen3 processors.
+The Qwen3 profiles build ``Qwen3VLProcessor`` / ``Qwen3OmniMoeProcessor`` the same way
+(docs/qwen3.md). Not covered: downloading anything; Qwen2-VL processors.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ VIDEO/AUDIO interleave, the special tokens at their real ids and the text model'
 dimensions. Values come from the released ``preprocessor_config.json``,
 ``tokenizer_config.json`` and ``config.json`` of each checkpoint, and from the defaults of
 transformers' ``Qwen2_5OmniProcessor`` (which overrides the video pixel range at call
-time). Not covered: Qwen2-VL, Qwen3-Omni / Qwen3-VL.
+time). The Qwen3-VL and Qwen3-Omni profiles are defined (with their sources) in
+:mod:`omni_bench.core.qwen3_profiles` and registered here. Not covered: Qwen2-VL.
 """
 
 from __future__ import annotations
