@@ -113,12 +113,14 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
     """
     from omni_bench.core.media import probe, read_frames
     from omni_bench.core.processor import resolve_profile
+    from omni_bench.data.content import check_content, check_silence, check_tracks
     from omni_bench.data.records import resolve_media
     from omni_bench.data.samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
     from omni_bench.layout.frames import sample_indices
 
     settings = settings or LayoutSettings()
     rid = record.id
+    check_content(record)  # what the loader noted: broken line, turn values, durations, intervals
     turns = turns_of(record.conversations, source=rid)
     if record.unresolved:
         raise OmniBenchError(f"{rid}: time token(s) {', '.join(record.unresolved)} have no value in meta.token",
@@ -143,6 +145,9 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
             raise no_audio_error(path)
         if use_audio and not info.audio_seconds:
             raise OmniBenchError(f"{path}: the audio track is empty", source=path, reason="empty-audio")
+        check_tracks(info)
+        if use_audio:
+            check_silence(path)
         video_tokens.append(media_token_count(info, settings, processor))
         if notes is not None and use_audio:
             notes.extend((rid, f"{os.path.basename(path)}: {line}") for line in _cap_notes(info, settings, processor))
