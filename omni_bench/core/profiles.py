@@ -173,9 +173,8 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
-from omni_bench.core.qwen3_profiles import QWEN3_PROFILES  # noqa: E402 - needs Profile above
-
-PROFILES.update(QWEN3_PROFILES)  # Qwen3-VL 2B/4B/8B, Qwen3-Omni-30B-A3B (sources in that module)
+# Qwen3-VL 2B/4B/8B, Qwen3-Omni-30B-A3B: that module adds them to PROFILES (it needs Profile above)
+import omni_bench.core.qwen3_profiles  # noqa: E402, F401
 
 
 def get_profile(name: str) -> Profile:

@@ -31,7 +31,7 @@ Sources, each value checked against public copies of the released files:
 
 from __future__ import annotations
 
-from omni_bench.core.profiles import Profile
+from omni_bench.core.profiles import PROFILES, Profile
 
 __all__ = ["QWEN3_PROFILES", "QWEN3_VL_SPECIAL_TOKENS", "QWEN3_OMNI_SPECIAL_TOKENS"]
 
@@ -87,3 +87,5 @@ QWEN3_PROFILES: dict[str, Profile] = {
                "moe_intermediate_size": 768, "n_window": 50},
     ),
 }
+
+PROFILES.update(QWEN3_PROFILES)
