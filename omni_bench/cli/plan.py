@@ -43,5 +43,13 @@ def run(args) -> int:
     from omni_bench.layout.plan import plan
 
     meta = metadata_from_args(args)
-    print_layout(plan(meta, settings_from_args(args)), args.json)
+    try:
+        layout = plan(meta, settings_from_args(args))
+    except OmniBenchError as exc:  # the planner names headers-only metadata "<metadata>": name the CLIP
+        from omni_bench.layout.plan import _NO_PATH
+
+        if args.clip is None or not str(exc).startswith(_NO_PATH):
+            raise
+        raise OmniBenchError(args.clip + str(exc)[len(_NO_PATH):], source=args.clip, reason=exc.reason) from None
+    print_layout(layout, args.json)
     return 0

@@ -152,7 +152,12 @@ def load_processor(name_or_path: str = "qwen2.5-omni-7b"):
     """
     path = Path(os.path.expanduser(str(name_or_path)))
     if path.is_dir():
-        return _load(str(path.resolve()))
+        try:
+            return _load(str(path.resolve()))
+        except (OSError, ValueError, KeyError) as exc:  # no processor files, a config.json that is not JSON
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise OmniBenchError(f"{name_or_path}: not a checkpoint directory transformers can load a processor "
+                                 f"from ({why})", source=str(name_or_path), reason="unsupported-model") from None
     if str(name_or_path).lower() not in PROFILES and (os.sep in str(name_or_path) or path.suffix):
         raise OmniBenchError(f"{name_or_path}: no such checkpoint directory", source=str(name_or_path),
                              reason="missing")
