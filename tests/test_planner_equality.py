@@ -31,6 +31,7 @@ from omni_bench.layout.inspect import inspect
 from omni_bench.layout.plan import media_info, plan
 from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.token_layout import with_audio_track
 
 PROFILES = {"omni": "qwen2.5-omni-7b", "vl": "qwen2.5-vl-7b"}
 
@@ -139,6 +140,8 @@ def reference(processor, meta: dict, settings: LayoutSettings):
     out = processor_call(processor, resolved, text, frames, audio, processor_fps)
     layout = layout_from_output(out, processor, resolved, info=info, indices=indices,
                                 processor_fps=processor_fps, use_audio=use_audio)
+    # as inspect does: the track's full length, and a note when the 300 s cap cut it
+    layout = with_audio_track(layout, None if audio is None else len(audio), profile.sampling_rate, profile.hop_length)
     return out, dataclasses.replace(layout, media=None)  # metadata has no file
 
 
