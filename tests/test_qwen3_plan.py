@@ -228,3 +228,20 @@ def test_report_shows_each_steps_timestamp_and_the_token_interleave(processors):
     assert "interleave: token by token, position_id_per_seconds 13" in omni
     # 2 s per grid step x 13 ids per second: 26 audio tokens between consecutive steps
     assert "├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 78" in omni
+
+
+@pytest.mark.parametrize("profile", [VL, OMNI])
+def test_budget_equals_plan(profile, processors):
+    """``budget`` runs the family's exact arithmetic per sample: its totals equal plan's ids."""
+    from omni_bench.layout.budget import budget
+
+    metas = [dict(duration=d, width=w, height=h, native_fps=f, has_audio=profile == OMNI)
+             for d, w, h, f in MEDIA]
+    settings = LayoutSettings(profile=profile, fps=0.5, max_frames=24, use_audio=profile == OMNI)
+    result = budget(metas, settings, processor=processors[profile])
+    for i, meta in enumerate(metas):
+        planned = plan(meta, settings, processor=processors[profile])
+        assert int(result.total_tokens[i]) == len(planned.input_ids), meta
+        assert int(result.video_tokens[i]) == planned.stats.video_tokens
+        assert int(result.audio_tokens[i]) == planned.stats.audio_tokens
+        assert int(result.label_tokens[i]) == planned.stats.label_tokens

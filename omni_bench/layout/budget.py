@@ -43,7 +43,7 @@ from omni_bench.core.processor import resolve_profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
-from omni_bench.layout.plan import media_info, resized_size, template_ids
+from omni_bench.layout.plan import media_info, media_plan, resized_size, template_ids
 from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
 
 __all__ = ["Budget", "budget", "DatasetBudget", "budget_dataset", "VIDEO_SUFFIXES", "logits_bytes", "TEXT_FIELDS"]
@@ -245,7 +245,6 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
     settings, r, processor = _resolve(settings, processor)
     profile, use_audio = r.profile, r.use_audio
     cols, texts, paths = _columns(metas)
-    n = len(paths)
     factor = profile.temporal_patch_size
     count, unsampleable = _sampling(cols, r, factor)
     bad = np.flatnonzero(unsampleable)
@@ -253,13 +252,54 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
         i = int(bad[0])
         raise OmniBenchError(f"sample {i} ({paths[i]}): {_sampling_message(r, cols['total_frames'][i])}",
                              source=paths[i], reason="sampling")
+    if use_audio and not cols["has_audio"].all():
+        i = int(np.flatnonzero(~cols["has_audio"])[0])
+        raise OmniBenchError(f"sample {i} ({paths[i]}): {NO_AUDIO}", source=paths[i], reason="no-audio")
+    text, labels = _text_counts(processor, settings, texts, use_audio)
+    if _per_sample_family(r):
+        video, audio, spread, dropped, extra = _per_sample(cols, paths, r)
+        text = text + extra
+    else:
+        video, audio, spread, dropped = _vectorised(cols, paths, r, count)
+    total_tokens = text + video + audio
+    vocab = int(vocab_size or profile.vocab_size)
+    return Budget(video_tokens=video, audio_tokens=audio, text_tokens=text, total_tokens=total_tokens,
+                  label_tokens=labels, logits_bytes=logits_bytes(total_tokens, vocab), vocab_size=vocab,
+                  max_total_tokens=max_total_tokens, settings=settings, audio_tokens_uncertainty=spread,
+                  audio_dropped_seconds=dropped)
+
+
+def _per_sample_family(r: ResolvedSettings) -> bool:
+    """True for a family whose counts the Qwen2.5 array arithmetic does not give (Qwen3-VL, Qwen3-Omni)."""
+    from omni_bench.families.base import Family
+
+    family = type(r.family)
+    return any(getattr(family, name) is not getattr(Family, name)
+               for name in ("resized_size", "mel_frames", "audio_tokens", "span_tokens"))
+
+
+def _per_sample(cols: dict, paths: list[str], r: ResolvedSettings):
+    """The planner's exact arithmetic per sample (media_plan); ``extra``: span tokens that are
+    neither video nor audio (Qwen3-VL's timestamp text and per-step vision pairs)."""
+    n = len(paths)
+    video, audio, spread, extra = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    for i in range(n):
+        has_audio = bool(cols["has_audio"][i])
+        info = VideoInfo(paths[i], float(cols["native_fps"][i]), int(cols["total_frames"][i]),
+                         float(cols["duration"][i]), int(cols["width"][i]), int(cols["height"][i]), has_audio,
+                         float(cols["audio_seconds"][i]) if has_audio else None, int(cols["audio_uncertainty"][i]))
+        mp = media_plan(info, r)
+        video[i], audio[i], spread[i] = mp.video_tokens, mp.audio_tokens, mp.audio_tokens_uncertainty
+        extra[i] = mp.span_tokens - mp.video_tokens - mp.audio_tokens - (2 if mp.use_audio else 0)
+    return video, audio, spread, np.zeros(n), extra
+
+
+def _vectorised(cols: dict, paths: list[str], r: ResolvedSettings, count: np.ndarray):
+    """Video, audio tokens, their uncertainty and the audio past the cap, on arrays (Qwen2.5)."""
+    profile, factor, n = r.profile, r.profile.temporal_patch_size, len(paths)
     per_grid = _tokens_per_grid(cols["height"], cols["width"], r, paths)
     video = -(-count // factor) * per_grid
-    if use_audio:
-        lacking = np.flatnonzero(~cols["has_audio"])
-        if len(lacking):
-            i = int(lacking[0])
-            raise OmniBenchError(f"sample {i} ({paths[i]}): {NO_AUDIO}", source=paths[i], reason="no-audio")
+    if r.use_audio:
         samples = np.rint(cols["audio_seconds"] * profile.sampling_rate).astype(np.int64)
         audio = _audio_tokens(samples, profile)
         spread = cols["audio_uncertainty"]
@@ -269,13 +309,7 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
     else:
         audio = spread = np.zeros(n, dtype=np.int64)
         dropped = np.zeros(n)
-    text, labels = _text_counts(processor, settings, texts, use_audio)
-    total_tokens = text + video + audio
-    vocab = int(vocab_size or profile.vocab_size)
-    return Budget(video_tokens=video, audio_tokens=audio, text_tokens=text, total_tokens=total_tokens,
-                  label_tokens=labels, logits_bytes=logits_bytes(total_tokens, vocab), vocab_size=vocab,
-                  max_total_tokens=max_total_tokens, settings=settings, audio_tokens_uncertainty=spread,
-                  audio_dropped_seconds=dropped)
+    return video, audio, spread, dropped
 
 
 def _audio_tokens(samples: np.ndarray, profile) -> np.ndarray:

@@ -88,10 +88,9 @@ class MediaPlan:
         """How far the audio tokens can be off: the largest change over audio_samples +- audio_uncertainty."""
         if not self.use_audio or not self.audio_uncertainty:
             return 0
-        p = self.profile
+        p, family = self.profile, family_of(self.profile)
         ends = (max(1, self.audio_samples - self.audio_uncertainty), self.audio_samples + self.audio_uncertainty)
-        return max(abs(arith.audio_tokens(arith.mel_frames(n, hop_length=p.hop_length, max_frames=p.nb_max_frames))
-                       - self.audio_tokens) for n in ends)
+        return max(abs(family.audio_tokens(family.mel_frames(n, p), p) - self.audio_tokens) for n in ends)
 
     @property
     def second_per_grid(self) -> float:
