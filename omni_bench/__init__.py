@@ -52,6 +52,8 @@ _MODULES = {
         "media_token_count split_report synthetic_records"
     ),
     "data.dataset": "OmniSFTDataset OmniCollator",
+    "data.packing": "RopeConfig pack_rows packing_stats",
+    "training.packed": "packed_model_inputs",
     "training.fused": "enable_fused_loss disable_fused_loss use_fused_loss",
     "training.config": "TrainConfig",
     "training.prepare": "load_trained_model adapt_model lora_target_regex",

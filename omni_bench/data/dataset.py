@@ -28,7 +28,8 @@ items with and without audio in one batch is refused (the forward takes one flag
 
 Qwen2.5-VL processors work too (items keep the VL processor's keys, e.g.
 ``second_per_grid_ts``; no audio). Left out: images and several videos per record (planned
-as "unsupported"), packing, pre-extracted features.
+as "unsupported"), pre-extracted features. ``OmniCollator(..., packing=True)`` packs a batch's
+items into rows (:mod:`omni_bench.data.packing`).
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ class OmniSFTDataset(Dataset):
                                   processor_fps=fps, use_audio=self.use_audio, source="processor")
 
 
+def _trim_audio(batch: dict) -> None:
+    # cut the audio features to the longest valid mel length in the batch (the thinker reads only those)
+    longest = int(batch["feature_attention_mask"].sum(-1).max())
+    batch["input_features"] = batch["input_features"][..., :longest].contiguous()
+    batch["feature_attention_mask"] = batch["feature_attention_mask"][:, :longest].contiguous()
+
+
 class OmniCollator:
     """Pad and concatenate :class:`OmniSFTDataset` items into a batch for the Omni thinker.
 
@@ -209,10 +217,15 @@ class OmniCollator:
         reads the valid frames (``feature_attention_mask``), so the forward is the same and
         a 15 MB-per-item tensor shrinks to what is used.
     settings: chunking settings used by :meth:`layouts` (default: ``LayoutSettings()``).
+    packing: concatenate the items into rows of at most ``max_total_tokens`` (first-fit
+        decreasing) with transformers' packed ``position_ids [4, rows, L]``
+        (:mod:`omni_bench.data.packing`); ``rope`` gives the model's rope values (default: the
+        processor's profile). Train on such batches through :mod:`omni_bench.training.packed`.
     """
 
     def __init__(self, processor, padding_side: str = "right", *, trim_audio: bool = True,
-                 settings: LayoutSettings | None = None):
+                 settings: LayoutSettings | None = None, packing: bool = False,
+                 max_total_tokens: int | None = None, rope=None):
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         self.processor = processor
@@ -220,6 +233,14 @@ class OmniCollator:
         self.trim_audio = trim_audio
         self.settings = settings or LayoutSettings()
         self.pad_id = token_ids(processor).pad
+        self.packing = packing
+        self.max_total_tokens = max_total_tokens
+        self.rope = rope
+        self.last_rows: list[list[int]] = []  # packing: the item indices of each row of the last batch
+        if packing and rope is None:
+            from omni_bench.data.packing import RopeConfig
+
+            self.rope = RopeConfig.of_profile(self._resolved().profile)
 
     def _resolved(self):
         from omni_bench.core.processor import resolve_profile
@@ -239,6 +260,8 @@ class OmniCollator:
     def __call__(self, items: Sequence[dict]) -> dict:
         if not items:
             raise ValueError("an empty batch")
+        if self.packing:
+            return self._packed(items)
         batch = {"input_ids": self._pad([it["input_ids"] for it in items], self.pad_id),
                  "attention_mask": self._pad([it["attention_mask"] for it in items], 0),
                  "labels": self._pad([it["labels"] for it in items], IGNORE_INDEX)}
@@ -254,11 +277,25 @@ class OmniCollator:
             if values:
                 batch[key] = torch.cat(values, dim=0)
         if "input_features" in batch and self.trim_audio:
-            longest = int(batch["feature_attention_mask"].sum(-1).max())
-            batch["input_features"] = batch["input_features"][..., :longest].contiguous()
-            batch["feature_attention_mask"] = batch["feature_attention_mask"][:, :longest].contiguous()
+            _trim_audio(batch)
         if self._resolved().family.has_audio:  # TMRoPE needs to know whether the audio is interleaved
             batch["use_audio_in_video"] = all(with_audio) and all(with_video)
+        return batch
+
+    def _packed(self, items: Sequence[dict]) -> dict:
+        from omni_bench.data.packing import pack_items
+
+        with_audio = [("input_features" in it) for it in items]
+        if any(with_audio) and not all(with_audio):
+            raise ValueError("a batch mixes items with and without audio; the Omni forward takes one "
+                             "use_audio_in_video flag per batch (group items by audio, or use --no-audio)")
+        self.last_rows = []
+        batch = pack_items(items, ids=token_ids(self.processor), rope=self.rope, capacity=self.max_total_tokens,
+                           pad_id=self.pad_id, cat_keys=_CAT_KEYS, rows_out=self.last_rows)
+        if "input_features" in batch and self.trim_audio:
+            _trim_audio(batch)
+        if self._resolved().family.has_audio:
+            batch["use_audio_in_video"] = all(with_audio) and all("pixel_values_videos" in it for it in items)
         return batch
 
     def layouts(self, batch: dict) -> list:

@@ -29,7 +29,7 @@
 the logging window, over all processes. ``peak_mib`` is the peak since the run started on
 the main process: resident set size on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 
-Left out: evaluation during training, full fine-tuning and tower training, packing,
+Left out: evaluation during training, full fine-tuning and tower training,
 QLoRA / quantised bases, the Omni talker. Multi-GPU configs are documented, not exercised
 by the tests (those run DDP on CPU with gloo).
 """
@@ -204,6 +204,9 @@ def _make_trainer_class():
             return batches, num_items
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            from omni_bench.training.packed import packed_model_inputs
+
+            inputs = packed_model_inputs(inputs, model)  # packed batches: no mask across samples
             result = super().compute_loss(model, inputs, return_outputs=return_outputs,
                                           num_items_in_batch=num_items_in_batch)
             loss = result[0] if return_outputs else result
@@ -337,6 +340,10 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         set_seed(config.seed)
         dataset, collator = _training_data(config, data_path)
         model = prepare_model(config, dtype)
+        if config.packing:  # the rope values of the model itself (a checkpoint may differ from its profile)
+            from omni_bench.data.packing import RopeConfig
+
+            collator.rope = RopeConfig.of_model(model)
         trainable, total = model.get_nb_trainable_parameters()
         trainer = _make_trainer(model, args, dataset, collator, output_dir, config, is_main, callbacks)
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
@@ -386,7 +393,8 @@ def _training_data(config: TrainConfig, data_path: Path):
         reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
         raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
                              source=str(data_path), reason="no-samples")
-    return dataset, OmniCollator(processor, settings=settings)
+    return dataset, OmniCollator(processor, settings=settings, packing=config.packing,
+                                 max_total_tokens=config.max_total_tokens)
 
 
 def _make_trainer(model, args, dataset, collator, output_dir: Path, config: TrainConfig, is_main: bool, callbacks):

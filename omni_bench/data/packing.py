@@ -1,0 +1,215 @@
+"""Sequence packing: several samples in one row, each attending only to itself.
+
+transformers 5.23's packed-sequence contract for Qwen2.5-Omni and Qwen2.5-VL (their text
+models read it in ``forward``): ``position_ids`` of shape ``[4, rows, L]`` and no
+``attention_mask``. Row 0 is the *text* position, restarting at 0 for every sample - masking_utils'
+``find_packed_sequence_indices`` cuts the row where it does not count up by one and builds a
+block-diagonal causal mask (SDPA, eager), and flash-attention takes the same cuts as varlen
+``cu_seqlens``. Rows 1-3 are each sample's own rope ids, exactly as the model's
+``get_rope_index`` computes them for that sample alone: TMRoPE with the video's audio
+interleaved (second per grid, audio lengths, the model's ``seconds_per_chunk``) for Omni
+(:func:`omni_positions`), 5.23's MRoPE for VL (:func:`omni_bench.layout.rope.vl_rope_index`).
+
+:func:`pack_rows` places samples into rows of at most ``capacity`` tokens, first-fit
+decreasing; :func:`pack_items` builds the batch: ids, labels (every sample's first label is
+-100, so no target crosses a sample boundary after the causal shift), media tensors
+concatenated in the order the samples appear in the rows, ``position_ids`` and
+``attention_mask`` (1 on sample tokens; the packed forward drops it, see
+:mod:`omni_bench.training.packed`, and the Trainer counts tokens with it).
+
+Left out: images, standalone audio, Qwen3-VL / Qwen3-Omni (their rope reads ``mm_token_type_ids``
+or token-by-token interleaves; refused), sliding-window layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.labels import IGNORE_INDEX
+
+__all__ = ["RopeConfig", "pack_rows", "omni_positions", "sample_positions", "pack_items", "packing_stats"]
+
+
+@dataclass(frozen=True)
+class RopeConfig:
+    """The model values a sample's rope ids depend on (the MODEL's config, not the processor's)."""
+
+    family: str  # "omni" or "vl"
+    merge_size: int = 2  # vision_config.spatial_merge_size
+    position_id_per_seconds: float = 25  # Omni: temporal ids per second
+    seconds_per_chunk: float = 2  # Omni: the model's VIDEO/AUDIO chunk (get_rope_index re-chunks with it)
+    tokens_per_second: float = 2  # VL: vision_config.tokens_per_second
+
+    @classmethod
+    def of_model(cls, model) -> RopeConfig:
+        """The values of a transformers (or peft-wrapped) Qwen2.5-Omni thinker / Qwen2.5-VL model."""
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        config = base.config
+        vision = config.vision_config
+        if hasattr(config, "position_id_per_seconds"):
+            return cls("omni", int(vision.spatial_merge_size), config.position_id_per_seconds,
+                       config.seconds_per_chunk)
+        return cls("vl", int(vision.spatial_merge_size), tokens_per_second=vision.tokens_per_second)
+
+    @classmethod
+    def of_profile(cls, profile) -> RopeConfig:
+        """The values a checkpoint of ``profile`` is configured with (the tiny models use them too)."""
+        if profile.family not in ("omni", "vl"):
+            raise OmniBenchError(f"{profile.name}: packing covers Qwen2.5-Omni and Qwen2.5-VL, not the "
+                                 f"{profile.family} family", source=profile.name, reason="unsupported")
+        return cls(profile.family, int(profile.merge_size), profile.position_id_per_seconds,
+                   profile.seconds_per_chunk, profile.tokens_per_second)
+
+
+def pack_rows(lengths: Sequence[int], capacity: int | None) -> list[list[int]]:
+    """Sample indices per row, first-fit decreasing: longest first, each into the first row it fits.
+
+    A sample longer than ``capacity`` gets a row of its own; ``capacity`` None: one row.
+    >>> pack_rows([5, 3, 8, 2, 4], 10)
+    [[2, 3], [0, 4], [1]]
+    """
+    if capacity is None:
+        return [list(range(len(lengths)))]
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        for r, room in enumerate(free):
+            if lengths[index] <= room:
+                rows[r].append(index)
+                free[r] -= lengths[index]
+                break
+        else:
+            rows.append([index])
+            free.append(capacity - lengths[index])
+    return rows
+
+
+def omni_positions(input_ids, ids, video_grid_thw=(), second_per_grid=(), audio_tokens=(), *,
+                   rope: RopeConfig) -> np.ndarray:
+    """The [3, L] positions Qwen2.5-Omni's ``get_rope_index`` gives one sample's ``input_ids``.
+
+    ``ids``: the :class:`~omni_bench.core.tokens.TokenIds`; per video its grid, seconds per grid
+    step and (interleaved audio only) audio tokens. Text counts up by one; a vision span's
+    opening tokens share one position, its body is the video's (and audio's) ids in the
+    model's chunk order, its closing tokens one past their maximum (the same arithmetic as
+    :func:`omni_bench.layout.alignment.rope_positions`, here from bare ids).
+    """
+    from omni_bench.layout.alignment import _video_span_body
+
+    arr = np.asarray(input_ids, dtype=np.int64)
+    out = np.zeros((3, len(arr)), dtype=np.int64)
+    per_chunk = int(rope.position_id_per_seconds * rope.seconds_per_chunk)
+    audio = iter(audio_tokens)
+    pos = cursor = 0
+    for video, start in enumerate(np.flatnonzero(arr == ids.vision_bos).tolist()):
+        following = int(arr[start + 1]) if start + 1 < len(arr) else -1
+        if following == ids.image:
+            raise OmniBenchError("packing does not cover images", reason="unsupported")
+        interleaved = following == ids.audio_bos
+        out[:, cursor:start] = pos + np.arange(start - cursor)
+        pos += start - cursor
+        grid = [int(x) for x in video_grid_thw[video]]
+        body, closing = _video_span_body(grid, rope.merge_size, float(second_per_grid[video]),
+                                         rope.position_id_per_seconds, next(audio) if interleaved else None,
+                                         per_chunk, start=pos + 1)
+        opening = 2 if interleaved else 1
+        first, end = start + opening, start + 2 * opening + body.shape[1]
+        out[:, start:first] = pos
+        out[:, first:end - opening] = body
+        out[:, end - opening:end] = closing
+        pos, cursor = closing + 1, end
+    if ids.audio is not None and np.any(arr[cursor:] == ids.audio):
+        raise OmniBenchError("packing does not cover audio outside a video", reason="unsupported")
+    out[:, cursor:] = pos + np.arange(len(arr) - cursor)
+    return out
+
+
+def sample_positions(item: dict, ids, rope: RopeConfig) -> np.ndarray:
+    """[3, L] rope ids of one :class:`~omni_bench.data.dataset.OmniSFTDataset` item, as ``get_rope_index``."""
+    from omni_bench.layout.arith import audio_tokens
+
+    input_ids = item["input_ids"].numpy()
+    grids = item["video_grid_thw"].tolist() if "video_grid_thw" in item else []
+    if rope.family == "vl":
+        from omni_bench.layout.rope import vl_rope_index
+
+        seconds = item["second_per_grid_ts"].tolist() if "second_per_grid_ts" in item else None
+        return vl_rope_index(input_ids, image_token=ids.image, video_token=ids.video, video_grid_thw=grids,
+                             second_per_grid_ts=seconds, tokens_per_second=rope.tokens_per_second,
+                             merge_size=rope.merge_size)
+    seconds = item["video_second_per_grid"].tolist() if "video_second_per_grid" in item else []
+    audio = [audio_tokens(int(n)) for n in item["feature_attention_mask"].sum(-1)] \
+        if "feature_attention_mask" in item else []
+    return omni_positions(input_ids, ids, grids, seconds, audio, rope=rope)
+
+
+def _row(items: list[dict], positions: list[np.ndarray], length: int, pad_id: int) -> dict:
+    # one packed row: samples back to back, then padding (its own segment: text position from 0)
+    used = sum(len(it["input_ids"]) for it in items)
+    pad = length - used
+    ids = torch.cat([*(it["input_ids"] for it in items), torch.full((pad,), pad_id, dtype=torch.long)])
+    labels = []
+    for it in items:
+        row_labels = it["labels"].clone()
+        row_labels[0] = IGNORE_INDEX  # the previous sample's last token never predicts this one
+        labels.append(row_labels)
+    labels = torch.cat([*labels, torch.full((pad,), IGNORE_INDEX, dtype=torch.long)])
+    text = np.concatenate([np.arange(len(it["input_ids"])) for it in items] + [np.arange(pad)])
+    rope = np.concatenate([*positions, np.broadcast_to(np.arange(pad), (3, pad))], axis=1)
+    position_ids = torch.from_numpy(np.concatenate([text[None], rope]).astype(np.int64))
+    mask = torch.cat([torch.ones(used, dtype=torch.long), torch.zeros(pad, dtype=torch.long)])
+    out = {"input_ids": ids, "labels": labels, "attention_mask": mask, "position_ids": position_ids}
+    if all("mm_token_type_ids" in it for it in items):
+        out["mm_token_type_ids"] = torch.cat([*(it["mm_token_type_ids"] for it in items),
+                                              torch.zeros(pad, dtype=items[0]["mm_token_type_ids"].dtype)])
+    return out
+
+
+def pack_items(items: Sequence[dict], *, ids, rope: RopeConfig, capacity: int | None, pad_id: int,
+               cat_keys: Sequence[str], rows_out: list | None = None) -> dict:
+    """A packed batch of dataset items: ``position_ids [4, rows, L]``, rows of at most ``capacity``.
+
+    Media tensors (``cat_keys``) are concatenated in the order the items appear in the rows,
+    as the forward consumes them; ``rows_out``, if given, receives the item indices of each row.
+    """
+    rows = pack_rows([len(it["input_ids"]) for it in items], capacity)
+    length = max(sum(len(items[i]["input_ids"]) for i in row) for row in rows)
+    built = [_row([items[i] for i in row], [sample_positions(items[i], ids, rope) for i in row], length, pad_id)
+             for row in rows]
+    batch = {key: torch.stack([b[key] for b in built]) for key in built[0] if key != "position_ids"}
+    batch["position_ids"] = torch.stack([b["position_ids"] for b in built], dim=1)
+    order = [i for row in rows for i in row]
+    for key in cat_keys:
+        values = [items[i][key] for i in order if key in items[i]]
+        if values:
+            batch[key] = torch.cat(values, dim=0)
+    if rows_out is not None:
+        rows_out.extend(list(row) for row in rows)
+    return batch
+
+
+def packing_stats(lengths: Sequence[int], capacity: int | None, batch_size: int) -> dict:
+    """Padding of ``lengths`` taken ``batch_size`` at a time, padded vs packed into rows of ``capacity``.
+
+    Padded: each batch is ``batch_size`` x its longest sample. Packed: each batch is
+    rows x its longest row. Returns token counts and padding fractions of both.
+    >>> packing_stats([10, 2, 6, 4], 16, 4)["packed"]["padding_fraction"]
+    0.0
+    """
+    real = int(sum(lengths))
+    padded = packed = 0
+    rows_total = 0
+    for lo in range(0, len(lengths), batch_size):
+        chunk = list(lengths[lo:lo + batch_size])
+        padded += len(chunk) * max(chunk)
+        rows = pack_rows(chunk, capacity)
+        packed += len(rows) * max(sum(chunk[i] for i in row) for row in rows)
+        rows_total += len(rows)
+    return {"tokens": real,
+            "padded": {"slots": padded, "padding_fraction": 1 - real / padded if padded else 0.0},
+            "packed": {"slots": packed, "rows": rows_total, "padding_fraction": 1 - real / packed if packed else 0.0}}
