@@ -103,3 +103,25 @@ def test_validate_notes_the_dropped_audio(long_clip, processor, tmp_path):
     assert "are dropped" in report.notes[0][1] and "chunks 150-" in report.notes[0][1]
     assert "long_one: " + long_clip.name in str(report)
     assert report.to_dict()["notes"][0]["source"] == "long_one"
+
+
+def test_audio_max_seconds_keeps_the_whole_track_as_the_processor_does(long_clip, processor):
+    """--audio-max-seconds 340 hands the feature extractor max_length = 340 s: nothing is dropped, and
+    plan, budget and inspect agree on the longer audio (all of it: ceil(samples / 160) mel frames)."""
+    settings = SETTINGS.replace(audio_max_seconds=340)
+    samples = len(read_audio(long_clip))
+    real = omni_bench.inspect(str(long_clip), settings, processor=processor)
+    assert real.stats.input_features_shape == (1, 128, 34000)
+    assert real.stats.mel_frames == -(-samples // 160) > 30000
+    assert real.stats.audio_tokens > 7500 and real.stats.audio_dropped_seconds == 0
+    assert not any("are dropped" in n for n in real.notes)
+    planned = omni_bench.plan(probe(long_clip), settings, processor=processor)
+    assert dataclasses.replace(planned, source="processor") == real
+    budgeted = budget_dataset([long_clip], settings, processor=processor).budget
+    assert int(budgeted.audio_tokens[0]) == real.stats.audio_tokens
+    assert int(budgeted.total_tokens[0]) == len(real.input_ids)
+    # a cap below the track drops the rest, and says so
+    short = omni_bench.inspect(str(long_clip), SETTINGS.replace(audio_max_seconds=120), processor=processor)
+    assert short.stats.mel_frames == 12000 and short.stats.audio_tokens == 3000
+    assert short.stats.audio_dropped_seconds == pytest.approx(samples / 16000 - 120, abs=1e-9)
+    assert any("keeps the first 120.00 s" in n for n in short.notes)

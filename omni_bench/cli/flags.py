@@ -222,7 +222,8 @@ def add_layout_flags(parser) -> None:
     add_field_flags(which, LayoutSettings, ["profile"])
     which.add_argument("--model", metavar="PATH", help="a local checkpoint directory (its processor, via "
                                                         "AutoProcessor), instead of a built-in --profile")
-    add_field_flags(parser, LayoutSettings, [*SAMPLING_FIELDS, "use_audio", "prompt", "answer", "system"],
+    add_field_flags(parser, LayoutSettings, [*SAMPLING_FIELDS, "use_audio", "audio_max_seconds", "prompt", "answer",
+                                             "system"],
                     exclusive=[("frames", "fps")])
     add_json_flag(parser)
 

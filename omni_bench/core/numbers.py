@@ -62,6 +62,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "frames": AT_LEAST_ONE, "fps": POSITIVE, "min_frames": AT_LEAST_ONE, "max_frames": AT_LEAST_ONE,
     "min_pixels": AT_LEAST_ONE, "max_pixels": AT_LEAST_ONE, "seconds_per_chunk": POSITIVE,
     "position_id_per_seconds": POSITIVE, "processor_fps": POSITIVE, "max_total_tokens": AT_LEAST_ONE,
+    "audio_max_seconds": AT_LEAST_ONE,
     # video metadata (plan, samplers, budget metadata records)
     "duration": POSITIVE, "width": AT_LEAST_ONE, "height": AT_LEAST_ONE, "native_fps": POSITIVE,
     "total_frames": AT_LEAST_ONE, "audio_seconds": NON_NEGATIVE,

@@ -59,6 +59,8 @@ def processor_call(processor, settings: ResolvedSettings, text: str, frames, aud
     videos_kwargs.update(extra.pop("videos_kwargs", {}))
     kwargs: dict = {"text": [text], "videos": [frames], "videos_kwargs": videos_kwargs, "return_tensors": "pt",
                     **extra}
+    if audio is not None and settings.audio_max_seconds is not None:  # keep more (or less) than 300 s
+        kwargs["audio_kwargs"] = {"max_length": settings.profile.chunk_length * settings.profile.sampling_rate}
     with _quiet_transformers():
         return processor(**kwargs)
 

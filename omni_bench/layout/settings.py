@@ -42,6 +42,8 @@ class LayoutSettings:
     processor_fps: float | None = None  # --processor-fps F: the frame rate handed to the processor with the
         # frames (None: the fps actually sampled)
     use_audio: bool = True  # --no-audio: ignore the video's audio track (no AUDIO tokens)
+    audio_max_seconds: int | None = None  # --audio-max-seconds S: seconds of audio the feature extractor
+        # keeps, its max_length (None: the profile's, 300 for Qwen2.5-Omni; audio past it is dropped, and said)
     prompt: str = "Describe the video."  # --prompt TEXT: the user's text after the video
     answer: str | None = "A moving white bar crosses a colour gradient while a tone plays."  # --answer TEXT:
         # the assistant's reply, whose tokens are labelled (default: a caption of the bundled synthetic clips)
@@ -93,6 +95,8 @@ class LayoutSettings:
             position_id_per_seconds=self.position_id_per_seconds or profile.position_id_per_seconds,
             use_audio=bool(self.use_audio and family_of(profile).has_audio),
         )
+        if self.audio_max_seconds is not None:  # the feature extractor's cap: every count follows from it
+            profile = replace(profile, chunk_length=int(self.audio_max_seconds))
         return ResolvedSettings(profile=profile, settings=self, **values)
 
 
@@ -120,6 +124,7 @@ class ResolvedSettings:
     position_id_per_seconds: float
     processor_fps: float | None
     use_audio: bool
+    audio_max_seconds: int | None  # the profile's chunk_length is this already (None: unchanged)
     prompt: str
     answer: str | None
     system: str | None
