@@ -205,3 +205,19 @@ def test_a_codec_without_an_exact_rule_reports_its_uncertainty(container, ffmpeg
     budgeted = budget_dataset([path], SMALL, processor=processor)
     assert int(budgeted.budget.audio_tokens_uncertainty[0]) == spread
     assert f"±{spread}" in str(budgeted)
+
+
+def test_the_inspectors_live_replan_shows_the_processors_counts(ffmpeg_dir, processor):
+    """The inspector re-plans from the probe; on the AAC clip the container's duration got wrong it
+    now shows the run it started from, token for token."""
+    pytest.importorskip("ipywidgets")
+    from omni_bench_widgets.inspector import InspectorView
+
+    path = make_clip(ClipSpec("mp4", "h264", "aac", 11.3, "30"), ffmpeg_dir)
+    real = omni_bench.inspect(str(path), SMALL, processor=processor)
+    view = InspectorView(real, probe(path), SMALL)
+    view.replan(SMALL)
+    assert view.error is None and view.planner == "plan"
+    assert view.layout.input_ids == real.input_ids
+    assert (view.layout.stats.audio_tokens, view.layout.stats.mel_frames) == (real.stats.audio_tokens,
+                                                                              real.stats.mel_frames)
