@@ -44,7 +44,7 @@ class ValidationReport:
     problems: tuple[Problem, ...]  # one per invalid record (source: its id), in file order
     max_total_tokens: int | None = None  # the budget checked (None: none)
     truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
-    budget_source: str | None = None  # where max_total_tokens came from ("--max-total-tokens", the model's context)
+    budget_source: str | None = None  # where max_total_tokens came from ("as given", the model's context)
     notes: tuple[tuple[str, str], ...] = ()  # (record id, line) for valid records the model sees only in part
 
     def to_dict(self) -> dict:
@@ -194,7 +194,7 @@ def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings
         from omni_bench.core.processor import load_processor
 
         processor = load_processor(settings.profile)
-    budget_source = "--max-total-tokens"
+    budget_source = "as given"
     if max_total_tokens is None:
         max_total_tokens, budget_source = context_limit(processor, resolve_profile(processor))
     problems, truncated, notes = [], [], []
