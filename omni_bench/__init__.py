@@ -34,6 +34,8 @@ _MODULES = {
     "layout.rope": "rope_report RopeReport vl_rope_index",
     "layout.budget": "budget Budget logits_bytes budget_dataset DatasetBudget",
     "layout.labels": "assistant_labels audit_labels",
+    "layout.verdict": "findings Finding report_text",
+    "layout.report_html": "report_html report_markdown write_report",
     "core.tokens": "TokenIds token_ids",
     "sampling.samplers": (
         "Sampling SamplingError SAMPLERS sample_qwen_vl_utils sample_transformers "

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from omni_bench import LayoutSettings, inspect, probe, rope_positions
-from omni_bench.layout import arith
 from omni_bench.core.tokens import token_ids
+from omni_bench.layout import arith
 from omni_bench.layout.token_layout import LayoutStats, build_layout
 from omni_bench_widgets import (
     draw_layout,
@@ -34,6 +34,7 @@ from omni_bench_widgets import (
 from omni_bench_widgets.inspector import clock_of, default_selection
 
 PNG = b"\x89PNG\r\n\x1a\n"
+CAPTION = "A moving white bar crosses a colour gradient while a tone plays."  # the bundled clips' content
 
 
 def _image(root) -> W.Image:
@@ -55,7 +56,7 @@ def market(clips):
 
 @pytest.fixture(scope="module")
 def layout(market, omni_processor):
-    return inspect(str(market), LayoutSettings(frames=16), processor=omni_processor)
+    return inspect(str(market), LayoutSettings(frames=16, answer=CAPTION), processor=omni_processor)
 
 
 # ----------------------------------------------------------------------------- import hygiene
@@ -144,7 +145,8 @@ def test_clock_agrees_with_alignment(market, omni_processor):
 
 @pytest.fixture
 def planned(layout, market):
-    return show_layout(layout, meta=probe(market), settings=LayoutSettings(frames=16), display=False)
+    return show_layout(layout, meta=probe(market), settings=LayoutSettings(frames=16, answer=CAPTION),
+                       display=False)
 
 
 def test_frames_control_replans(planned, market):
@@ -156,7 +158,7 @@ def test_frames_control_replans(planned, market):
     assert "video_grid_thw [[4, 18, 32]]" in view.summary()
     assert "[[4, 18, 32]]" in planned["widget"]._repr_mimebundle_()["text/plain"]
     assert view.settings.frames == 8 and view.settings.fps is None
-    assert view.layout.input_ids == inspect(str(market), LayoutSettings(frames=8)).input_ids
+    assert view.layout.input_ids == inspect(str(market), LayoutSettings(frames=8, answer=CAPTION)).input_ids
 
 
 def test_fps_and_pixel_controls_replan(planned):
@@ -165,8 +167,10 @@ def test_fps_and_pixel_controls_replan(planned):
     assert controls["sampling"].value == "fps"
     assert view.settings.fps == 1.0 and view.settings.frames is None
     assert view.layout.stats.sampled_frames == 8
+    controls["min_pixels"].value = 32 * 28 * 28  # lowered first: max below min is refused (test_inspector_controls)
     controls["max_pixels"].value = 64 * 28 * 28
-    h, w = arith.video_resize(180, 320, min_pixels=controls["min_pixels"].value, max_pixels=64 * 28 * 28)
+    assert view.error is None
+    h, w = arith.video_resize(180, 320, min_pixels=32 * 28 * 28, max_pixels=64 * 28 * 28)
     assert view.layout.stats.video_grid_thw == ((4, h // 14, w // 14),)
     assert view.layout.stats.resized_hw == (h, w)
 
@@ -191,7 +195,7 @@ def test_replan_errors_keep_the_last_layout(planned):
     before = view.layout
     view.replan(view.settings.replace(frames=1000))
     assert view.layout is before
-    assert "cannot sample" in view.error and "error:" in view.summary()
+    assert "frames 1000 is above the clip's 200 frames" in view.error and "error:" in view.summary()
 
 
 def test_selection_survives_a_shorter_replan(planned):

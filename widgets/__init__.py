@@ -10,8 +10,9 @@ so tests drive a view headlessly: ``ui = show_layout(layout, meta=info, display=
 ``ui["view"].summary()``. Every view has a text twin (``render_*_text``, ``view.text()``),
 and the root's plain-text form is the view's one-line summary.
 
-* :func:`show_layout` - token-layout inspector (strip by kind and role, selection table,
-  live re-planning); text twin :func:`render_layout_text`.
+* :func:`show_layout` - token-layout inspector (minimap and zoomed strip by kind and role, the
+  clip's frames and audio under their tokens, the verdict banner, selection table, live
+  re-planning, ``view.save("x.html")``); text twin :func:`render_layout_text`.
 * :func:`show_labels` - label-mask viewer; text twin :func:`render_labels_text`.
 * :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
   :func:`render_dashboard_text`.
@@ -33,7 +34,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "show_layout": "inspector", "render_layout_text": "layout_text", "render_selection_text": "layout_text",
     "draw_layout": "inspector", "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
-    "InspectorView": "inspector",
+    "InspectorView": "inspector", "MediaCache": "media_strip", "selection_media": "media_strip",
+    "save_report": "report",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
     "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
     "draw_metrics": "dashboard", "Dashboard": "dashboard", "plot_metrics": "plots",
@@ -43,7 +45,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Clock", "Dashboard", "InspectorView", "LabelsView", "clock_of", "draw_layout", "draw_metrics",
+    "Clock", "Dashboard", "InspectorView", "LabelsView", "MediaCache", "save_report", "selection_media",
+    "clock_of", "draw_layout", "draw_metrics",
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
     "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",

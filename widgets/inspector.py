@@ -1,20 +1,23 @@
-"""The token-layout inspector: every token of a sample as a coloured strip, a selection
-table with each token's text, real time and temporal position id, and controls that
-re-plan the layout live.
+"""The token-layout inspector: every token of a sample as a coloured strip beside the clip's
+frames and audio, the CLI report's verdict as a banner, a selection table with each token's
+text, real time and temporal position id, and controls that re-plan the layout live.
 
-* :func:`draw_layout` - a Figure: the whole sequence (kind, role band, labelled band),
-  a zoom on the selection and, when :func:`omni_bench.temporal_positions` exists, the
-  temporal id of each selected token. Runs are drawn as rectangles (one collection per
-  band), so 30k tokens cost what a few hundred runs cost.
+* :func:`draw_layout` (:mod:`.layout_figure`) - the Figure: an overview (minimap) of the whole
+  sequence, the zoomed selection, its frames and audio (:mod:`.media_strip`) and temporal ids
+  with a seconds axis, chunk bounds dashed.
 * :func:`token_rows` - the selection as data: media tokens that share kind and temporal
   id collapse into one row ("VIDEO x 144").
 * :func:`render_layout_text` - the text twin: the "Omni Batch Debug" report plus the
-  selection table.
-* :func:`show_layout` - the widget (see the contract in ``omni_bench_widgets``).
+  selection table; ``view.verdict_text()`` / ``view.media_text()`` - the banner and the
+  selection's real seconds, frames and audio as text.
+* :func:`show_layout` - the widget (see the contract in ``omni_bench_widgets``);
+  ``view.save("report.html")`` keeps it as a self-contained report.
 
 Re-planning uses ``omni_bench.plan(meta, settings)`` (metadata only, fast); where that is
-not available it falls back to ``omni_bench.inspect(meta.path, settings)``. Not covered:
-clicking on the strip (use the range slider or the segment list), several videos.
+not available it falls back to ``omni_bench.inspect(meta.path, settings)``. A combination the
+controls cannot plan (max pixels below min pixels, more frames than the clip has) is refused:
+the layout stays, the status line says why. Not covered: clicking on the strip (use the
+range slider or the segment list), several videos.
 """
 
 from __future__ import annotations
@@ -26,120 +29,42 @@ import ipywidgets as W
 import numpy as np
 
 from omni_bench.layout.arith import DEFAULT_FPS
+from omni_bench.layout.verdict import banner_lines, findings, layout_alignment
 
-from ._common import (
-    KIND_COLOURS,
-    KIND_NAMES,
-    LABEL_COLOUR,
-    ROLE_COLOURS,
-    ROLE_NAMES,
-    Root,
-    contract,
-    figure,
-    grid_text,
-    labelled_mask,
-    png_bytes,
-    role_codes,
-    runs,
-    tokenizer_of,
-)
+from ._common import KIND_COLOURS, KIND_NAMES, Root, contract, grid_text, png_bytes, tokenizer_of
+from .layout_figure import draw_layout
 from .layout_text import (
     COLUMNS,
     Clock,
+    carried_selection,
     clock_of,
     default_selection,
+    pixels_refusal,
+    refusal_of,
     render_layout_text,
     render_selection_text,
     row_cells,
     token_rows,
+    verdict_text,
 )
+from .media_strip import MediaCache, render_media_text, selection_media
 
 __all__ = ["show_layout", "render_layout_text", "render_selection_text", "token_rows", "draw_layout",
            "default_selection", "clock_of", "Clock", "InspectorView"]
-
-
-# ---------------------------------------------------------------------------- drawing
-
-
-_BANDS = {"kind": (0.45, 0.55), "role": (0.2, 0.2), "labels": (0.0, 0.15)}  # y, height
-
-
-def _draw_bands(ax, kinds: np.ndarray, roles: np.ndarray, labelled: np.ndarray) -> None:
-    for band, codes, colours in (("kind", kinds, KIND_COLOURS), ("role", roles, ROLE_COLOURS)):
-        starts, lengths, values = runs(codes)
-        ax.broken_barh(list(zip(starts.tolist(), lengths.tolist())), _BANDS[band],
-                       facecolors=[colours[v] for v in values], linewidth=0)
-    starts, lengths, values = runs(labelled.astype(np.int8))
-    keep = values == 1
-    ax.broken_barh(list(zip(starts[keep].tolist(), lengths[keep].tolist())), _BANDS["labels"],
-                   facecolors=LABEL_COLOUR, linewidth=0)
-    ax.set_yticks([y + h / 2 for y, h in _BANDS.values()], list(_BANDS))
-    ax.set_ylim(-0.05, 1.05)
-    ax.tick_params(axis="y", length=0)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-
-
-def draw_layout(layout, selection: tuple[int, int] | None = None, *, clock=None, title: str | None = None,
-                width: float = 10.0):
-    """The inspector's Figure: full strip, zoom on the selection, temporal ids (if known).
-
-    ``selection`` is ``[start, stop)`` in token positions (default: :func:`default_selection`).
-    """
-    from matplotlib.patches import Patch
-
-    n = len(layout.input_ids)
-    start, stop = selection if selection is not None else default_selection(layout)
-    stop = max(stop, start + 1)
-    kinds, roles, labelled = layout.kinds, role_codes(layout), labelled_mask(layout)
-    temporal = clock.temporal if clock is not None else None
-    panels = 3 if temporal is not None else 2
-    fig = figure(width, 1.0 + 1.05 * panels + (0.6 if temporal is not None else 0))
-    axes = fig.subplots(panels, 1, height_ratios=[1, 1, 1.6][:panels])
-    full, zoom = axes[0], axes[1]
-    _draw_bands(full, kinds, roles, labelled)
-    full.set_xlim(0, n)
-    full.axvspan(start, stop, facecolor="none", edgecolor="black", linewidth=1.2)
-    full.set_title(title or _title(layout), fontsize=9, loc="left")
-    _draw_bands(zoom, kinds, roles, labelled)
-    zoom.set_xlim(start, stop)
-    if stop - start <= 200:
-        zoom.vlines(np.arange(start, stop + 1), 0, 1, colors="white", linewidth=0.4)
-    zoom.set_title(f"selection {start}:{stop}", fontsize=8, loc="left")
-    if temporal is not None:
-        ax = axes[2]
-        pos = np.arange(start, stop)
-        ax.scatter(pos, temporal[start:stop], c=[KIND_COLOURS[k] for k in kinds[start:stop]], s=4,
-                   linewidths=0, rasterized=stop - start > 5000)
-        ax.set_xlim(start, stop)
-        ax.set_ylabel("temporal id", fontsize=8)
-        ax.set_xlabel("token position", fontsize=8)
-    else:
-        zoom.set_xlabel("token position", fontsize=8)
-    for ax in axes:
-        ax.tick_params(labelsize=7)
-    present = set(np.unique(kinds).tolist())
-    handles = [Patch(color=KIND_COLOURS[k], label=KIND_NAMES[k]) for k in range(len(KIND_NAMES)) if k in present]
-    handles += [Patch(color=ROLE_COLOURS[r], label=ROLE_NAMES[r]) for r in np.unique(roles).tolist() if r]
-    handles.append(Patch(color=LABEL_COLOUR, label="labelled"))
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=7, frameon=False)
-    fig.subplots_adjust(left=0.07, right=0.99, top=1 - 0.55 / fig.get_figheight(), bottom=0.35 / fig.get_figheight()
-                        + 0.05, hspace=0.9)
-    return fig
-
-
-def _title(layout) -> str:
-    name = os.path.basename(layout.media) if layout.media else layout.source
-    return f"{name} · {len(layout.input_ids)} tokens · video_grid_thw {grid_text(layout)}"
 
 
 # ---------------------------------------------------------------------------- widget
 
 
 class InspectorView:
-    """The state behind :func:`show_layout`: the current layout, settings, selection, error."""
+    """The state behind :func:`show_layout`: the current layout, settings, selection, error, media.
 
-    def __init__(self, layout, meta=None, settings=None):
+    ``media`` (the sampled frames and the audio, :class:`~omni_bench_widgets.media_strip.Media`)
+    is decoded once per frame choice and kept (``media_cache.decodes`` counts the decodes);
+    ``alignment`` / ``findings()`` are the verdict and warnings of the CLI report.
+    """
+
+    def __init__(self, layout, meta=None, settings=None, *, media_path=None):
         self.layout = layout
         self.meta = meta
         self.settings = settings
@@ -147,13 +72,39 @@ class InspectorView:
         self.error: str | None = None
         self.replans = 0  # how many times the controls re-planned
         self.planner: str | None = None  # "plan" or "inspect": what re-planning calls
-        self._clock_cache = None
+        self.media_path = media_path or layout.media or getattr(meta, "path", None)
+        self.media_cache = MediaCache()
+        self._cache: dict = {}
+
+    def _cached(self, name: str, make):
+        # values derived from the current layout, recomputed when the layout changes
+        if self._cache.get("layout") is not self.layout:
+            self._cache = {"layout": self.layout}
+        if name not in self._cache:
+            self._cache[name] = make()
+        return self._cache[name]
 
     @property
     def clock(self):
-        if self._clock_cache is None or self._clock_cache[0] is not self.layout:
-            self._clock_cache = (self.layout, clock_of(self.layout))
-        return self._clock_cache[1]
+        return self._cached("clock", lambda: clock_of(self.layout))
+
+    @property
+    def media(self):
+        """The decoded frames and audio of the current layout (None without a media file)."""
+        return self._cached("media", lambda: self.media_cache.media(self.layout, self.media_path))
+
+    @property
+    def alignment(self):
+        """``omni_bench.alignment(layout)`` (None without a video)."""
+        return self._cached("alignment", lambda: layout_alignment(self.layout))
+
+    def findings(self) -> tuple:
+        """The CLI report's warnings (:func:`omni_bench.layout.verdict.findings`)."""
+        return self._cached("findings", lambda: findings(self.layout, self.alignment))
+
+    def verdict_text(self) -> str:
+        """The banner as text: the verdict line, the size line and the CLI report's warnings with their fixes."""
+        return verdict_text(self.layout, self.alignment)
 
     def summary(self) -> str:
         """One line: sizes, grid, media tokens, labels, selection."""
@@ -163,6 +114,15 @@ class InspectorView:
                 f"VIDEO {s.video_tokens} · AUDIO {s.audio_tokens} · labels {s.label_tokens} · "
                 f"selection {self.selection[0]}:{self.selection[1]}")
         return line + (f" · error: {self.error}" if self.error else "")
+
+    def selected_media(self) -> dict:
+        """What the selection covers: real seconds, sampled frames, audio (:func:`selection_media`)."""
+        return selection_media(self.layout, self.clock, self.media, *self.selection)
+
+    def media_text(self) -> str:
+        """One line: the selection's real seconds, frames and audio."""
+        rate = self.media.sampling_rate if self.media is not None else 16000
+        return render_media_text(self.selected_media(), rate)
 
     def text(self, *, max_rows: int = 40) -> str:
         """The text twin: report plus the selection table."""
@@ -174,7 +134,7 @@ class InspectorView:
                                      tokenizer=tokenizer_of(self.layout), clock=self.clock)
 
     def figure(self):
-        return draw_layout(self.layout, self.selection, clock=self.clock)
+        return draw_layout(self.layout, self.selection, clock=self.clock, media=self.media)
 
     def png(self) -> bytes:
         return png_bytes(self.figure())
@@ -185,10 +145,24 @@ class InspectorView:
     def __repr__(self) -> str:
         return self.summary()
 
+    def save(self, path) -> str:
+        """Write the view as a self-contained report: HTML (``.html``) or Markdown (``.md``); returns the path."""
+        from .report import save_report
+
+        return save_report(self, path)
+
+    def refuse(self, reason: str) -> None:
+        """Keep the current layout and show why the controls' settings were not planned."""
+        self.error = reason
+
     def replan(self, settings) -> None:
-        """Re-plan with new settings: ``omni_bench.plan`` if present, else ``inspect``."""
+        """Re-plan with new settings (``omni_bench.plan``, else ``inspect``); refusals set ``error``."""
         import omni_bench
 
+        refusal = refusal_of(settings, self.meta)
+        if refusal is not None:
+            self.refuse(refusal)
+            return
         try:
             planner = _planner()
             self.planner = "plan" if planner is not None else "inspect"
@@ -197,14 +171,13 @@ class InspectorView:
             else:
                 layout = omni_bench.inspect(getattr(self.meta, "path", self.meta), settings)
         except (omni_bench.OmniBenchError, ValueError) as exc:
-            self.error = str(exc)
+            self.refuse(str(exc))
             return
+        old_layout, old_selection = self.layout, self.selection
         self.error = None
         self.layout, self.settings = layout, settings
         self.replans += 1
-        n = len(layout.input_ids)
-        start = min(self.selection[0], n - 1)
-        self.selection = (start, min(max(self.selection[1], start + 1), n))
+        self.selection = carried_selection(old_layout, old_selection, layout)
 
 
 def _planner():
@@ -273,13 +246,22 @@ def _plan_controls(view) -> dict:
 
 
 def _settings_from_controls(view, controls: dict, initial_pixels: tuple[int, int]):
+    """(settings, None) for the controls' values, or (None, the reason they are refused)."""
+    import omni_bench
+
     c = {name: w.value for name, w in controls.items()}
     changes = dict(frames=c["frames"], fps=None) if c["sampling"] == "frames" else dict(frames=None, fps=c["fps"])
     pixels = (c["min_pixels"], c["max_pixels"])
     if view.settings.resize is None or pixels != initial_pixels:
+        if pixels[1] < pixels[0]:
+            return None, pixels_refusal(*pixels)
         changes.update(resize=None, min_pixels=pixels[0], max_pixels=pixels[1])
     changes.update(seconds_per_chunk=c["seconds_per_chunk"], processor_fps=c["processor_fps"] or None)
-    return view.settings.replace(**changes)
+    try:
+        settings = view.settings.replace(**changes)
+    except omni_bench.OmniBenchError as exc:
+        return None, str(exc)
+    return settings, refusal_of(settings, view.meta)
 
 
 def _segment_options(layout) -> list:
@@ -312,8 +294,9 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
     ``meta`` (a :class:`omni_bench.VideoInfo` or a path) turns on the re-planning controls
     (frames / fps / min & max pixels / seconds per chunk / processor fps); ``settings`` are
     the :class:`omni_bench.LayoutSettings` the layout was made with (default: read off the
-    layout's stats). Returns the root widget, or with ``display=False``
-    ``{"widget", "controls", "view"}``; ``view`` is an :class:`InspectorView`.
+    layout's stats). The clip (``layout.media`` or ``meta``'s path) gives the frames and audio
+    rows. Returns the root widget, or with ``display=False`` ``{"widget", "controls", "view"}``;
+    ``view`` is an :class:`InspectorView`.
     """
     import omni_bench
 
@@ -334,29 +317,66 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
         panes.show(view)
 
     _observe_selection(view, controls, busy, redraw)
-    rows = [panes.summary, panes.status]
+    rows = [panes.summary, panes.banner, panes.status]
     if meta is not None:
         rows.append(_replanning(view, controls, busy, redraw))
-    rows += [panes.image, controls["selection"], controls["segment"], panes.table]
+    rows += [panes.image, controls["selection"], controls["segment"], panes.media, panes.audio, panes.table]
     root = Root(view, children=rows)
     redraw()
     return contract(root, controls, display)
 
 
+_BANNER = {True: ("#eef7ee", "#2e7d32"), False: ("#fdecea", "#b71c1c")}  # aligned / not: background, border
+
+
 class _Panes:
-    """The outputs of the inspector: summary line, re-planning status, the figure, the table."""
+    """The outputs of the inspector: summary, verdict banner, status, figure, selection media, table."""
 
     def __init__(self):
         self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="1000px"))
-        self.summary, self.status, self.table = W.HTML(), W.HTML(), W.HTML()
+        self.summary, self.banner, self.status, self.table, self.media = W.HTML(), W.HTML(), W.HTML(), W.HTML(), \
+            W.HTML()
+        self.audio = W.Audio(format="wav", autoplay=False, loop=False, layout=W.Layout(display="none"))
 
     def show(self, view) -> None:
         self.summary.value = f"<b>{_html(view.summary())}</b>"
-        self.status.value = (f"<span style='color:#b00'>{_html(view.error)}</span>" if view.error else
+        self.status.value = (f"<span style='color:#b00'>refused: {_html(view.error)}</span>" if view.error else
                              f"<span style='color:#666'>re-planned {view.replans}× with omni_bench.{view.planner}"
                              "</span>" if view.replans else "")
+        self.banner.value = banner_html(view)
         self.image.value = view.png()
+        self.media.value = f"<span style='font-size:12px'>selection: {_html(view.media_text())}</span>"
+        picked = view.selected_media()
+        if picked["audio"] is not None and len(picked["audio"]):
+            self.audio.value = wav_bytes(picked["audio"], view.media.sampling_rate)
+            self.audio.layout.display = None
+        else:
+            self.audio.layout.display = "none"
         self.table.value = _table_html(view)
+
+
+def banner_html(view) -> str:
+    """The verdict banner: green when aligned with no warning, red otherwise; one line each."""
+    lines, ok = banner_lines(view.layout, view.alignment)
+    background, border = _BANNER[ok]
+    body = "<br>".join(f"<b>{_html(line)}</b>" if i == 0 else _html(line) for i, line in enumerate(lines))
+    return (f"<div style='background:{background};border-left:4px solid {border};padding:4px 8px;"
+            f"font-size:12px;max-width:1000px'>{body}</div>")
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit mono WAV bytes of float samples in [-1, 1] (for ``ipywidgets.Audio``)."""
+    import io
+    import wave
+
+    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(rate))
+        out.writeframes(pcm.tobytes())
+    return buf.getvalue()
 
 
 def _observe_selection(view, controls: dict, busy: dict, redraw) -> None:
@@ -369,7 +389,7 @@ def _observe_selection(view, controls: dict, busy: dict, redraw) -> None:
         redraw()
 
     def on_segment(change) -> None:
-        if change["new"] is not None:
+        if change["new"] is not None and not busy["quiet"]:
             controls["selection"].value = change["new"]
 
     controls["selection"].observe(on_selection, names="value")
@@ -390,7 +410,11 @@ def _replanning(view, controls: dict, busy: dict, redraw):
             busy["quiet"] = True  # touching a sampling slider selects it
             plan_controls["sampling"].value = "frames" if owner is plan_controls["frames"] else "fps"
             busy["quiet"] = False
-        view.replan(_settings_from_controls(view, plan_controls, initial_pixels))
+        settings, refusal = _settings_from_controls(view, plan_controls, initial_pixels)
+        if refusal is not None:
+            view.refuse(refusal)
+        else:
+            view.replan(settings)
         busy["quiet"] = True
         try:
             _follow_layout(view, controls)
@@ -406,14 +430,16 @@ def _replanning(view, controls: dict, busy: dict, redraw):
 
 
 def _follow_layout(view, controls: dict) -> None:
-    """Fit the selection slider and the segment list to a re-planned layout."""
+    """Fit the selection slider and the segment list to the (re-planned) layout: slider = view.selection."""
     sel = controls["selection"]
     new_n = len(view.layout.input_ids)
     if new_n >= sel.max:
         sel.max, sel.value = new_n, view.selection
     else:
         sel.value, sel.max = view.selection, new_n
-    controls["segment"].options = _segment_options(view.layout)
+    options = _segment_options(view.layout)
+    if list(controls["segment"].options) != options:
+        controls["segment"].options = options
     controls["segment"].value = None
 
 

@@ -5,7 +5,9 @@ temporal id of every token), the selection as rows, and the plain-text report + 
 * :func:`token_rows` - the selection as data: media tokens that share kind and temporal id
   collapse into one row ("VIDEO x 144");
 * :func:`render_layout_text` / :func:`render_selection_text` - the text twin of
-  :func:`omni_bench_widgets.show_layout`.
+  :func:`omni_bench_widgets.show_layout`;
+* :func:`verdict_text` - its banner (the CLI report's verdict and warnings); :func:`refusal_of` /
+  :func:`carried_selection` - what its controls refuse, and where a re-plan puts the selection.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from omni_bench.layout.arith import DEFAULT_FPS
 from ._common import KIND_NAMES, ROLE_NAMES, labelled_mask, role_codes, runs, tokenizer_of
 
 __all__ = ["Clock", "clock_of", "default_selection", "token_rows", "render_selection_text", "render_layout_text",
-           "COLUMNS", "row_cells"]
+           "COLUMNS", "row_cells", "frames_per_step", "verdict_text", "refusal_of", "pixels_refusal",
+           "carried_selection"]
 
 
 # ---------------------------------------------------------------------------- data
@@ -32,12 +35,14 @@ class Clock:
 
     ``temporal``: [n] TMRoPE temporal id (``temporal_positions``); ``times``: [n, 2] real
     seconds each media token covers (NaN elsewhere); ``chunk``: [n] interleave chunk of
-    each media token (-1 elsewhere), in the order ``alignment`` lists the chunks.
+    each media token (-1 elsewhere), in the order ``alignment`` lists the chunks; ``step``:
+    [n] temporal grid step of each VIDEO token of the first video (-1 elsewhere).
     """
 
     temporal: np.ndarray | None = None
     times: np.ndarray | None = None
     chunk: np.ndarray | None = None
+    step: np.ndarray | None = None
 
 
 def _core(name: str):
@@ -77,11 +82,13 @@ def clock_of(layout) -> Clock:
     video = inside[kinds[span.start:span.end] == 2]
     audio = inside[kinds[span.start:span.end] == 3]
     times = np.full((n, 2), np.nan)
+    grid_step = np.full(n, -1)
     s = layout.stats
     if video.size and s.tokens_per_grid:
         steps = np.arange(video.size) // s.tokens_per_grid
         starts = _grid_starts(s, int(steps[-1]) + 2)
         times[video, 0], times[video, 1] = starts[steps], starts[steps + 1]
+        grid_step[video] = steps
     if audio.size:
         step = float(_core("AUDIO_TOKEN_SECONDS") or 0.04)
         times[audio, 0] = np.arange(audio.size) * step
@@ -91,13 +98,18 @@ def clock_of(layout) -> Clock:
     if sum(counts) == media.size:
         chunk = np.full(n, -1)
         chunk[media] = np.repeat(np.arange(len(counts)), counts)
-    return Clock(temporal, times, chunk)
+    return Clock(temporal, times, chunk, grid_step)
+
+
+def frames_per_step(stats) -> int:
+    """Sampled frames per temporal grid step (the temporal patch): ``second_per_grid * processor_fps``, 2."""
+    return max(int(round((stats.second_per_grid or 1.0) * (stats.processor_fps or DEFAULT_FPS))), 1)
 
 
 def _grid_starts(stats, count: int) -> np.ndarray:
     """Real start of grid steps 0..count-1: frame 2t's time, the video's end past the last frame."""
     frames = np.asarray(stats.frame_times, dtype=float)
-    patch = max(int(round((stats.second_per_grid or 1.0) * (stats.processor_fps or DEFAULT_FPS))), 1)
+    patch = frames_per_step(stats)
     index = np.arange(count) * patch
     end = stats.duration if stats.duration is not None else (frames[-1] if frames.size else 0.0)
     if not frames.size:
@@ -223,3 +235,58 @@ def render_layout_text(layout, selection: tuple[int, int] | None = None, *, max_
         text += "\n\n" + render_selection_text(layout, *selection, max_rows=max_rows, tokenizer=tokenizer,
                                                clock=clock_of(layout))
     return text
+
+
+# ---------------------------------------------------------------------------- verdict, refusals, re-plans
+
+
+def verdict_text(layout, timing=None) -> str:
+    """The inspector's banner as text: the CLI report's alignment verdict, its fix and drift per chunk,
+    then its size line and warnings (:func:`omni_bench.layout.verdict.banner_lines`), one per line."""
+    from omni_bench.layout.verdict import banner_lines
+
+    return "\n".join(banner_lines(layout, timing)[0])
+
+
+def refusal_of(settings, meta) -> str | None:
+    """Why the inspector will not plan ``settings`` for ``meta`` (None: it will).
+
+    >>> from omni_bench import LayoutSettings, VideoInfo
+    >>> refusal_of(LayoutSettings(frames=400), VideoInfo("a.mkv", 25.0, 200, 8.0, 320, 180, True))
+    'frames 400 is above the clip's 200 frames (a.mkv): choose at most 200'
+    """
+    total = getattr(meta, "total_frames", None)
+    if settings.frames is not None and total and settings.frames > total:
+        name = getattr(meta, "path", "the clip") or "the clip"
+        return f"frames {settings.frames} is above the clip's {total} frames ({name}): choose at most {total}"
+    if settings.min_pixels and settings.max_pixels and settings.max_pixels < settings.min_pixels:
+        return pixels_refusal(settings.min_pixels, settings.max_pixels)
+    return None
+
+
+def pixels_refusal(min_pixels: int, max_pixels: int) -> str:
+    """``"max pixels 50176 (64 x 28²) is below min pixels 100352 (128 x 28²): raise max or lower min"``."""
+    return (f"max pixels {max_pixels} ({max_pixels / 784:g} x 28²) is below min pixels {min_pixels} "
+            f"({min_pixels / 784:g} x 28²): raise max pixels or lower min pixels")
+
+
+def carried_selection(old_layout, old: tuple[int, int], new_layout) -> tuple[int, int]:
+    """The selection after a re-plan: the same thing in the new layout.
+
+    The default selection stays the default, the whole sequence stays whole, a selected segment
+    (``jump to``) becomes the same segment when the segment list kept its shape; any other
+    selection is scaled by ``new length / old length``, at least one token and inside the layout.
+    """
+    old_n, n = len(old_layout.input_ids), len(new_layout.input_ids)
+    if old == default_selection(old_layout):
+        return default_selection(new_layout)
+    if old == (0, old_n):
+        return 0, n
+    spans = [(seg.start, seg.end) for seg in old_layout.segments]
+    if old in spans and len(new_layout.segments) == len(spans):
+        seg = new_layout.segments[spans.index(old)]
+        return seg.start, seg.end
+    scale = n / old_n if old_n else 1.0
+    start = min(int(round(old[0] * scale)), n - 1)
+    stop = min(max(int(round(old[1] * scale)), start + 1), n)
+    return start, stop

@@ -11,31 +11,66 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("inspect", help="run the real processor on a clip and report its token layout")
     p.add_argument("clip", metavar="CLIP", help="a video file")
     add_layout_flags(p)
+    add_report_flags(p)
     p.set_defaults(func=run)
+
+
+def add_report_flags(p) -> None:
+    """--html FILE / --markdown FILE: also write the report as a self-contained file."""
+    p.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML file "
+                   "(figures inlined; nothing else to copy)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the report as one Markdown file "
+                   "(figures inlined as data URIs)")
 
 
 def run(args) -> int:
     from omni_bench.layout.inspect import inspect
 
-    print_layout(inspect(args.clip, settings_from_args(args)), args.json)
+    settings = settings_from_args(args)
+    reports = report_targets(args)  # a bad --html / --markdown path is refused before any decoding
+    layout = inspect(args.clip, settings)
+    print_layout(layout, args.json)
+    write_reports(layout, reports)
     return 0
 
 
+def report_targets(args) -> list[tuple[str, str]]:
+    """[(path, format)] of --html / --markdown, each checked (omni_bench.layout.report_html.report_path)."""
+    from omni_bench.layout.report_html import report_path
+
+    return [report_path(path, fmt) for path, fmt in ((getattr(args, "html", None), "html"),
+                                                     (getattr(args, "markdown", None), "markdown")) if path]
+
+
+def write_reports(layout, targets) -> None:
+    """Write the reports of :func:`report_targets`; without omni_bench_widgets (matplotlib), without figures."""
+    import sys
+
+    for path, fmt in targets:
+        try:
+            from omni_bench_widgets.report import save_layout_report
+        except ImportError:  # the package without its notebook views: the text and banner only
+            from omni_bench.layout.report_html import write_report
+
+            write_report(path, layout, fmt=fmt)
+        else:
+            save_layout_report(layout, path, fmt=fmt)
+        print(f"omni-bench: report written to {path}", file=sys.stderr)
+
+
 def print_layout(layout, as_json: bool) -> None:
-    """The report (or --json object), with the chunks' real-time alignment under it."""
-    from omni_bench.layout.alignment import alignment
-
-    try:
-        timing = alignment(layout) if layout.stats.video_grid_thw else None
-    except ValueError:
-        timing = None
+    """The report (or --json object): sizes and warnings, the chunks' real-time alignment, VL rope."""
     from omni_bench.layout.rope import rope_report
+    from omni_bench.layout.verdict import findings, layout_alignment, report_text, size_line
 
-    rope = rope_report(layout)  # Qwen2.5-VL: both rules and the overlap (None otherwise)
+    timing = layout_alignment(layout)
     if as_json:
+        rope = rope_report(layout)  # Qwen2.5-VL: both rules and the overlap (None otherwise)
         data = layout.to_dict()
         data["alignment"] = timing.to_dict() if timing is not None else None
         data["rope"] = rope.to_dict() if rope is not None else None
+        data["size"] = size_line(layout)
+        data["warnings"] = [dict(kind=f.kind, line=f.line, fix=f.fix) for f in findings(layout, timing)]
         print(json.dumps(data, ensure_ascii=False))
     else:
-        print(str(layout) + "".join(f"\n\n{block}" for block in (timing, rope) if block is not None))
+        print(report_text(layout, timing))

@@ -45,8 +45,8 @@ class LayoutSettings:
     audio_max_seconds: int | None = None  # --audio-max-seconds S: seconds of audio the feature extractor
         # keeps, its max_length (None: the profile's, 300 for Qwen2.5-Omni; audio past it is dropped, and said)
     prompt: str = "Describe the video."  # --prompt TEXT: the user's text after the video
-    answer: str | None = "A moving white bar crosses a colour gradient while a tone plays."  # --answer TEXT:
-        # the assistant's reply, whose tokens are labelled (default: a caption of the bundled synthetic clips)
+    answer: str | None = None  # --answer TEXT: the assistant's reply, whose tokens are labelled
+        # (None: no reply, the sample ends with the generation prompt and nothing is labelled; the report says so)
     system: str | None = None  # --system TEXT: the system prompt (None: the chat template's default)
 
     def __post_init__(self):

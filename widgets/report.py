@@ -1,0 +1,55 @@
+"""Save an inspector view, or any layout, as a self-contained report (HTML or Markdown).
+
+:func:`layout_images` draws what the report shows - the inspector figure (with the clip's
+frames and audio when the file is there) and the alignment timeline - as PNG bytes;
+:func:`save_report` hands them to :func:`omni_bench.layout.report_html.write_report`.
+``InspectorView.save(path)`` and ``omni-bench inspect CLIP --html FILE`` both end here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["layout_images", "save_report", "save_layout_report"]
+
+
+def layout_images(layout, selection=None, *, clock=None, media=None, timing=None) -> list[tuple[str, bytes]]:
+    """``[(caption, png), ...]``: the inspector figure, then the alignment timeline (when there is one)."""
+    from ._common import png_bytes
+    from .layout_figure import draw_layout
+    from .layout_text import clock_of, default_selection
+    from .timeline import draw_timeline
+
+    clock = clock if clock is not None else clock_of(layout)
+    selection = selection if selection is not None else default_selection(layout)
+    images = [(f"token strip, selection {selection[0]}:{selection[1]}",
+               png_bytes(draw_layout(layout, selection, clock=clock, media=media)))]
+    if timing is not None and timing.chunks:
+        images.append(("VIDEO and AUDIO chunks in real time (lines join each chunk's video start to its audio "
+                       "start)", png_bytes(draw_timeline(timing).figure)))
+    return images
+
+
+def save_report(view, path, *, fmt=None) -> str:
+    """Write an :class:`~omni_bench_widgets.inspector.InspectorView` as a report; returns the path."""
+    from omni_bench.layout.report_html import write_report
+
+    images = layout_images(view.layout, view.selection, clock=view.clock, media=view.media, timing=view.alignment)
+    notes = [f"selection {view.selection[0]}:{view.selection[1]}: {view.media_text()}"]
+    return write_report(path, view.layout, fmt=fmt, timing=view.alignment, images=images, notes=notes)
+
+
+def save_layout_report(layout, path, *, fmt=None, media_path=None) -> str:
+    """Write a layout's report (the CLI's ``--html`` / ``--markdown``), frames and audio from its clip."""
+    from omni_bench.layout.report_html import write_report
+    from omni_bench.layout.verdict import layout_alignment
+
+    from .layout_text import clock_of, default_selection
+    from .media_strip import MediaCache, render_media_text, selection_media
+
+    timing, clock = layout_alignment(layout), clock_of(layout)
+    media = MediaCache().media(layout, media_path)
+    selection = default_selection(layout)
+    picked = selection_media(layout, clock, media, *selection)
+    notes = [f"selection {selection[0]}:{selection[1]}: "
+             f"{render_media_text(picked, media.sampling_rate if media else 16000)}"]
+    images = layout_images(layout, selection, clock=clock, media=media, timing=timing)
+    return write_report(path, layout, fmt=fmt, timing=timing, images=images, notes=notes)
