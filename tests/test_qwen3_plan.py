@@ -245,3 +245,13 @@ def test_budget_equals_plan(profile, processors):
         assert int(result.video_tokens[i]) == planned.stats.video_tokens
         assert int(result.audio_tokens[i]) == planned.stats.audio_tokens
         assert int(result.label_tokens[i]) == planned.stats.label_tokens
+
+
+@pytest.mark.parametrize("changes", [dict(frames=4), dict(fps=2.0, max_frames=16, answer=None),
+                                     dict(frames=9, resize=(100, 200), processor_fps=0.5)])
+def test_thinking_profile_plan_equals_processor(changes):
+    thinking = load_processor("qwen3-vl-8b-thinking")
+    meta = dict(duration=7.77, width=180, height=320, native_fps=29.97, has_audio=False)
+    settings = LayoutSettings(profile="qwen3-vl-8b-thinking", use_audio=False, **changes)
+    out, ref = reference(thinking, meta, settings)
+    assert_same(plan(meta, settings, processor=thinking), out, ref)

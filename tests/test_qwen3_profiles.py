@@ -112,3 +112,26 @@ def test_timestamp_tokens_count_the_real_tokenizer():
         seconds = tenths / 10
         ids = tokenizer(timestamp_text(seconds), add_special_tokens=False)["input_ids"]
         assert len(ids) == timestamp_tokens(seconds), seconds
+
+
+def test_thinking_template_wraps_the_last_reply_and_opens_the_generation():
+    from omni_bench.layout.plan import plan
+    from omni_bench.layout.settings import LayoutSettings
+
+    processor = load_processor("qwen3-vl-8b-thinking")
+    video = {"type": "video", "video": "v.mp4"}
+    messages = [{"role": "user", "content": [video, {"type": "text", "text": "Hi"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "Yes."}]},
+                {"role": "user", "content": [{"type": "text", "text": "More?"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "No."}]}]
+    text = processor.apply_chat_template(messages, tokenize=False)
+    assert text == ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Hi<|im_end|>\n"
+                    "<|im_start|>assistant\nYes.<|im_end|>\n<|im_start|>user\nMore?<|im_end|>\n"
+                    "<|im_start|>assistant\n<think>\n\n</think>\n\nNo.<|im_end|>\n")
+    prompt = processor.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n<think>\n")
+    assert type(processor).__name__ == "Qwen3VLProcessor" and processor.video_processor.size["longest_edge"] == 25165824
+    layout = plan(dict(duration=4, width=64, height=64, native_fps=25, has_audio=False),
+                  LayoutSettings(profile="qwen3-vl-8b-thinking", frames=4, use_audio=False, answer="Ok."),
+                  processor=processor)
+    assert layout.labelled_text.startswith("<think>\n\n</think>\n\nOk.")  # the empty thinking block is trained on

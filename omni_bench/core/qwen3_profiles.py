@@ -25,8 +25,9 @@ Sources, each value checked against public copies of the released files:
   position_id_per_seconds 13, seconds_per_chunk 2, user_token_id 872, text_config 2048 wide,
   48 layers, 32 heads, 4 kv, head_dim 128, 128 experts (8 per token, moe_intermediate_size 768),
   vocab 152064, rope_theta 1e6, mrope_section [24, 20, 20] interleaved, max_position_embeddings
-  65536, untied; audio_config n_window 50. The Thinking checkpoint ships the same processor
-  files; its chat template differs (not built here, see docs/qwen3.md).
+  65536, untied; audio_config n_window 50. Qwen3-VL-8B-Thinking (``qwen3-vl-8b-thinking``) ships
+  the 8B's processor files with another chat template; Qwen3-Omni's Thinking checkpoint is not
+  built (docs/qwen3.md).
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ _OMNI_NAMED = {**_VL_NAMED, "audio_token": "<|audio_pad|>", "audio_bos_token": "
 _HALF_GREY = (0.5, 0.5, 0.5)
 
 
-def _vl(name: str, **dims) -> Profile:
+def _vl(name: str, template: str = "qwen3_vl.jinja", **dims) -> Profile:
     return Profile(
-        name=name, family="qwen3-vl", template="qwen3_vl.jinja", special_tokens=QWEN3_VL_SPECIAL_TOKENS,
+        name=name, family="qwen3-vl", template=template, special_tokens=QWEN3_VL_SPECIAL_TOKENS,
         named_tokens=_VL_NAMED, patch_size=16, image_min_pixels=65536, image_max_pixels=16777216,
         video_min_pixels=4096, video_max_pixels=25165824, image_mean=_HALF_GREY, image_std=_HALF_GREY,
         mrope_section=(24, 20, 20), rope_theta=5000000.0, max_position_embeddings=262144, vocab_size=151936,
@@ -75,6 +76,12 @@ QWEN3_PROFILES: dict[str, Profile] = {
                        intermediate_size=9728, tie_word_embeddings=True),
     "qwen3-vl-8b": _vl("qwen3-vl-8b", hidden_size=4096, num_hidden_layers=36, num_attention_heads=32,
                        intermediate_size=12288, tie_word_embeddings=False),
+    # Qwen/Qwen3-VL-8B-Thinking: the 8B's processor files and config.json text values; its chat
+    # template differs (a public copy: generation prompt "<|im_start|>assistant\n<think>\n", the
+    # assistant turn after the last user turn wrapped in "<think>\n...\n</think>\n\n")
+    "qwen3-vl-8b-thinking": _vl("qwen3-vl-8b-thinking", hidden_size=4096, num_hidden_layers=36,
+                                num_attention_heads=32, intermediate_size=12288, tie_word_embeddings=False,
+                                template="qwen3_vl_thinking.jinja"),
     "qwen3-omni-30b-a3b": Profile(
         name="qwen3-omni-30b-a3b", family="qwen3-omni", template="qwen3_omni.jinja",
         special_tokens=QWEN3_OMNI_SPECIAL_TOKENS, named_tokens=_OMNI_NAMED, patch_size=16,
