@@ -1,9 +1,13 @@
 """Decode real media into arrays: video frames with their metadata, audio at 16 kHz.
 
-* :func:`probe` reads container metadata only (no decoding): native fps, frame count,
-  duration, size, whether an audio track exists and how long it is.
+* :func:`probe` reads the container and its packets, decoding nothing: native fps, size,
+  the exact frame count (video packets) and the exact number of 16 kHz samples
+  :func:`read_audio` returns (:mod:`omni_bench.core.packets`: encoder delay, padding and
+  skip samples included), or a stated +- where a codec does not allow it; a file whose
+  packets end well before its header's duration is "truncated".
 * :func:`read_frames` decodes only the requested frame indices (decord ``get_batch``;
-  PyAV as a fallback, seeking to the nearest key frame before each run of indices).
+  PyAV as a fallback, numbering frames in decode order as decord does, seeking to the
+  nearest key frame before each run of indices).
 * :func:`read_audio` gives mono float32 at 16 kHz from an audio file (librosa) or from a
   video's own audio track (PyAV, resampled by FFmpeg's resampler).
 * :func:`write_clip` writes a deterministic synthetic clip (a moving pattern plus a tone)
@@ -11,8 +15,8 @@
 
 Every problem a file can have (missing, not a video, corrupt, truncated, no audio track,
 empty audio) raises :class:`~omni_bench.core.errors.OmniBenchError` naming the file. Not
-covered: images, streaming URLs, variable-frame-rate timing beyond the container's
-average rate.
+covered: images, streaming URLs; a variable-frame-rate video's frames are counted exactly,
+but its fps is the container's average rate.
 """
 
 from __future__ import annotations

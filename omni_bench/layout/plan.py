@@ -9,7 +9,7 @@ processor step by step with :mod:`omni_bench.layout.arith`:
 2. size: the explicit ``resize`` rounded to multiples of 28 (what ``inspect`` feeds the
    processor), or the video processor's dynamic resize within [min_pixels, max_pixels];
 3. grid ``(ceil(frames / 2), H / 14, W / 14)``; audio: ``round(audio_seconds * 16000)``
-   samples -> mel frames (capped at 30000) -> audio tokens;
+   samples -> mel frames (capped at 30000, or ``audio_max_seconds`` x 100) -> audio tokens;
 4. the media placeholder expansion: ``<|audio_bos|>`` + the chunk-by-chunk VIDEO/AUDIO
    interleave + ``<|audio_eos|>`` for an Omni video with its own audio, one VIDEO run
    otherwise;
@@ -22,9 +22,11 @@ runs both over a matrix of 216 settings). :func:`media_plan` stops before
 tokenization; it is the per-sample arithmetic :mod:`omni_bench.layout.budget` runs on whole
 datasets.
 
-Not covered: several videos per sample, images, standalone audio, and videos whose
-decoded frame count differs from the container's (variable frame rate, truncated files -
-``inspect`` sees those, the planner cannot).
+The metadata of a probed file is exact (frames counted from the packets, audio samples as
+the decoder and resampler produce them, see :mod:`omni_bench.core.packets`); where a codec
+does not allow it, ``audio_tokens_uncertainty`` and a note say "±N". Not covered: several
+videos per sample, images, standalone audio, and metadata typed in by hand (its
+``audio_seconds`` defaults to the duration, which encoder delay and padding make inexact).
 """
 
 from __future__ import annotations
