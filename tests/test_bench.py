@@ -110,7 +110,9 @@ def test_best_of_keeps_shortest_times_and_largest_peak():
 
 
 def test_repeats_must_be_positive():
-    with pytest.raises(ValueError, match="repeats"):
+    from omni_bench.core.errors import OmniBenchError
+
+    with pytest.raises(OmniBenchError, match="--repeats must be a whole number >= 1, got 0"):
         bench_loss(8, 8, 16, repeats=0)
 
 

@@ -43,8 +43,12 @@ def test_depth_override_and_text(tiny):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="label_fraction"):
+    from omni_bench.core.errors import OmniBenchError
+
+    with pytest.raises(OmniBenchError, match="--steps must be a whole number >= 1, got 0"):
         bench_step(tokens=8, device="cpu", steps=0)
+    with pytest.raises(ValueError, match="label_fraction"):
+        bench_step(tokens=8, device="cpu", label_fraction=2.0)
 
 
 def test_cli_json(capsys):

@@ -270,8 +270,6 @@ def bench_loss(
     check_ints(tokens=tokens, hidden=hidden, vocab=vocab, chunk_size=chunk_size, repeats=repeats)
     if backends is None:
         backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
     spec = {
         "tokens": tokens, "hidden": hidden, "vocab": vocab, "dtype": dtype, "device": device,
         "chunk_size": chunk_size, "seed": seed, "ignore_fraction": ignore_fraction,
