@@ -255,3 +255,11 @@ def test_thinking_profile_plan_equals_processor(changes):
     settings = LayoutSettings(profile="qwen3-vl-8b-thinking", use_audio=False, **changes)
     out, ref = reference(thinking, meta, settings)
     assert_same(plan(meta, settings, processor=thinking), out, ref)
+
+
+def test_no_cap_note_for_the_last_partial_mel_frame(processors):
+    """Qwen3-Omni keeps samples // 160 mel frames: the < 10 ms left over is not audio 'past the cap'."""
+    meta = dict(duration=59.94, width=64, height=64, native_fps=23.976, has_audio=True, audio_seconds=47.952)
+    layout = plan(meta, LayoutSettings(profile=OMNI, frames=4, resize=(64, 64)), processor=processors[OMNI])
+    assert layout.stats.mel_frames == 4795 and layout.stats.audio_dropped_seconds == 0.0
+    assert not [n for n in layout.notes if "dropped" in n]

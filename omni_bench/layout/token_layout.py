@@ -258,7 +258,9 @@ def with_audio_track(layout: TokenLayout, track_samples: int | None, sampling_ra
     s = layout.stats
     if track_samples is None or s.mel_frames is None:
         return layout
-    dropped = max(0, int(track_samples) - s.mel_frames * hop_length) / sampling_rate
+    lost = int(track_samples) - s.mel_frames * hop_length
+    # less than one mel frame is the STFT's last partial frame (Qwen3-Omni keeps samples // hop), not a cap
+    dropped = lost / sampling_rate if lost >= hop_length else 0.0
     stats = replace(s, audio_track_seconds=int(track_samples) / sampling_rate, audio_dropped_seconds=dropped)
     notes = (*layout.notes, audio_cap_note(stats)) if dropped > 0 else layout.notes
     return replace(layout, stats=stats, notes=tuple(notes))
