@@ -31,8 +31,13 @@ def run_cli(*args, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def refused(done: subprocess.CompletedProcess, *named: str) -> str:
-    """The one stderr line of a refused command, after checking exit 2, one line, no traceback, inputs named."""
-    lines = done.stderr.strip().splitlines()
+    """The one stderr line of a refused command, after checking exit 2, one line, no traceback, inputs named.
+
+    ``inspect`` prints its stage lines ("omni-bench inspect: loading the ... processor") on stderr before the
+    slow steps; those are progress, not the error, and are left out of the count.
+    """
+    lines = [line for line in done.stderr.strip().splitlines()
+             if not (line.startswith("omni-bench inspect: ") and "error:" not in line)]
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert len(lines) == 1, done.stderr
@@ -119,6 +124,8 @@ FLAG_CASES = [  # (argv, what the line must name)
     (["bench", "step", "--tokens", 0], ["--tokens"]),
     (["bench", "step", "--layers", 0], ["--layers"]),
     (["eval", "score", "log.jsonl", "--annotations", "a.json", "--examples", -1], ["--examples"]),
+    (["eval", "run", "--tiny", "--annotations", "a.json", "--batch-size", 0], ["--batch-size", ">= 1"]),
+    (["eval", "run", "--tiny", "--annotations", "a.json", "--fps", "nan"], ["--fps"]),
 ]
 
 
@@ -205,3 +212,32 @@ def test_train_refuses_an_output_that_is_a_file_and_a_config_with_a_string_numbe
     config = work / "config.json"
     config.write_text(json.dumps({"tiny": True, "data": str(data), "max_steps": "ten"}), encoding="utf-8")
     refused(run_cli("train", "--config", config, cwd=work), "config.json", "--max-steps", "'ten'")
+
+
+@requires_ffmpeg
+def test_validate_notes_mismatched_track_lengths_and_silent_audio_and_keeps_the_good_record(work, clip):
+    specs = {"short_audio": ClipSpec("mkv", "h264", "aac", seconds=6.0, fps="10", width=64, height=48,
+                                     audio_seconds=2.0),
+             "silent": ClipSpec("mkv", "h264", "aac", seconds=2.0, fps="10", width=64, height=48, silent=True)}
+    for name, spec in specs.items():
+        (work / f"{name}.mkv").write_bytes(make_clip(spec, work).read_bytes())
+    (work / "good.mp4").write_bytes(clip.read_bytes())
+    turns = [{"from": "human", "value": "<video>\nWhat?"}, {"from": "gpt", "value": "A test pattern."}]
+    records = [{"video": f"{name}", "conversations": turns} for name in ("short_audio.mkv", "silent.mkv", "good.mp4")]
+    path = work / "tracks.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    done = run_cli("validate", path, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4, "--json",
+                   cwd=work)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert report["total"] == 3 == report["valid"] + len(report["problems"]) and report["valid"] == 1
+    assert [p["reason"] for p in report["problems"]] == ["track-lengths", "silent-audio"]
+
+
+@requires_ffmpeg
+def test_samplers_and_budget_on_a_damaged_clip(work, damaged):
+    refused(run_cli("samplers", damaged["garbage"], cwd=work), "garbage.mp4")
+    done = run_cli("budget", damaged["garbage"], damaged["truncated"], "--json", cwd=work)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout)
+    assert result["inputs"] == 2 == result["budgeted"] + len(result["problems"])

@@ -52,12 +52,20 @@ def check_tracks(info) -> None:
 
 
 def check_silence(path: str) -> None:
-    """Refuse a video whose audio track decodes to zeros only (decodes the whole track)."""
+    """Refuse a video whose audio track decodes to zeros only. Decoding stops at the first frame with
+    a non-zero sample, so only a silent track is decoded to its end."""
+    import av
     import numpy as np
 
-    from omni_bench.core.media import read_audio
-
-    samples = read_audio(path)
-    if not np.any(samples):
-        raise OmniBenchError(f"{path}: the audio track is silent (all {samples.size} samples are zero); with "
-                             "--no-audio the video is used alone", source=path, reason="silent-audio")
+    try:
+        with av.open(path) as container:
+            samples = 0
+            for frame in container.decode(container.streams.audio[0]):
+                if np.any(frame.to_ndarray()):
+                    return
+                samples += frame.samples
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise OmniBenchError(f"{path}: cannot decode the audio track ({exc})", source=path,
+                             reason="corrupt") from None
+    raise OmniBenchError(f"{path}: the audio track is silent (all {samples} samples are zero); with "
+                         "--no-audio the video is used alone", source=path, reason="silent-audio")
