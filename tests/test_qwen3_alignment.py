@@ -66,3 +66,17 @@ def test_runs_read_from_the_layout_equal_the_merge(processor):
     # recomputing the merge from the rounded stat puts one step's time on the other side of an integer
     assert token_interleave_runs(s.video_grid_thw[0], s.second_per_grid, s.audio_tokens,
                                  position_id_per_seconds=13) != list(layout.vision_runs)
+
+
+def test_cli_inspect_leaves_the_chunk_alignment_out(processor, capsys):
+    """The 2 s-chunk alignment report does not describe Qwen3-Omni's merge: inspect shows none."""
+    import json
+    from pathlib import Path
+
+    from omni_bench.cli import main
+
+    clip = Path(__file__).resolve().parent.parent / "data" / "clips" / "kitchen_talk.mkv"
+    assert main(["inspect", str(clip), "--profile", OMNI, "--frames", "4", "--answer", "Ok.", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["alignment"] is None and data["position_id_per_seconds"] == 13.0
+    assert data["seconds_per_chunk"] is None and data["audio_tokens"] == data["audio_tokens_formula"] > 0

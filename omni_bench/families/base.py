@@ -18,6 +18,7 @@ class Family:
     model_types: tuple[str, ...]  # config.json model_type values of its checkpoints
     has_audio: bool  # a video's own audio track is interleaved with its frames
     second_per_grid_key: str  # the processor output holding seconds per temporal grid step
+    chunk_alignment: bool = True  # the Qwen2.5 per-chunk alignment report applies (layout.alignment)
 
     def build_processor(self, profile, *, image_processor, video_processor, tokenizer, chat_template):
         """transformers' processor of this family from its parts."""
@@ -113,6 +114,31 @@ class Family:
         for kind, count in self.vision_runs(mp):
             body.extend([ids.video if kind == "VIDEO" else ids.audio] * count)
         return [ids.audio_bos, *body, ids.audio_eos] if mp.use_audio else body
+
+    def idle_tower_inputs(self, config, kind: str, *, device, dtype) -> dict:
+        """The smallest input of one tower, as keywords of the model's ``get_<kind>_features``: zeros.
+
+        ``config``: the model's config (``vision_config``, ``audio_config``); ``kind``: "image",
+        "video" or "audio". Vision: one grid step of ``merge x merge`` patches (one merged token),
+        ``[merge**2, channels * temporal_patch_size * patch_size**2]``; audio: ``2 * n_window`` mel
+        frames, one window of the encoder, ``[1, mel_bins, frames]``. Used by
+        :mod:`omni_bench.training.towers` so every process runs every tower on a distributed run.
+        """
+        import torch
+
+        if kind == "audio":
+            audio = config.audio_config
+            frames = 2 * audio.n_window
+            return {"input_features": torch.zeros(1, audio.num_mel_bins, frames, device=device, dtype=dtype),
+                    "feature_attention_mask": torch.ones(1, frames, device=device, dtype=torch.long)}
+        vision = config.vision_config
+        merge = vision.spatial_merge_size
+        width = vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
+        pixels = torch.zeros(merge * merge, width, device=device, dtype=dtype)
+        grid = torch.tensor([[1, merge, merge]], device=device, dtype=torch.long)
+        if kind == "image":
+            return {"pixel_values": pixels, "image_grid_thw": grid}
+        return {"pixel_values_videos": pixels, "video_grid_thw": grid}
 
 
 def whisper_feature_extractor(profile):

@@ -155,4 +155,5 @@ QWEN3_OMNI = _Qwen3Omni(
     key="qwen3-omni", title="Qwen3-Omni", default_profile="qwen3-omni-30b-a3b",
     processor_classes=("Qwen3OmniMoeProcessor",), model_types=("qwen3_omni_moe_thinker", "qwen3_omni_moe"),
     has_audio=True, second_per_grid_key="video_second_per_grid",
+    chunk_alignment=False,  # no 2 s chunks: qwen3_alignment.step_alignment
 )

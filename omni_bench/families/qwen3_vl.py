@@ -185,4 +185,5 @@ def _text_ids(tokenizer, text: str) -> list[int]:
 QWEN3_VL = _Qwen3VL(
     key="qwen3-vl", title="Qwen3-VL", default_profile="qwen3-vl-8b", processor_classes=("Qwen3VLProcessor",),
     model_types=("qwen3_vl",), has_audio=False, second_per_grid_key="video_second_per_grid",
+    chunk_alignment=False,  # no 2 s chunks: time is in the timestamp text
 )

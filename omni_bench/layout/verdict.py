@@ -131,6 +131,12 @@ def layout_alignment(layout):
 
     if not layout.stats.video_grid_thw:
         return None
+    from omni_bench.core.profiles import PROFILES
+    from omni_bench.families import family_of
+
+    profile = PROFILES.get(str(layout.profile).lower())
+    if profile is not None and not family_of(profile).chunk_alignment:  # Qwen3: see families/qwen3_alignment.py
+        return None
     try:
         return alignment(layout)
     except ValueError:
