@@ -19,6 +19,9 @@ and the root's plain-text form is the view's one-line summary.
 * :func:`draw_timeline` / :func:`draw_timeline_pair` - VIDEO/AUDIO chunks in real time
   (text twin ``str(alignment)``); :func:`draw_samplers` - frame samplers compared;
   :func:`draw_sampler_thumbnails` - their frames (text twin :func:`thumbnail_picks`).
+* :func:`show_eval` - a grounding evaluation: per-query table, IoU histogram, true and predicted
+  spans on each video's timeline; text twins :func:`render_grounding_table_text`,
+  :func:`render_iou_histogram_text`, :func:`render_span_timelines_text`.
 
 Importing this package is light; each view module (and ipywidgets, matplotlib) loads on
 first use. ``import omni_bench`` never imports this package.
@@ -42,6 +45,10 @@ _EXPORTS = {
     "png_bytes": "_common",
     "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
     "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers", "thumbnail_picks": "samplers",
+    "show_eval": "eval_views", "EvalView": "eval_views", "grounding_rows": "eval_views",
+    "render_grounding_table_text": "eval_views", "draw_iou_histogram": "eval_views",
+    "render_iou_histogram_text": "eval_views", "draw_span_timelines": "eval_views",
+    "render_span_timelines_text": "eval_views",
 }
 
 __all__ = [
@@ -50,6 +57,8 @@ __all__ = [
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
     "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
+    "show_eval", "EvalView", "grounding_rows", "render_grounding_table_text", "draw_iou_histogram",
+    "render_iou_histogram_text", "draw_span_timelines", "render_span_timelines_text",
     "__version__",
 ]
 

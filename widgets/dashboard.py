@@ -58,34 +58,56 @@ def _x(rows: list[dict], x: str) -> np.ndarray:
     return np.where(np.isnan(steps), np.arange(len(rows)), steps)
 
 
-def draw_metrics(rows: list[dict], *, smoothing: float = 0.0, x: str = "step", title: str = "", width: float = 10.0):
+def _untrained_loss(vocab_size: int | None) -> float | None:
+    """ln(V): the cross-entropy of a uniform guess over the vocabulary, an untrained model's loss."""
+    return math.log(vocab_size) if vocab_size else None
+
+
+def _draw_panel(ax, xs, ys, key: str, smoothing: float) -> None:
+    """One panel: the raw values (faint, with the smoothed loss over them), markers when few."""
+    marker = "o" if np.count_nonzero(~np.isnan(ys)) < 50 else None
+    if not np.any(~np.isnan(ys)):
+        ax.text(0.5, 0.5, "not logged yet", ha="center", va="center", transform=ax.transAxes, color="#999")
+    elif key == "loss" and smoothing > 0:
+        ax.plot(xs, ys, color="#4e79a7", alpha=0.35, linewidth=1, marker=marker, markersize=3, label="raw")
+        ax.plot(xs, smooth(ys, smoothing), color="#4e79a7", linewidth=1.8, label=f"smoothed (EMA {smoothing:g})")
+    else:
+        ax.plot(xs, ys, color="#4e79a7", linewidth=1.5, marker=marker, markersize=3)
+
+
+def draw_metrics(rows: list[dict], *, smoothing: float = 0.0, x: str = "step", title: str = "", width: float = 10.0,
+                 vocab_size: int | None = None):
     """A 2 x 2 Figure of :data:`PANELS` against ``step`` (or cumulative ``tokens``).
 
-    The loss panel shows the raw curve faintly and the smoothed one on top (and
-    ``eval_loss`` points when present).
+    The loss panel shows the raw curve faintly and the smoothed one on top, with a legend (and
+    ``eval_loss`` points when present); ``vocab_size`` adds the untrained reference ln(V) as a
+    dashed line. Steps are whole numbers on the axis; a single row shows as points, and a panel
+    with no values says so.
     """
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     fig = figure(width, 4.6)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     xs = _x(rows, x) if rows else np.zeros(0)
+    reference = _untrained_loss(vocab_size)
     for ax, (name, key) in zip(axes, PANELS.items()):
         ys = _column(rows, key) if rows else np.zeros(0)
-        if key == "loss" and smoothing > 0:
-            ax.plot(xs, ys, color="#4e79a7", alpha=0.3, linewidth=1)
-            ax.plot(xs, smooth(ys, smoothing), color="#4e79a7", linewidth=1.5)
-        else:
-            ax.plot(xs, ys, color="#4e79a7", linewidth=1.5, marker="." if len(xs) < 50 else None)
+        _draw_panel(ax, xs, ys, key, smoothing)
+        if key == "loss" and reference is not None:
+            ax.axhline(reference, color="#e15759", linestyle="--", linewidth=1,
+                       label=f"ln(V) = {reference:.2f} (untrained)")
         if key == "loss" and any(r.get("eval_loss") is not None for r in rows):
             ax.plot(xs, _column(rows, "eval_loss"), "o", color="#e15759", markersize=4, label="eval")
+        if key == "loss" and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, frameon=False)
         if key == "learning_rate":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.1e}"))
         ax.set_title(name, fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        if not rows:
-            ax.text(0.5, 0.5, "no rows yet", ha="center", va="center", transform=ax.transAxes, color="#999")
+    if len(xs) == 1:  # one row: a window around it, not matplotlib's +-0.05 of a step
+        axes[0].set_xlim(xs[0] - 1, xs[0] + 1)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[2:]:
         ax.set_xlabel("tokens seen" if x == "tokens" else "step", fontsize=8)
     if title:
@@ -129,7 +151,8 @@ class Dashboard:
     list of rows. ``on_update`` callbacks run after every change (the widget redraws there).
     """
 
-    def __init__(self, source):
+    def __init__(self, source, *, vocab_size: int | None = None):
+        self.vocab_size = vocab_size  # draws ln(V), the untrained model's loss, on the loss panel
         self.rows: list[dict] = []
         self.skipped = 0  # lines of the file that were not JSON objects
         self.path: Path | None = None
@@ -207,22 +230,24 @@ class Dashboard:
         return render_dashboard_text(self.rows)
 
     def _repr_png_(self) -> bytes:  # a static copy of the curves for records read without a kernel
-        return png_bytes(draw_metrics(self.rows, smoothing=0.6))
+        return png_bytes(draw_metrics(self.rows, smoothing=0.6, vocab_size=self.vocab_size))
 
     def __repr__(self) -> str:
         return self.summary()
 
 
-def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds: float | None = None):
+def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds: float | None = None,
+                   vocab_size: int | None = None):
     """Training dashboard over a run directory, a ``metrics.jsonl`` or a list of rows.
 
     Controls: ``refresh`` (button: re-read the file), ``smoothing`` (loss EMA weight),
-    ``x`` ("step" or "tokens"). ``refresh_seconds`` starts polling the file in a thread
-    (``view.stop()`` ends it); a trainer can instead call ``view.log(row)`` or
+    ``x`` ("step" or "tokens"). ``vocab_size`` draws ln(V), the untrained loss. ``refresh_seconds``
+    starts polling the file in a thread (``view.stop()`` ends it); a trainer can instead call ``view.log(row)`` or
     ``view.refresh()`` after each logging step. Returns the root widget, or with
     ``display=False`` ``{"widget", "controls", "view"}``; ``view`` is a :class:`Dashboard`.
     """
-    view = run_dir_or_metrics if isinstance(run_dir_or_metrics, Dashboard) else Dashboard(run_dir_or_metrics)
+    view = run_dir_or_metrics if isinstance(run_dir_or_metrics, Dashboard) else \
+        Dashboard(run_dir_or_metrics, vocab_size=vocab_size)
     controls = {
         "refresh": W.Button(description="refresh", icon="refresh", layout=W.Layout(width="110px")),
         "smoothing": W.FloatSlider(value=0.6, min=0.0, max=0.99, step=0.01, description="smoothing",
@@ -236,7 +261,7 @@ def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds:
     def redraw(*_) -> None:
         summary.value = f"<code>{view.summary()}</code>"
         fig = draw_metrics(view.rows, smoothing=controls["smoothing"].value, x=controls["x"].value,
-                           title=str(view.path) if view.path else "")
+                           title=str(view.path) if view.path else "", vocab_size=view.vocab_size)
         image.value = png_bytes(fig)
 
     controls["refresh"].on_click(lambda _: view.refresh())

@@ -12,14 +12,21 @@ from pathlib import Path
 __all__ = ["plot_metrics"]
 
 
-def plot_metrics(rows, folder: str | os.PathLike) -> dict[str, Path]:
+def plot_metrics(rows, folder: str | os.PathLike, *, vocab_size: int | None = None,
+                 smoothing: float = 0.6) -> dict[str, Path]:
     """Write ``loss.png``, ``learning_rate.png`` and ``grad_norm.png`` for metric rows into folder.
 
     Uses matplotlib's object API (``Figure``), never pyplot's global state. Returns the
-    written paths by metric name; metrics with no values are skipped.
+    written paths by metric name; metrics with no values are skipped. The loss has its raw and
+    smoothed (EMA ``smoothing``) curves in a legend, and ``vocab_size`` adds ln(V), the loss of an
+    untrained model, as a dashed line. Steps are whole numbers.
     """
+    import math
+
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
+
+    from .dashboard import smooth  # (ipywidgets loads with it: the package needs it anyway)
 
     folder = Path(folder)
     out = {}
@@ -30,7 +37,19 @@ def plot_metrics(rows, folder: str | os.PathLike) -> dict[str, Path]:
         steps, values = zip(*points)
         fig = Figure(figsize=(5.0, 3.0), dpi=100)
         ax = fig.add_subplot()
-        ax.plot(steps, values, marker="o" if len(points) <= 40 else None, markersize=3)
+        marker = "o" if len(points) <= 40 else None
+        if key == "loss" and len(points) > 2 and smoothing > 0:
+            ax.plot(steps, values, marker=marker, markersize=3, alpha=0.35, label="raw")
+            ax.plot(steps, smooth(values, smoothing), color="C0", linewidth=1.8, label=f"smoothed (EMA {smoothing:g})")
+        else:
+            ax.plot(steps, values, marker=marker, markersize=3, label="raw" if key == "loss" else None)
+        if key == "loss" and vocab_size:
+            ax.axhline(math.log(vocab_size), color="#e15759", linestyle="--", linewidth=1,
+                       label=f"ln(V) = {math.log(vocab_size):.2f} (untrained)")
+        if key == "loss":
+            ax.legend(fontsize=7, frameon=False)
+        if len(points) == 1:
+            ax.set_xlim(steps[0] - 1, steps[0] + 1)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.set_title(label)
