@@ -15,8 +15,11 @@ clears the saved outputs, runs all cells and asserts that
 * typing 8 into the inspector's ``frames`` readout re-plans live (the summary then shows
   ``video_grid_thw [[4, 18, 32]]``).
 
-It saves a screenshot of the inspector to ``docs/inspector_jupyterlab.png`` and prints the
-time taken. Needs ``apt-get install chromium`` and ``pip install playwright`` (no
+It saves a screenshot of the inspector to ``docs/inspector_jupyterlab.png``, then adds two
+cells to the temporary copy and screenshots their views: the kitchen clip handed over at
+fps 2 (the misaligned verdict, ``docs/inspector_misaligned.png``) and a 50,000-token plan (the
+minimap, ``docs/inspector_long_layout.png``); it prints the time taken. Needs ``apt-get install
+chromium`` and ``pip install playwright`` (no
 ``playwright install``: the system Chromium is used). Exit status 0 on success, 1 on a failed
 check, 2 when Chromium or Playwright is missing.
 """
@@ -195,7 +198,54 @@ def check(page, timeout: float) -> list[str]:
     inspector.scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     inspector.screenshot(path=str(SCREENSHOT))
+    for name, code, expect in EXTRA_VIEWS:
+        failures += extra_view(page, name, code, expect)
     return failures
+
+
+# Views added below the notebook's last cell (in the temporary copy only) and screenshotted under docs/:
+# the kitchen clip handed over at fps 2 (misaligned: the red banner with its fix), and a 50,000-token plan.
+EXTRA_VIEWS = [
+    ("inspector_misaligned.png",
+     "kitchen = omni_bench.probe('../data/clips/kitchen_talk.mkv')\n"
+     "stock = settings.replace(frames=16, processor_fps=2.0)\n"
+     "show_layout(omni_bench.inspect(kitchen.path, stock), meta=kitchen, settings=stock)",
+     "misaligned"),
+    ("inspector_long_layout.png",
+     "long = omni_bench.plan(dict(duration=68.0, width=1280, height=720, native_fps=25.0, has_audio=True),\n"
+     "                      settings.replace(frames=None))\n"
+     "print(len(long.input_ids), 'tokens,', long.stats.label_tokens, 'labelled')\n"
+     "show_layout(long)",
+     "over the model's 32,768-token context"),
+]
+
+
+def extra_view(page, name: str, code: str, expect: str) -> list[str]:
+    """Append a cell with ``code`` to the (temporary) notebook, run it, screenshot its widget to docs/``name``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.evaluate("""(code) => {
+      const panel = window.jupyterapp.shell.currentWidget, nb = panel.content;
+      nb.activeCellIndex = nb.widgets.length - 1;
+      return window.jupyterapp.commands.execute('notebook:insert-cell-below').then(() => {
+        nb.activeCell.model.sharedModel.setSource(code);
+        return window.jupyterapp.commands.execute('notebook:run-cell');
+      });
+    }""", code)
+    try:
+        page.wait_for_function(
+            "(expect) => { const cells = window.jupyterapp.shell.currentWidget.content.widgets;"
+            " const last = cells[cells.length - 1].node;"
+            " const img = last.querySelector('img.widget-image');"
+            " return img && img.naturalWidth > 500"
+            " && last.innerText.includes(expect); }", arg=expect, timeout=180_000)
+    except PlaywrightTimeout:
+        return [f"{name}: the added view did not render '{expect}' within 180 s"]
+    view = page.locator(".jp-NotebookPanel .jp-CodeCell").last.locator(".widget-vbox").first
+    view.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    view.screenshot(path=str(SCREENSHOT.parent / name))
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:

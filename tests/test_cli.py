@@ -18,7 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_inspect_json(clips, capsys):
-    assert main(["inspect", str(clips / "street_market.mkv"), "--frames", "8", "--json"]) == 0
+    assert main(["inspect", str(clips / "street_market.mkv"), "--frames", "8", "--answer", "A bar.", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["sampled_frames"] == 8 and data["video_grid_thw"][0][0] == 4
     assert data["processor_fps"] == pytest.approx(1.0)  # 8 frames over 8 s

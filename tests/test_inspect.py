@@ -98,9 +98,9 @@ def test_fps_handed_to_the_processor(clip_with_sound, omni_processor):
     sampled = inspect(str(clip_with_sound), frames=8)
     assert sampled.stats.processor_fps == pytest.approx(8 / sampled.stats.duration)
     assert sampled.stats.sampled_fps == pytest.approx(sampled.stats.processor_fps)
-    stock = inspect(str(clip_with_sound), frames=8, processor_fps=2.0)
+    stock = inspect(str(clip_with_sound), frames=8, processor_fps=2.0, answer=ANSWER)
     assert stock.stats.second_per_grid == 1.0
-    out, _ = _reference_output(omni_processor, clip_with_sound, 8, answer=LayoutSettings.answer, fps=2.0)
+    out, _ = _reference_output(omni_processor, clip_with_sound, 8, answer=ANSWER, fps=2.0)
     assert list(stock.input_ids) == out["input_ids"][0].tolist()
     assert stock.vision_runs != sampled.vision_runs  # 1.59 s grids vs the stock 1.0 s assumption
 
@@ -113,7 +113,7 @@ def test_explicit_resize_and_no_audio(clip_with_sound):
 
 
 def test_vl_profile(clips, vl_processor):
-    layout = inspect(str(clips / "street_market.mkv"), frames=4, profile="qwen2.5-vl-7b")
+    layout = inspect(str(clips / "street_market.mkv"), frames=4, profile="qwen2.5-vl-7b", answer=ANSWER)
     (t, h, w), = layout.stats.video_grid_thw
     assert list(layout.vision_runs) == [("VIDEO", t * h * w // 4)]
     assert layout.labelled_text.endswith("<|im_end|>")

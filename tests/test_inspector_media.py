@@ -80,8 +80,12 @@ def test_selection_shows_its_seconds_frames_and_audio(ui, kitchen):
     assert f"audio {lo:.2f}-{hi:.2f} s ({len(picked['audio']):,} samples at 16 kHz)" in text
     assert view.selection_text().startswith(f"[Selection {where[0]}:{where[-1] + 1} of")
     audio = [w for w in _walk(ui["widget"]) if type(w).__name__ == "Audio"]
-    assert len(audio) == 1 and bytes(audio[0].value).startswith(b"RIFF")
+    assert len(audio) == 1 and bytes(audio[0].value) == b""  # sent on demand only
+    ui["controls"]["listen"].value = True
+    assert bytes(audio[0].value).startswith(b"RIFF")
     assert len(bytes(audio[0].value)) == 44 + 2 * len(picked["audio"])  # 16-bit mono WAV of those samples
+    ui["controls"]["listen"].value = False
+    assert bytes(audio[0].value) == b""
 
 
 def test_figure_rows_share_the_token_axis(ui, kitchen):

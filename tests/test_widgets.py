@@ -90,7 +90,7 @@ def test_public_names_resolve():
 def test_contract_and_text_twin(layout):
     ui = show_layout(layout, display=False)
     assert set(ui) == {"widget", "controls", "view"}
-    assert set(ui["controls"]) == {"selection", "segment"}  # no meta: nothing to re-plan
+    assert set(ui["controls"]) == {"selection", "segment", "listen"}  # no meta: nothing to re-plan
     view = ui["view"]
     assert ui["widget"]._repr_mimebundle_()["text/plain"] == view.summary()
     assert view.summary().startswith("street_market.mkv: 1423 tokens · video_grid_thw [[8, 18, 32]]")

@@ -310,17 +310,22 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
                                       description="tokens", layout=W.Layout(width="100%", max_width="1000px")),
         "segment": W.Dropdown(options=_segment_options(layout), value=None, description="jump to",
                               layout=W.Layout(width="420px")),
+        "listen": W.ToggleButton(value=False, description="selection audio", icon="volume-up",
+                                 tooltip="a player with the audio of the selected AUDIO tokens (sent on demand)"),
     }
     busy = {"quiet": False}  # True while the code itself moves a control
 
     def redraw() -> None:
-        panes.show(view)
+        panes.show(view, listen=controls["listen"].value)
+
+    controls["listen"].observe(lambda change: redraw(), names="value")
 
     _observe_selection(view, controls, busy, redraw)
     rows = [panes.summary, panes.banner, panes.status]
     if meta is not None:
         rows.append(_replanning(view, controls, busy, redraw))
-    rows += [panes.image, controls["selection"], controls["segment"], panes.media, panes.audio, panes.table]
+    rows += [panes.image, controls["selection"], controls["segment"],
+             W.HBox([panes.media, controls["listen"], panes.audio]), panes.table]
     root = Root(view, children=rows)
     redraw()
     return contract(root, controls, display)
@@ -338,7 +343,7 @@ class _Panes:
             W.HTML()
         self.audio = W.Audio(format="wav", autoplay=False, loop=False, layout=W.Layout(display="none"))
 
-    def show(self, view) -> None:
+    def show(self, view, *, listen: bool = False) -> None:
         self.summary.value = f"<b>{_html(view.summary())}</b>"
         self.status.value = (f"<span style='color:#b00'>refused: {_html(view.error)}</span>" if view.error else
                              f"<span style='color:#666'>re-planned {view.replans}× with omni_bench.{view.planner}"
@@ -347,11 +352,11 @@ class _Panes:
         self.image.value = view.png()
         self.media.value = f"<span style='font-size:12px'>selection: {_html(view.media_text())}</span>"
         picked = view.selected_media()
-        if picked["audio"] is not None and len(picked["audio"]):
+        if listen and picked["audio"] is not None and len(picked["audio"]):
             self.audio.value = wav_bytes(picked["audio"], view.media.sampling_rate)
             self.audio.layout.display = None
         else:
-            self.audio.layout.display = "none"
+            self.audio.value, self.audio.layout.display = b"", "none"
         self.table.value = _table_html(view)
 
 

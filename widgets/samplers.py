@@ -117,9 +117,11 @@ def draw_sampler_thumbnails(path, comparison, *, names=None, max_thumbs: int = 6
     wanted = sorted({i for chosen in picks.values() for i in chosen})
     frames = dict(zip(wanted, read_frames(info.path, wanted, backend=backend))) if wanted else {}
     aspect = info.height / info.width
-    fig = _figure(thumb_width * max_thumbs + 1.4, (thumb_width * aspect + 0.35) * max(len(rows), 1) + 0.3)
-    grid = fig.add_gridspec(max(len(rows), 1), max_thumbs, left=0.12, right=0.99, top=0.95, bottom=0.02,
-                            wspace=0.05, hspace=0.35)
+    names_in = 0.075 * max((len(r.name) for r in rows), default=8) + 0.3  # the name column, never clipped
+    width = thumb_width * max_thumbs + names_in + 0.1
+    fig = _figure(width, (thumb_width * aspect + 0.35) * max(len(rows), 1) + 0.3)
+    grid = fig.add_gridspec(max(len(rows), 1), max_thumbs, left=names_in / width, right=0.99, top=0.95,
+                            bottom=0.02, wspace=0.05, hspace=0.35)
     for r, row in enumerate(rows):
         for c in range(max_thumbs):
             ax = fig.add_subplot(grid[r, c])

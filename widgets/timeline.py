@@ -25,11 +25,11 @@ _HEIGHT = 0.36  # lane thickness
 _COLOURS = {"VIDEO": ("#f28e2b", "#c4661b"), "AUDIO": ("#59a14f", "#3d7a35"), "claimed": ("#9da3ab", "#6b7079")}
 
 
-def _new_axes(width: float = 10.0, height: float = 2.6):
+def _new_axes(width: float = 10.0, height: float = 3.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig.add_subplot(1, 1, 1)
 
@@ -37,7 +37,8 @@ def _new_axes(width: float = 10.0, height: float = 2.6):
 def draw_timeline(alignment, ax=None, *, title: str | None = None):
     """Draw one Alignment (see module docstring) and return the Axes.
 
-    ``ax``: an Axes to draw on (default: a new Figure of 10 x 2.6 inches). ``title``
+    ``ax``: an Axes to draw on (default: a new Figure of 10 x 3 inches). A legend under the axes
+    explains the shades and the lines. ``title``
     defaults to the alignment's summary line.
     """
     from matplotlib.collections import LineCollection
@@ -75,7 +76,23 @@ def draw_timeline(alignment, ax=None, *, title: str | None = None):
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)
     ax.set_title(title if title is not None else alignment.summary, fontsize=9, loc="left")
+    _legend(ax, alignment, lower)
     return ax
+
+
+def _legend(ax, alignment, lower: str) -> None:
+    """What the shades and lines mean: neighbouring chunks alternate shades; a line per chunk, red past tolerance."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    reference = "audio" if alignment.interleaved else "claimed"
+    handles = [Patch(facecolor=_COLOURS["VIDEO"][0], label="VIDEO chunk (even)"),
+               Patch(facecolor=_COLOURS["VIDEO"][1], label="VIDEO chunk (odd)"),
+               Patch(facecolor=_COLOURS[lower][0], label=f"{lower if lower == 'AUDIO' else 'claimed time'} chunk"),
+               Line2D([], [], color="#333333", linewidth=0.8, label=f"video start -> {reference} start"),
+               Line2D([], [], color="#d62728", linewidth=0.8, label=f"drift over {alignment.tolerance:g} s")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=len(handles), fontsize=7,
+              frameon=False)
 
 
 def draw_timeline_pair(misaligned, fixed, *, titles: tuple[str, str] | None = None):

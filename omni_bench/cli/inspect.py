@@ -28,10 +28,34 @@ def run(args) -> int:
 
     settings = settings_from_args(args)
     reports = report_targets(args)  # a bad --html / --markdown path is refused before any decoding
-    layout = inspect(args.clip, settings)
+    layout = inspect(args.clip, settings, processor=_staged_processor(args.clip, settings))
     print_layout(layout, args.json)
     write_reports(layout, reports)
     return 0
+
+
+def _stage(text: str) -> None:
+    import sys
+
+    print(f"omni-bench inspect: {text}", file=sys.stderr, flush=True)
+
+
+def _staged_processor(clip: str, settings):
+    """Load the processor with stage lines on stderr (stdout stays the report): what is being done, in order."""
+    import time
+
+    from omni_bench.core.media import probe
+    from omni_bench.core.processor import load_processor
+
+    info = probe(clip)  # a missing or unreadable clip is refused before the slow part
+    _stage(f"{info.path}: {info.duration:.2f} s, {info.width}x{info.height}, {info.total_frames} frames"
+           f"{', audio' if info.has_audio else ', no audio'}")
+    began = time.perf_counter()
+    _stage(f"loading the {settings.profile} processor (transformers)...")
+    processor = load_processor(settings.profile)
+    _stage(f"processor ready in {time.perf_counter() - began:.1f} s; decoding the sampled frames and the audio, "
+           "running the processor...")
+    return processor
 
 
 def report_targets(args) -> list[tuple[str, str]]:
