@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from launch import scaled_checkpoint
 
-from omni_bench import load_processor, tiny_model
 from omni_bench.training.run import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
@@ -27,14 +26,8 @@ def _free_port() -> int:
 
 
 def _checkpoint(folder: Path) -> Path:
-    """The tiny Omni thinker with its LM head scaled x25, so that one step moves the loss visibly
-    (see tests/test_train_sanity.py); saved as a checkpoint directory with its processor."""
-    model = tiny_model("qwen2.5-omni-7b")
-    with torch.no_grad():
-        model.lm_head.weight.mul_(25)
-    model.save_pretrained(folder)
-    load_processor("qwen2.5-omni-7b").save_pretrained(folder)
-    return folder
+    """The tiny Omni thinker with its LM head scaled x25 (tests/launch.py)."""
+    return scaled_checkpoint(folder)
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):

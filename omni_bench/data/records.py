@@ -5,7 +5,8 @@ Covered
 * **LongVALE SFT** records: ``id``, ``conversations`` (``from`` human/gpt, ``value``),
   ``meta.duration`` and ``meta.token`` mapping ``<s0>``, ``<e0>``, ... to seconds. The video
   is the ``video`` field, or ``<id>`` with any of :data:`VIDEO_SUFFIXES` under the media
-  root (:func:`resolve_media`).
+  root (:func:`resolve_media`); a record that names no media and has no ``<video>`` tag in
+  its turns is text only (no video).
 * **LongVALE annotations** (``{id: {duration, timestamps, sentences}}``) turned into one
   record per video for a task: ``grounding`` (caption -> interval, one turn per event),
   ``dense`` (all events with their intervals, one turn) or ``segment`` (interval ->
@@ -174,6 +175,8 @@ def _duration(value, what: str, defects: list) -> float | None:
 
 def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) -> Record:
     """One LongVALE SFT or Qwen-VL dict as a Record (never raises for the record's content)."""
+    from omni_bench.data.samples import VIDEO_TAG
+
     if isinstance(raw, BrokenLine):
         return Record(f"{stem}:{index}", (), source=fmt, defects=(("bad-line", raw.message),))
     if not isinstance(raw, Mapping):
@@ -186,13 +189,13 @@ def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) 
     tokens = _time_tokens(tokens, defects)
     videos = _as_list(raw.get("video", raw.get("videos")))
     images = _as_list(raw.get("image")) + _as_list(raw.get("images"))
-    if not videos and not images and fmt == "longvale":
-        videos = (ident,)  # LongVALE: <id>.mp4 (or another suffix) under the media root
     turns, unresolved = [], []
     for role, text in _conversations(raw.get("conversations"), defects):
         text, missing = render_timestamps(text, tokens, duration, time_format)
         turns.append((role, text))
         unresolved.extend(missing)
+    if not videos and not images and fmt == "longvale" and any(VIDEO_TAG in text for _, text in turns):
+        videos = (ident,)  # LongVALE: <id>.mp4 (or another suffix) under the media root; no tag: text only
     stamps = tuple(tokens.values())
     return Record(ident, tuple(turns), videos, images, duration, stamps, tuple(dict.fromkeys(unresolved)), fmt,
                   tuple(defects))

@@ -73,7 +73,7 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 def _lm_head(base: torch.nn.Module) -> torch.nn.Linear:
     head = base.get_output_embeddings()
-    if type(head) is not torch.nn.Linear:
+    if _plain_class(head) is not torch.nn.Linear:
         raise OmniBenchError(
             f"{type(base).__name__}: the LM head is {type(head).__name__}, not a plain nn.Linear "
             "(LoRA or quantisation on lm_head?); leave lm_head out of the adapter targets to use the fused loss",
@@ -81,11 +81,28 @@ def _lm_head(base: torch.nn.Module) -> torch.nn.Linear:
     return head
 
 
+def _plain_class(module: torch.nn.Module) -> type:
+    """The module's class, or the one FSDP2's ``fully_shard`` derived its ``FSDP<Name>`` class from."""
+    from torch.distributed.fsdp import FSDPModule
+
+    cls = type(module)
+    if isinstance(module, FSDPModule):
+        cls = next(c for c in cls.__bases__ if c is not FSDPModule)
+    return cls
+
+
 def _gathered(head: torch.nn.Linear):
-    """DeepSpeed ZeRO-3 shards every weight and gathers it only inside its module's forward; the
-    fused loss reads ``lm_head.weight`` outside that forward, so gather it here (a no-op otherwise).
-    The chunked and Liger backends compute their gradients in the forward, while it is gathered.
+    """DeepSpeed ZeRO-3 and FSDP2 shard the weights and gather them around their module's forward;
+    the fused loss reads ``lm_head.weight`` outside that forward, so gather it here (a no-op otherwise).
+    FSDP2 (accelerate puts the final norm and the head in one unit that stays gathered until the
+    backward) is asked to unshard, which does nothing when the norm's forward already did. The
+    chunked and Liger backends compute their gradients in the forward, while it is gathered.
     """
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(head, FSDPModule):
+        head.unshard()
+        return contextlib.nullcontext()
     params = [p for p in (head.weight, head.bias) if p is not None and hasattr(p, "ds_id")]
     if not params:
         return contextlib.nullcontext()
@@ -122,10 +139,13 @@ def _fused_forward(self: torch.nn.Module, *args, **kwargs):
     head = _lm_head(self)
     hidden = outputs[0].to(head.weight.device)  # a no-op unless the model is split over devices
     targets, shift = (labels, True) if shift_labels is None else (shift_labels, False)
-    with _gathered(head):
+    # Under autocast (accelerate's --mixed_precision bf16 with float32 weights, as the configs ask on a
+    # CPU run) the loss's own matmuls would come out in bf16 beside float32 buffers: it runs outside
+    # autocast, in the head weight's dtype, as transformers upcasts the logits for its loss.
+    with _gathered(head), torch.autocast(hidden.device.type, enabled=False):
         loss = fused_linear_cross_entropy(
-            hidden, head.weight, targets, bias=head.bias, ignore_index=ignore_index, num_items_in_batch=num_items,
-            shift=shift, chunk_size=state.chunk_size, backend=state.backend)
+            hidden.to(head.weight.dtype), head.weight, targets, bias=head.bias, ignore_index=ignore_index,
+            num_items_in_batch=num_items, shift=shift, chunk_size=state.chunk_size, backend=state.backend)
     state.calls += 1
     from transformers.modeling_outputs import CausalLMOutputWithPast
 

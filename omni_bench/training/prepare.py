@@ -29,14 +29,8 @@ def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
     >>> lora_target_regex(tiny_model("qwen2.5-omni-7b"), ("q_proj", "down_proj"))  # doctest: +SKIP
     'model\\\\.language_model\\\\.layers\\\\.\\\\d+\\\\.(?:self_attn|mlp)\\\\.(?:q_proj|down_proj)'
     """
-    import torch
-
-    prefixes = [name for name, module in model.named_modules()
-                if isinstance(getattr(module, "layers", None), torch.nn.ModuleList) and hasattr(module, "embed_tokens")]
-    if len(prefixes) != 1:
-        raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
-                             reason="unsupported-model")
-    prefix = re.escape(prefixes[0]) + r"\." if prefixes[0] else ""
+    decoder = _text_decoder_name(model)
+    prefix = re.escape(decoder) + r"\." if decoder else ""
     pattern = prefix + r"layers\.\d+\.(?:self_attn|mlp)\.(?:" + "|".join(re.escape(t) for t in targets) + ")"
     matched = [name for name, _ in model.named_modules() if re.fullmatch(pattern, name)]
     missing = [t for t in targets if not any(name.endswith("." + t) for name in matched)]
@@ -44,6 +38,18 @@ def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
         raise OmniBenchError(f"--lora-targets: no {', '.join(missing)} in the text model's layers of "
                              f"{type(model).__name__}", reason="bad-settings")
     return pattern
+
+
+def _text_decoder_name(model) -> str:
+    """The name of the text decoder: the one module with ``embed_tokens`` and a ``layers`` list."""
+    import torch
+
+    prefixes = [name for name, module in model.named_modules()
+                if isinstance(getattr(module, "layers", None), torch.nn.ModuleList) and hasattr(module, "embed_tokens")]
+    if len(prefixes) != 1:
+        raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
+                             reason="unsupported-model")
+    return prefixes[0]
 
 
 def load_model(config: TrainConfig, dtype):
@@ -75,7 +81,8 @@ def resolve_dtype(config: TrainConfig):
 
 
 def prepare_model(config: TrainConfig, dtype):
-    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss.
+    """Frozen base + gradient checkpointing + LoRA on the text model + the fused loss, and the idle
+    towers' zero-weighted forward that keeps sharded runs in step (:mod:`omni_bench.training.towers`).
 
     The default targets pass through the family (Qwen3-Omni's MoE layers have no gate/up/down
     projections to wrap: its default is the attention's four); explicit ones are kept.
@@ -86,10 +93,14 @@ def prepare_model(config: TrainConfig, dtype):
         from omni_bench.families import family_of
 
         targets = family_of(get_profile(config.profile)).lora_targets(targets)
-    return adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
-                       lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                       lora_targets=targets, loss_backend=config.loss_backend,
-                       loss_chunk_size=config.loss_chunk_size)
+    model = adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
+                        lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                        lora_targets=targets, loss_backend=config.loss_backend,
+                        loss_chunk_size=config.loss_chunk_size)
+    from omni_bench.training.towers import install_idle_towers
+
+    install_idle_towers(model)  # every process runs every tower on a sharded run (training/towers.py)
+    return model
 
 
 def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
@@ -107,20 +118,39 @@ def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16,
     from omni_bench.training.fused import enable_fused_loss
 
     model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
-    if gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
-        # Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that
-        # need no grad and the loss has none (the LongVALE notebook's "Loss requires_grad: False").
-        model.enable_input_require_grads()
     lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                       target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = get_peft_model(model, lora)
+    if gradient_checkpointing:  # after peft, which would hook every tower's input (_text_inputs_require_grad)
+        base = model.get_base_model()
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        base.config.use_cache = False
+        _text_inputs_require_grad(base)
     enable_fused_loss(model, backend=loss_backend,
                       **({} if loss_chunk_size is None else {"chunk_size": loss_chunk_size}))
     return model
+
+
+def _text_inputs_require_grad(model) -> None:
+    """Make the text decoder's input embeddings require grad, and nothing else.
+
+    Frozen embeddings + checkpointing: without this the checkpointed blocks see inputs that need
+    no grad and the loss has none (the LongVALE notebook's "Loss requires_grad: False").
+    transformers' ``enable_input_require_grads()`` (peft calls it for a checkpointed model) hooks
+    every tower's input layer as well, so the frozen towers would run a backward that trains
+    nothing, and under FSDP / ZeRO-3 gather their weights for it in an order that differs between
+    a process whose batch has a video and one whose batch has none: a collective mismatch.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.disable_input_require_grads()  # hooks of an earlier enable_input_require_grads()
+
+    def require_grad(module, inputs, output):
+        output.requires_grad_(True)
+
+    embed = base.get_submodule(_text_decoder_name(base)).embed_tokens
+    base._require_grads_hooks = [embed.register_forward_hook(require_grad)]  # what disable_... removes
 
 
 def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike | None = None):

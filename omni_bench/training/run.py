@@ -44,6 +44,7 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
+from omni_bench.training.distributed import parallelism_of
 from omni_bench.training.lock import check_output_dir, run_lock
 from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
 from omni_bench.training.prepare import prepare_model, resolve_dtype
@@ -66,6 +67,7 @@ class RunResult:
     samples: int = 0  # training samples (records that made a sample)
     dropped: tuple = ()  # records that made no sample (omni_bench.core.problems.Problem)
     world_size: int = 1  # processes that trained
+    parallelism: str = "single"  # how: "single", "ddp", "fsdp", "deepspeed-zero2" / "-zero3" (as run, not as asked)
     model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
 
     @property
@@ -84,12 +86,13 @@ class RunResult:
                 "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
                 "trainable_parameters": self.trainable_parameters, "total_parameters": self.total_parameters,
                 "samples": self.samples, "dropped": [d.to_dict() for d in self.dropped],
-                "world_size": self.world_size}
+                "world_size": self.world_size, "parallelism": self.parallelism}
 
     def __str__(self) -> str:
         share = 100 * self.trainable_parameters / max(self.total_parameters, 1)
         lines = [f"run {self.output_dir}: {self.steps} steps, {self.samples} samples, "
                  f"{self.world_size} process{'es' if self.world_size > 1 else ''}"
+                 + (f" ({self.parallelism})" if self.world_size > 1 else "")
                  + (f", resumed from {self.resumed_from.name}" if self.resumed_from else ""),
                  f"trainable {self.trainable_parameters:,} / {self.total_parameters:,} parameters ({share:.3f}%)"]
         for drop in self.dropped:
@@ -191,6 +194,22 @@ def _make_trainer_class():
             self._loss_shifts_labels = True  # count labels[..., 1:], the targets of a causal LM
             self.window = {"tokens": 0, "label_tokens": 0}  # since the last logged row
             self.checked_grad = False
+
+        def create_accelerator_and_postprocess(self):
+            super().create_accelerator_and_postprocess()
+            from omni_bench.training.distributed import shard_on_cpu
+
+            if shard_on_cpu(self.accelerator):  # FSDP asked for on CPU processes (training/distributed.py)
+                self.is_fsdp_enabled = True
+
+        def save_model(self, output_dir=None, _internal_call=False):
+            from omni_bench.training.distributed import adapter_state_dict, sharded_fsdp_save
+
+            if not sharded_fsdp_save(self):
+                return super().save_model(output_dir, _internal_call)
+            # sharded FSDP: the adapter is gathered (every process) and written once, in peft's layout, as
+            # a single-process run writes it; the checkpoint's DCP shards (for resuming) are saved as well
+            return self._save(output_dir or self.args.output_dir, state_dict=adapter_state_dict(self.model))
 
         def get_batch_samples(self, epoch_iterator, num_batches, device):
             batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
@@ -356,7 +375,8 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
     return RunResult(output_dir=output_dir, config=config, metrics=tuple(rows), adapter_dir=output_dir / ADAPTER_DIR,
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
-                     dropped=tuple(dataset.dropped), world_size=args.world_size, model=model)
+                     dropped=tuple(dataset.dropped), world_size=args.world_size,
+                     parallelism=parallelism_of(trainer), model=model)
 
 
 def _resolved_config(config: TrainConfig):

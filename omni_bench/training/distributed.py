@@ -1,0 +1,109 @@
+"""How a run is spread over processes: what ``accelerate launch`` asked for, and FSDP on CPU processes.
+
+``accelerate launch --config_file configs/accelerate_fsdp.yaml`` tells the processes it starts to
+shard the model (``ACCELERATE_USE_FSDP=true`` and the ``FSDP_*`` settings in their environment).
+On GPUs accelerate does that. On CPU processes (gloo) accelerate 1.15 records the run as
+``MULTI_CPU`` and silently trains plain data parallel instead: its ``AcceleratorState`` only turns
+FSDP on for accelerator devices, although torch's FSDP2 (``fully_shard``) runs on CPU with gloo.
+:func:`shard_on_cpu` turns it back on for such a run, so the same config is exercised on CPU
+exactly as it is on GPUs (accelerate's own FSDP2 wrapping, state dicts and checkpoints), and a CI
+machine without a GPU tests the sharded path. ``accelerate launch --cpu`` is not a way to get
+there: accelerate then starts one process whatever ``--num_processes`` says (more CPU processes
+need ``--mpirun_hostfile``); hide the GPUs instead (``CUDA_VISIBLE_DEVICES=""``), see
+docs/training.md.
+
+:func:`launch_kind` names what the launcher asked for ("fsdp", "deepspeed", "ddp" or "single"),
+whatever accelerate made of it; :func:`sharded` says whether a prepared model's weights are
+sharded over the processes.
+
+Left out: FSDP1 on CPU (the configs use FSDP2), tensor, context and pipeline parallelism. DeepSpeed
+on CPU processes: see docs/training.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "adapter_state_dict", "sharded_fsdp_save"]
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "false").lower() in ("1", "true", "yes")
+
+
+def launch_kind() -> str:
+    """What ``accelerate launch`` asked these processes for: "fsdp", "deepspeed", "ddp" or "single".
+
+    >>> launch_kind()  # a plain python process  # doctest: +SKIP
+    'single'
+    """
+    if _flag("ACCELERATE_USE_FSDP"):
+        return "fsdp"
+    if _flag("ACCELERATE_USE_DEEPSPEED"):
+        return "deepspeed"
+    return "ddp" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "single"
+
+
+def shard_on_cpu(accelerator) -> bool:
+    """Make ``accelerator`` shard the model with FSDP when the launcher asked for FSDP but accelerate
+    recorded a CPU data-parallel run (``MULTI_CPU``). Returns whether it did.
+
+    The plugin is built from the launcher's environment (``FSDP_VERSION``, ``FSDP_TRANSFORMER_LAYER_
+    CLS_TO_WRAP``, ``FSDP_STATE_DICT_TYPE``...) exactly as ``Accelerator`` builds it on GPUs, with the
+    run's mixed precision. Call it right after the ``Accelerator`` is created, before the model is
+    prepared (the Trainer subclass of :mod:`omni_bench.training.run` does).
+    """
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    state = accelerator.state
+    if launch_kind() != "fsdp" or state.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        from omni_bench.core.errors import OmniBenchError
+
+        raise OmniBenchError(f"fsdp_version {plugin.fsdp_version}: on CPU processes omni_bench runs FSDP2 only "
+                             "(fsdp_version: 2, as in configs/accelerate_fsdp.yaml)", reason="bad-settings")
+    if state.mixed_precision != "no":
+        plugin.set_mixed_precision(state.mixed_precision)
+    state.fsdp_plugin = plugin
+    state.distributed_type = DistributedType.FSDP
+    return True
+
+
+def sharded(model) -> bool:
+    """Whether any parameter of ``model`` is a DTensor shard (FSDP2) or a DeepSpeed ZeRO-3 partition."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
+
+
+def adapter_state_dict(model) -> dict:
+    """The trained parameters (the LoRA adapter) of ``model`` as whole tensors, by state-dict name.
+
+    Under FSDP2 each one is a DTensor shard; ``full_tensor()`` gathers it, a collective: every
+    process calls this, in the same order, and gets the same dict. Elsewhere the tensors are
+    the parameters themselves (detached). peft's ``save_pretrained(state_dict=...)`` takes it.
+    """
+    from torch.distributed.tensor import DTensor
+
+    return {name: (p.full_tensor() if isinstance(p, DTensor) else p).detach()
+            for name, p in model.named_parameters() if p.requires_grad}
+
+
+def sharded_fsdp_save(trainer) -> bool:
+    """Whether ``trainer`` runs FSDP with a sharded state dict: then transformers' Trainer writes the
+    adapter only as DCP shards (``pytorch_model_fsdp_0/``, what resuming reads), never as peft files."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    return bool(trainer.is_fsdp_enabled and plugin is not None and "FULL_STATE_DICT" not in str(plugin.state_dict_type))
+
+
+def parallelism_of(trainer) -> str:
+    """How ``trainer`` trained: "fsdp", "deepspeed-zero<stage>", "ddp" or "single" (what accelerate
+    ran, which on CPU processes can differ from what the launcher asked: :func:`launch_kind`)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return "fsdp"
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        stage = trainer.accelerator.state.deepspeed_plugin.zero_stage
+        return f"deepspeed-zero{stage}"
+    return "ddp" if trainer.args.world_size > 1 else "single"
