@@ -344,7 +344,7 @@ class _Panes:
         self.audio = W.Audio(format="wav", autoplay=False, loop=False, layout=W.Layout(display="none"))
 
     def show(self, view, *, listen: bool = False) -> None:
-        self.summary.value = f"<b>{_html(view.summary())}</b>"
+        """Update every pane; the summary last, so a front end that sees the new summary sees it all."""
         self.status.value = (f"<span style='color:#b00'>refused: {_html(view.error)}</span>" if view.error else
                              f"<span style='color:#666'>re-planned {view.replans}× with omni_bench.{view.planner}"
                              "</span>" if view.replans else "")
@@ -358,6 +358,7 @@ class _Panes:
         else:
             self.audio.value, self.audio.layout.display = b"", "none"
         self.table.value = _table_html(view)
+        self.summary.value = f"<b>{_html(view.summary())}</b>"
 
 
 def banner_html(view) -> str:
