@@ -184,3 +184,43 @@ def test_packing_stats_counts_padding():
     assert stats["padded"]["slots"] == 400 and stats["padded"]["padding_fraction"] == 0.5
     assert stats["packed"]["rows"] == 2 and stats["packed"]["slots"] == 2 * 120  # rows 100+10+10 and 80
     assert stats["packed"]["padding_fraction"] == pytest.approx(1 - 200 / 240)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from omni_bench.data import packing
+    from omni_bench.training import packed
+
+    for module in (packing, packed):
+        assert doctest.testmod(module).failed == 0
+
+
+def test_dataset_level_packing_sees_every_sample_once_per_epoch(case):
+    from torch.utils.data import DataLoader
+
+    from omni_bench.data.packing import PackedBatchSampler
+
+    _, processor, items, model = case
+    lengths = [len(it["input_ids"]) for it in items]
+    capacity = max(lengths) + min(lengths)
+    sampler = PackedBatchSampler(lengths * 4, capacity, seed=1)  # 12 samples: the 3 items, 4 times each
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        report = sampler.report()
+        assert report["every_sample_once"] and report["samples"] == 12 and report["over_capacity"] == 0
+        assert report["padding_fraction"] == pytest.approx(1 - sum(lengths) * 4 / (report["rows"] * capacity))
+        rows = sampler.rows()
+        assert all(sum((lengths * 4)[i] for i in row) <= capacity for row in rows)
+        epochs.append(rows)
+    assert epochs[0] != epochs[1]  # reshuffled per epoch
+    # a DataLoader over the dataset's items: one packed row per batch, rope ids as before
+    loader = DataLoader(items * 4, batch_sampler=sampler,
+                        collate_fn=OmniCollator(processor, packing=True, max_total_tokens=capacity,
+                                                rope=RopeConfig.of_model(model)))
+    seen = 0
+    for batch, row in zip(loader, sampler.rows()):
+        assert batch["input_ids"].shape == (1, sum((lengths * 4)[i] for i in row))
+        seen += len(row)
+    assert seen == 12

@@ -17,6 +17,10 @@ concatenated in the order the samples appear in the rows, ``position_ids`` and
 ``attention_mask`` (1 on sample tokens; the packed forward drops it, see
 :mod:`omni_bench.training.packed`, and the Trainer counts tokens with it).
 
+Dataset-level packing: :class:`PackedBatchSampler` packs the whole dataset's planned lengths
+(metadata only) into full rows, first-fit decreasing, every sample once per epoch; hand it to a
+``DataLoader`` with ``OmniCollator(packing=True, max_total_tokens=capacity)``.
+
 Left out: images, standalone audio, Qwen3-VL / Qwen3-Omni (their rope reads ``mm_token_type_ids``
 or token-by-token interleaves; refused), sliding-window layers.
 """
@@ -32,7 +36,8 @@ import torch
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.layout.labels import IGNORE_INDEX
 
-__all__ = ["RopeConfig", "pack_rows", "omni_positions", "sample_positions", "pack_items", "packing_stats"]
+__all__ = ["RopeConfig", "pack_rows", "omni_positions", "sample_positions", "pack_items", "packing_stats",
+           "PackedBatchSampler"]
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ def packing_stats(lengths: Sequence[int], capacity: int | None, batch_size: int)
 
     Padded: each batch is ``batch_size`` x its longest sample. Packed: each batch is
     rows x its longest row. Returns token counts and padding fractions of both.
-    >>> packing_stats([10, 2, 6, 4], 16, 4)["packed"]["padding_fraction"]
+    >>> packing_stats([10, 2, 6, 6], 12, 4)["packed"]["padding_fraction"]  # rows 10+2 and 6+6
     0.0
     """
     real = int(sum(lengths))
@@ -213,3 +218,51 @@ def packing_stats(lengths: Sequence[int], capacity: int | None, batch_size: int)
     return {"tokens": real,
             "padded": {"slots": padded, "padding_fraction": 1 - real / padded if padded else 0.0},
             "packed": {"slots": packed, "rows": rows_total, "padding_fraction": 1 - real / packed if packed else 0.0}}
+
+
+class PackedBatchSampler:
+    """Batches of dataset indices that fill rows of ``capacity`` tokens, packed across the dataset.
+
+    ``lengths``: every sample's token count (``[ds.sample(i).input_tokens for i in range(len(ds))]``
+    for an :class:`~omni_bench.data.dataset.OmniSFTDataset`: known from planning, nothing
+    decoded). Each epoch shuffles the samples (``seed + epoch``), packs them first-fit
+    decreasing into rows, and yields the rows in shuffled order; every sample is in exactly
+    one row per epoch (:meth:`report` says so, with the padding). ``set_epoch`` as for
+    ``DistributedSampler``.
+    >>> list(PackedBatchSampler([5, 3, 8, 2, 4], 10, shuffle=False))
+    [[2, 3], [0, 4], [1]]
+    """
+
+    def __init__(self, lengths: Sequence[int], capacity: int, *, shuffle: bool = True, seed: int = 0):
+        self.lengths = [int(n) for n in lengths]
+        self.capacity, self.shuffle, self.seed, self.epoch = int(capacity), shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def rows(self) -> list[list[int]]:
+        """This epoch's rows of dataset indices."""
+        order = list(range(len(self.lengths)))
+        rng = np.random.default_rng(self.seed + self.epoch)
+        if self.shuffle:
+            rng.shuffle(order)
+        rows = [[order[i] for i in row] for row in pack_rows([self.lengths[i] for i in order], self.capacity)]
+        if self.shuffle:
+            rows = [rows[i] for i in rng.permutation(len(rows))]
+        return rows
+
+    def __iter__(self):
+        return iter(self.rows())
+
+    def __len__(self) -> int:
+        return len(self.rows())
+
+    def report(self) -> dict:
+        """Rows, samples seen (each once), padding fraction of rows of ``capacity`` tokens."""
+        rows = self.rows()
+        seen = sorted(i for row in rows for i in row)
+        tokens = sum(self.lengths)
+        return {"rows": len(rows), "samples": len(seen), "every_sample_once": seen == list(range(len(self.lengths))),
+                "tokens": tokens, "capacity": self.capacity,
+                "padding_fraction": 1 - tokens / (len(rows) * self.capacity) if rows else 0.0,
+                "over_capacity": sum(n > self.capacity for n in self.lengths)}
