@@ -35,9 +35,12 @@ def run(args) -> int:
 
 
 def _stage(text: str) -> None:
+    """A stage line on stderr, on a terminal (or with OMNI_BENCH_PROGRESS=1): piped, stderr keeps one error line."""
+    import os
     import sys
 
-    print(f"omni-bench inspect: {text}", file=sys.stderr, flush=True)
+    if sys.stderr.isatty() or os.environ.get("OMNI_BENCH_PROGRESS") == "1":
+        print(f"omni-bench inspect: {text}", file=sys.stderr, flush=True)
 
 
 def _staged_processor(clip: str, settings):
