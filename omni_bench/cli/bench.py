@@ -1,4 +1,4 @@
-"""``omni-bench bench loss|step``: benchmarks measured side by side in one run."""
+"""``omni-bench bench loss|step|packing``: benchmarks measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ def register(subparsers) -> None:
                    help="measured steps per backend, after one warm-up")
     add_json_flag(b)
     b.set_defaults(func=run_step)
+    b = bench.add_parser("packing", help="padded vs packed batches on a LongVALE-like length distribution: "
+                                         "padding fraction and tokens per second, side by side")
+    b.add_argument("--samples", type=number_type("samples", int), default=32, help="videos planned (default 32)")
+    b.add_argument("--batch-size", type=number_type("batch_size", int), default=8, help="samples per batch")
+    b.add_argument("--capacity", type=number_type("capacity", int), help="tokens per packed row (default: longest)")
+    b.add_argument("--audio", action="store_true", help="plan each video's audio track too (~8k-token rows)")
+    b.add_argument("--seed", type=number_type("seed", int), default=0, help="seed of the durations and tokens")
+    b.add_argument("--device", default="cpu", choices=_DEVICES, help="cpu (default), cuda or auto")
+    b.add_argument("--attention", choices=["sdpa", "eager", "flash_attention_2"],
+                   help="attention implementation (default: flash_attention_2 on CUDA where installed, else sdpa)")
+    add_json_flag(b)
+    b.set_defaults(func=run_packing)
 
 
 def _device(name: str) -> str:
@@ -64,4 +76,15 @@ def run_step(args) -> int:
     result = bench_step(args.profile, args.tokens, device=_device(args.device), dtype=args.dtype,
                         text_dims=not args.tiny, layers=args.layers, steps=args.steps)
     print(json.dumps(result) if args.json else format_bench_step(result))
+    return 0
+
+
+def run_packing(args) -> int:
+    from omni_bench.bench.packing import bench_packing, format_bench_packing
+    from omni_bench.layout.settings import LayoutSettings
+
+    settings = LayoutSettings(fps=0.5, resize=(56, 56), use_audio=args.audio)
+    result = bench_packing(args.samples, args.batch_size, capacity=args.capacity, seed=args.seed, settings=settings,
+                           device=_device(args.device), attention=args.attention)
+    print(json.dumps(result) if args.json else format_bench_packing(result))
     return 0

@@ -78,6 +78,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     # benchmarks (bench loss / step)
     "tokens": AT_LEAST_ONE, "hidden": AT_LEAST_ONE, "vocab": AT_LEAST_ONE, "chunk_size": AT_LEAST_ONE,
     "repeats": AT_LEAST_ONE, "layers": AT_LEAST_ONE, "steps": AT_LEAST_ONE,
+    "samples": AT_LEAST_ONE, "capacity": AT_LEAST_ONE,  # bench packing
 }
 
 # (smaller, larger) field pairs: when both are given the first may not exceed the second.

@@ -1,0 +1,162 @@
+"""Padded against packed batches on a LongVALE-like length distribution: padding and tokens per second.
+
+What it measures
+----------------
+Sample lengths come from the planner (:func:`omni_bench.budget`, headers only): ``samples``
+videos with durations drawn log-uniformly from 10 s to 10 min (seeded; LongVALE's clips run
+from a few seconds to several minutes), 640x360 at 25 fps with their audio track, sampled
+with the given :class:`~omni_bench.layout.settings.LayoutSettings` (default 0.5 fps, frames
+resized to 56x56, without the audio track: CPU-sized rows of 70 to 700 tokens; ``--audio`` adds
+the track at its real 25 tokens per second, rows of up to ~8,200 tokens, for a GPU - both grow
+linearly with the duration, so the shape of the distribution is the same). Taken
+``batch_size`` at a time, in the same order, they are
+
+* **padded**: one row per sample, right-padded to the batch's longest (:class:`OmniCollator`);
+* **packed**: rows of at most ``capacity`` tokens, first-fit decreasing (default capacity: the
+  longest sample), position ids restarting per sample, block-diagonal attention
+  (:mod:`omni_bench.data.packing`, :mod:`omni_bench.training.packed`).
+
+Padding fraction: slots that hold no sample token / all slots. Tokens per second: sample
+tokens (padding not counted) over the wall time (the process's CPU time is reported beside it:
+on a machine shared with other work the two differ) of forward + backward of a LoRA step of the
+tiny Qwen2.5-Omni thinker's text model (random token ids of the planned lengths, fused loss
+on every token), both layouts in one process, one after the other per batch, after one
+warm-up batch each. On CPU the SDPA kernel still computes the masked-out blocks of a packed
+row (it cannot skip them), so packing saves the padding but pays for each row's full L x L
+attention; flash-attention's varlen kernel on CUDA skips them.
+
+Not covered: the towers (the input is text-only; the lengths are the planned multimodal ones),
+real checkpoint widths (``bench step`` measures those).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["longvale_like_lengths", "bench_packing", "format_bench_packing"]
+
+
+def longvale_like_lengths(samples: int = 32, *, seed: int = 0, settings=None, min_seconds: float = 10,
+                          max_seconds: float = 600) -> tuple[np.ndarray, np.ndarray]:
+    """(durations, planned total tokens) of ``samples`` videos, durations log-uniform in [min, max] s."""
+    from omni_bench.layout.budget import budget
+    from omni_bench.layout.settings import LayoutSettings
+
+    rng = np.random.default_rng(seed)
+    durations = np.exp(rng.uniform(np.log(min_seconds), np.log(max_seconds), samples)).round(2)
+    settings = settings or LayoutSettings(fps=0.5, resize=(56, 56), use_audio=False)
+    metas = [dict(duration=float(d), width=640, height=360, native_fps=25.0, has_audio=True) for d in durations]
+    return durations, budget(metas, settings).total_tokens.astype(np.int64)
+
+
+def _batches(lengths, batch_size: int, capacity: int, generator, vocab: int):
+    import torch
+
+    from omni_bench.data.packing import pack_rows
+
+    out = []
+    for lo in range(0, len(lengths), batch_size):
+        chunk = [int(n) for n in lengths[lo:lo + batch_size]]
+        seqs = [torch.randint(0, vocab, (n,), generator=generator) for n in chunk]
+        width = max(chunk)
+        padded = {"input_ids": torch.zeros(len(chunk), width, dtype=torch.long),
+                  "attention_mask": torch.zeros(len(chunk), width, dtype=torch.long)}
+        for i, s in enumerate(seqs):
+            padded["input_ids"][i, :len(s)] = s
+            padded["attention_mask"][i, :len(s)] = 1
+        padded["labels"] = padded["input_ids"].masked_fill(padded["attention_mask"] == 0, -100)
+        rows = pack_rows(chunk, capacity)
+        length = max(sum(chunk[i] for i in row) for row in rows)
+        ids = torch.zeros(len(rows), length, dtype=torch.long)
+        labels = torch.full((len(rows), length), -100)
+        text = torch.zeros(len(rows), length, dtype=torch.long)
+        for r, row in enumerate(rows):
+            at = 0
+            for i in row:
+                n = chunk[i]
+                ids[r, at:at + n], labels[r, at + 1:at + n] = seqs[i], seqs[i][1:]
+                text[r, at:at + n] = torch.arange(n)
+                at += n
+            text[r, at:] = torch.arange(length - at)  # the padding: a segment of its own
+        packed = {"input_ids": ids, "labels": labels, "position_ids": text[None].expand(4, -1, -1).contiguous()}
+        out.append((sum(chunk), padded, packed))
+    return out
+
+
+def _timed_step(model, batch, device: str = "cpu") -> tuple[float, float]:
+    # (wall seconds, CPU seconds of this process): on a shared machine the two differ
+    import torch
+
+    from omni_bench.training.packed import packed_model_inputs
+
+    batch = {k: v.to(device) for k, v in batch.items()}
+    start, cpu = time.perf_counter(), time.process_time()
+    model(**packed_model_inputs(batch, model)).loss.backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def bench_packing(samples: int = 32, batch_size: int = 8, *, capacity: int | None = None, seed: int = 0,
+                  settings=None, lengths=None, device: str = "cpu", attention: str | None = None) -> dict:
+    """Padding fraction and tokens/s of padded vs packed batches, measured side by side.
+
+    ``lengths``: sample token counts to use instead of the LongVALE-like distribution.
+    ``attention``: the model's attention implementation (default
+    :func:`~omni_bench.training.packed.attention_implementation`: flash-attention 2 on CUDA where
+    installed, else SDPA); ``device`` "cpu" or "cuda" (bfloat16 there).
+    Returns ``{"padded": {...}, "packed": {...}, "samples", "batch_size", "capacity", ...}``.
+    """
+    import torch
+
+    from omni_bench.core.models import tiny_model
+    from omni_bench.data.packing import packing_stats
+    from omni_bench.training.packed import attention_implementation
+    from omni_bench.training.prepare import adapt_model
+
+    durations = None
+    if lengths is None:
+        durations, lengths = longvale_like_lengths(samples, seed=seed, settings=settings)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    capacity = int(capacity or lengths.max())
+    stats = packing_stats(lengths.tolist(), capacity, batch_size)
+    torch.manual_seed(seed)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    base = tiny_model("qwen2.5-omni-7b", seed=seed, dtype=dtype).to(device)
+    attention = attention or (attention_implementation() if device == "cuda" else "sdpa")
+    base.set_attn_implementation(attention)
+    model = adapt_model(base, gradient_checkpointing=False, lora_dropout=0.0, loss_backend="chunked")
+    batches = _batches(lengths, batch_size, capacity, torch.Generator().manual_seed(seed), 151643)
+    seconds = {"padded": np.zeros(2), "packed": np.zeros(2)}
+    for kind in seconds:  # warm-up: one batch each
+        _timed_step(model, batches[0][1 if kind == "padded" else 2], device)
+    for _, padded, packed in batches:
+        seconds["padded"] += _timed_step(model, padded, device)
+        seconds["packed"] += _timed_step(model, packed, device)
+    result = {"samples": len(lengths), "batch_size": batch_size, "capacity": capacity, "tokens": stats["tokens"],
+              "length_min": int(lengths.min()), "length_median": float(np.median(lengths)),
+              "length_max": int(lengths.max()), "threads": torch.get_num_threads(), "device": device,
+              "attention": attention}
+    if durations is not None:
+        result["durations"] = [float(durations.min()), float(durations.max())]
+    for kind in ("padded", "packed"):
+        wall, cpu = seconds[kind]
+        result[kind] = {**stats[kind], "seconds": round(float(wall), 4), "cpu_seconds": round(float(cpu), 4),
+                        "tokens_per_second": round(stats["tokens"] / float(wall), 1)}
+    return result
+
+
+def format_bench_packing(result: dict) -> str:
+    """The text report of :func:`bench_packing`."""
+    lines = [f"{result['samples']} samples, {result['batch_size']} per batch, rows of at most "
+             f"{result['capacity']:,} tokens; sample lengths {result['length_min']:,} / "
+             f"{result['length_median']:,.0f} / {result['length_max']:,} (min / median / max), "
+             f"{result['tokens']:,} tokens; {result['device']}, {result['attention']}, {result['threads']} threads",
+             f"{'':8} {'slots':>9} {'padding':>8} {'seconds':>8} {'cpu s':>8} {'tokens/s':>10}"]
+    for kind in ("padded", "packed"):
+        r = result[kind]
+        lines.append(f"{kind:8} {r['slots']:>9,} {100 * r['padding_fraction']:>7.1f}% {r['seconds']:>8.2f} "
+                     f"{r['cpu_seconds']:>8.2f} {r['tokens_per_second']:>10,.0f}")
+    return "\n".join(lines)
