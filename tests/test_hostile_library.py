@@ -153,3 +153,24 @@ def test_bench_functions_refuse_zero_tokens(call):
 
     with pytest.raises(OmniBenchError, match="--tokens must be a whole number >= 1, got 0"):
         (bench_loss(0, 8, 16) if call == "bench_loss" else bench_step("qwen2.5-omni-3b", 0))
+
+
+def test_every_number_field_of_the_settings_dataclasses_has_a_range():
+    """A new int / float field must say its range in FIELD_BOUNDS: its flag, config key and library value are
+    then refused when not finite or out of range, with the bound in the message."""
+    from omni_bench.cli.flags import field_flags, number_type
+    from omni_bench.core.numbers import FIELD_BOUNDS
+    from omni_bench.eval.run import EvalConfig
+    from omni_bench.layout.settings import LayoutSettings
+    from omni_bench.training.config import TrainConfig
+
+    numeric = {name for cls in (LayoutSettings, TrainConfig, EvalConfig)
+               for name, spec in field_flags(cls).items() if spec.kind in ("int", "float")}
+    assert sorted(numeric - set(FIELD_BOUNDS)) == []
+    import argparse
+
+    for name in sorted(numeric):
+        with pytest.raises(argparse.ArgumentTypeError, match="must be a"):
+            number_type(name, float)("nan")
+    with pytest.raises(OmniBenchError, match=r"--fps must be a finite number > 0, got inf"):
+        LayoutSettings(fps=float("inf"))
