@@ -10,6 +10,8 @@ import pytest
 from omni_bench import LayoutSettings, OmniBenchError, VideoInfo, budget, logits_bytes, plan
 
 LVN_META = dict(duration=256.89, width=640, height=360, native_fps=25.0)
+# a 15-token reply: with it the sample is the 8,093 tokens docs/background.md counts; without a reply, 8,078
+REPLY = "A moving white bar crosses a colour gradient while a tone plays."
 
 
 def _metas(n: int, seed: int = 7) -> list[dict]:
@@ -61,7 +63,8 @@ def test_vl_profile(vl_processor):
 
 
 def test_lvn_sample_and_logits_memory(omni_processor):
-    settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
+    settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0, answer=REPLY)
+    assert len(plan(LVN_META, settings.replace(answer=None), processor=omni_processor).input_ids) == 8093 - 15
     b = budget([LVN_META, VideoInfo("clip.mkv", 25.0, 6422, 256.88, 640, 360, True, 256.89)], settings,
                processor=omni_processor, max_total_tokens=8192)
     assert b.video_tokens.tolist() == [1600, 1600] and b.audio_tokens.tolist() == [6422, 6422]

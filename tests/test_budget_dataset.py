@@ -70,7 +70,8 @@ def test_cli_json_with_a_metadata_file(tmp_path, capsys, clips):
     meta = tmp_path / "meta.jsonl"
     meta.write_text("\n".join(json.dumps(r) for r in [SEED, dict(SEED, duration=30.0, path="short-one")]) + "\n")
     argv = ["budget", str(meta), str(clips / "street_market.mkv"), "--frames", "50", "--resize", "224x224",
-            "--processor-fps", "2", "--max-total-tokens", "8000", "--json", "--per-sample"]
+            "--processor-fps", "2", "--max-total-tokens", "8000", "--json", "--per-sample",
+            "--answer", "A moving white bar crosses a colour gradient while a tone plays."]  # a 15-token reply
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["inputs"], out["budgeted"], out["problems"]) == (3, 3, [])
