@@ -45,6 +45,8 @@ REASONS = {
     "too-costly": "a request far beyond the model (tokens past its context, GiB of pixel values)",
     "run-locked": "a run folder another run is writing",
     "not-a-folder": "an output path that is a file",
+    "bad-output": "an output file that cannot be written (its folder missing or not writable)",
+    "no-context": "a model whose context length is unknown, so no default budget applies",
     "empty": "a data file without records",
     "bad-annotations": "an annotation file whose entries lack what evaluation needs",
     "bad-log": "a training log (metrics file) that cannot be read",

@@ -77,7 +77,7 @@ def context_limit(processor, profile) -> tuple[int, str]:
         (getattr(profile, "max_position_embeddings", None), "config max_position_embeddings"))
         if isinstance(value, int) and 0 < value < 10**9]  # unset model_max_length is a huge sentinel
     if not known:
-        raise OmniBenchError("the model's context length is unknown: pass --max-total-tokens", reason="budget")
+        raise OmniBenchError("the model's context length is unknown: pass --max-total-tokens", reason="no-context")
     limit = min(value for value, _ in known)
     return limit, "the model's context, " + " = ".join(name for value, name in known if value == limit)
 
