@@ -15,6 +15,7 @@ from omni_bench.training.metrics import read_metrics
 from omni_bench.training.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
 
 # Runs train() and SIGKILLs itself at the end of step 4, after step 3 was logged and
 # checkpoint-2 saved, before step 4 is logged or saved: a crash with a metrics row
@@ -25,8 +26,6 @@ from omni_bench._torchvision import ensure_torchvision
 ensure_torchvision()  # before transformers' Trainer imports its vision code (CPU torch)
 from transformers import TrainerCallback
 from omni_bench.training.run import TrainConfig, train
-
-pytestmark = pytest.mark.slow  # trains or spawns worker processes (seconds to minutes)
 
 class Kill(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
