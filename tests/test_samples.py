@@ -238,8 +238,12 @@ def test_render_time_matches_longvales_rounding():
 
 def test_longvale_id_resolves_to_a_video_under_the_media_root(tmp_path):
     (tmp_path / "abc.mkv").write_bytes(b"x")
-    record = load_longvale_sft([{"id": "abc", "conversations": [], "meta": {"duration": 1, "token": {}}}])[0]
+    turns = [{"from": "human", "value": "<video>\nWhat happens?"}, {"from": "gpt", "value": "A bar."}]
+    record = load_longvale_sft([{"id": "abc", "conversations": turns, "meta": {"duration": 1, "token": {}}}])[0]
     assert record.videos == ("abc",)
+    # without a <video> tag the record is text only (text-only turns train too)
+    text_only = load_longvale_sft([{"id": "abc", "conversations": turns[1:], "meta": {"duration": 1}}])[0]
+    assert text_only.videos == ()
     assert resolve_media(record.videos[0], tmp_path) == tmp_path / "abc.mkv"
     assert resolve_media("zzz", tmp_path) == tmp_path / "zzz.mp4"
 
