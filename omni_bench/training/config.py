@@ -39,6 +39,9 @@ class TrainConfig:
     # data
     data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
     data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
+    task: str = "grounding"  # --task: what LongVALE annotations become: grounding | dense | segment (as validate)
+    split_turns: bool = False  # --split-turns: each human/gpt pair of a record is its own sample, the media in
+        # each (as an evaluation asks each event alone; omni_bench.data.turns)
     media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
     max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
     # frame sampling and sizes (omni_bench.layout.settings.LayoutSettings)
@@ -68,6 +71,8 @@ class TrainConfig:
     lora_alpha: int = 16  # --lora-alpha: adapter scale numerator (scale = alpha / r)
     lora_dropout: float = 0.05  # --lora-dropout: dropout on the adapter input
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS  # --lora-targets a,b: projections of the TEXT model
+    train_modules: tuple[str, ...] = ()  # --train-modules norm,lm_head: also trained in full and saved with the
+        # adapter (peft modules_to_save): norm (text model's final norm), lm_head, or a full module name
     # loss and memory
     loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.training.loss)
     loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
@@ -107,6 +112,12 @@ class TrainConfig:
             bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
         if not self.lora_targets or not all(re.fullmatch(r"\w+", t) for t in self.lora_targets):
             bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
+        if not all(re.fullmatch(r"\w+(?:\.\w+)*", t) for t in self.train_modules):
+            bad(f"--train-modules must be module names such as norm,lm_head, got {self.train_modules!r}")
+        from omni_bench.data.records import TASKS
+
+        if self.task not in TASKS:
+            bad(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         self.layout_settings()  # validates the sampling fields
 
     def layout_settings(self):
@@ -136,9 +147,10 @@ class TrainConfig:
         values = dict(data)
         if values.get("resize") is not None:
             values["resize"] = tuple(values["resize"])
-        if values.get("lora_targets") is not None:
-            targets = values["lora_targets"]
-            values["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
+        for key in ("lora_targets", "train_modules"):
+            if values.get(key) is not None:
+                names = values[key]
+                values[key] = tuple((names.split(",") if names else ()) if isinstance(names, str) else names)
         return cls(**values)
 
     @classmethod

@@ -15,8 +15,8 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, DEFAULT_LORA_TARGETS, TrainConfig
 
-__all__ = ["lora_target_regex", "adapt_model", "load_trained_model", "load_model", "resolve_dtype",
-           "prepare_model"]
+__all__ = ["lora_target_regex", "train_module_names", "adapt_model", "load_trained_model", "load_model",
+           "resolve_dtype", "prepare_model"]
 
 
 def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
@@ -50,6 +50,31 @@ def _text_decoder_name(model) -> str:
         raise OmniBenchError(f"{type(model).__name__}: cannot find one text decoder (found {prefixes or 'none'})",
                              reason="unsupported-model")
     return prefixes[0]
+
+
+def train_module_names(model, names) -> list[str]:
+    """Full module names for ``--train-modules`` (peft ``modules_to_save``): ``norm`` is the text
+    decoder's final norm, ``lm_head`` the output head, any other name a module's full name.
+
+    Full names, because peft matches ``modules_to_save`` by suffix (a bare ``norm`` would also
+    catch every ``input_layernorm``).
+    """
+    modules = dict(model.named_modules())
+    head = model.get_output_embeddings()
+    resolved = []
+    for name in names:
+        if name == "norm":
+            decoder = _text_decoder_name(model)
+            full = f"{decoder}.norm" if decoder else "norm"
+        elif name == "lm_head":
+            full = next((key for key, module in modules.items() if module is head), name)
+        else:
+            full = name
+        if full not in modules:
+            raise OmniBenchError(f"--train-modules: no module {name!r} in {type(model).__name__}",
+                                 reason="bad-settings")
+        resolved.append(full)
+    return resolved
 
 
 def load_model(config: TrainConfig, dtype):
@@ -96,7 +121,7 @@ def prepare_model(config: TrainConfig, dtype):
     model = adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
                         lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                         lora_targets=targets, loss_backend=config.loss_backend,
-                        loss_chunk_size=config.loss_chunk_size)
+                        loss_chunk_size=config.loss_chunk_size, train_modules=config.train_modules)
     from omni_bench.training.towers import install_idle_towers
 
     install_idle_towers(model)  # every process runs every tower on a sharded run (training/towers.py)
@@ -105,10 +130,11 @@ def prepare_model(config: TrainConfig, dtype):
 
 def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
                 lora_dropout: float = 0.05, lora_targets=DEFAULT_LORA_TARGETS, loss_backend: str = "auto",
-                loss_chunk_size: int | None = None):
+                loss_chunk_size: int | None = None, train_modules=()):
     """What :func:`train` does to a loaded model, as a function: base frozen, gradient
     checkpointing with input gradients, LoRA on the text model's projections only (peft),
-    and the fused loss (``loss_chunk_size`` None: the loss's default). Returns the peft model.
+    and the fused loss (``loss_chunk_size`` None: the loss's default); ``train_modules`` (names as
+    :func:`train_module_names` reads them) train in full beside it. Returns the peft model.
     Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
     from omni_bench._torchvision import ensure_torchvision
 
@@ -119,7 +145,8 @@ def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16,
 
     model.requires_grad_(False)  # towers, embeddings, head: frozen; only the adapter trains
     lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                      target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM")
+                      target_modules=lora_target_regex(model, tuple(lora_targets)), task_type="CAUSAL_LM",
+                      modules_to_save=train_module_names(model, train_modules) or None)
     with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = get_peft_model(model, lora)

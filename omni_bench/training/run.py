@@ -30,8 +30,8 @@ the logging window, over all processes. ``peak_mib`` is the peak since the run s
 the main process: resident set size on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 
 Left out: evaluation during training, full fine-tuning and tower training,
-QLoRA / quantised bases, the Omni talker. Multi-GPU configs are documented, not exercised
-by the tests (those run DDP on CPU with gloo).
+QLoRA / quantised bases, the Omni talker. The tests run DDP, FSDP2 and DeepSpeed ZeRO-2 / ZeRO-3
+on 2 CPU processes with gloo (:mod:`omni_bench.training.distributed`), not on GPUs.
 """
 
 from __future__ import annotations
@@ -407,7 +407,11 @@ def _training_data(config: TrainConfig, data_path: Path):
 
     processor = load_processor(config.model or config.profile)
     settings = config.layout_settings()
-    records = load_records(str(data_path), format=config.data_format)
+    records = load_records(str(data_path), format=config.data_format, task=config.task)
+    if config.split_turns:
+        from omni_bench.data.turns import split_turns
+
+        records = split_turns(records)
     dataset = OmniSFTDataset(records, media_root=config.media_root, settings=settings, processor=processor,
                              max_total_tokens=config.max_total_tokens)
     if len(dataset) == 0:
