@@ -73,6 +73,9 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 def _lm_head(base: torch.nn.Module) -> torch.nn.Linear:
     head = base.get_output_embeddings()
+    if hasattr(head, "modules_to_save") and hasattr(head, "original_module"):  # peft modules_to_save (--train-modules)
+        active = [name for name in head.active_adapters if name in head.modules_to_save]
+        head = head.original_module if head.disable_adapters or not active else head.modules_to_save[active[0]]
     if _plain_class(head) is not torch.nn.Linear:
         raise OmniBenchError(
             f"{type(base).__name__}: the LM head is {type(head).__name__}, not a plain nn.Linear "
