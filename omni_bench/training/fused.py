@@ -106,7 +106,10 @@ def _gathered(head: torch.nn.Linear):
     if isinstance(head, FSDPModule):
         head.unshard()
         return contextlib.nullcontext()
-    params = [p for p in (head.weight, head.bias) if p is not None and hasattr(p, "ds_id")]
+    # a weight that is already gathered (tied to the embeddings, whose module still holds it) is read
+    # as it is: gathering it again would release it on exit while the embedding module uses it
+    params = [p for p in (head.weight, head.bias)
+              if p is not None and hasattr(p, "ds_id") and p.ds_status.name != "AVAILABLE"]
     if not params:
         return contextlib.nullcontext()
     import deepspeed
