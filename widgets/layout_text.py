@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omni_bench.core.profiles import PROFILES
+from omni_bench.families import family_of
+from omni_bench.families.qwen3_alignment import AUDIO_TOKENS_PER_SECOND
 from omni_bench.layout.arith import DEFAULT_FPS
 
 from ._common import KIND_NAMES, ROLE_NAMES, labelled_mask, role_codes, runs, tokenizer_of
@@ -58,7 +61,8 @@ def clock_of(layout) -> Clock:
 
     Video token ``k`` of the first video belongs to grid step ``k // tokens_per_grid``, which
     covers its two frames' time (``stats.frame_times``) up to the next step's; audio token
-    ``i`` covers ``[0.04 i, 0.04 (i + 1))`` s; chunks come from ``alignment(layout).chunks``.
+    ``i`` covers ``[0.04 i, 0.04 (i + 1))`` s (Qwen3-Omni: 1/13 s each); chunks come from
+    ``alignment(layout).chunks`` (none for Qwen3, which has no 2 s chunks).
     """
     n = len(layout.input_ids)
     temporal_positions, alignment = _core("temporal_positions"), _core("alignment")
@@ -73,8 +77,9 @@ def clock_of(layout) -> Clock:
     span = next((seg for seg in layout.segments if seg.kind == "vision"), None)
     if alignment is None or span is None:
         return Clock(temporal)
-    try:
-        chunks = alignment(layout).chunks
+    family = _family(layout)
+    try:  # Qwen3 has no 2 s chunks (Family.chunk_alignment): no chunk column
+        chunks = alignment(layout).chunks if family is None or family.chunk_alignment else []
     except (ValueError, KeyError, TypeError):
         return Clock(temporal)
     kinds = layout.kinds
@@ -91,6 +96,8 @@ def clock_of(layout) -> Clock:
         grid_step[video] = steps
     if audio.size:
         step = float(_core("AUDIO_TOKEN_SECONDS") or 0.04)
+        if family is not None and family.has_audio and not family.chunk_alignment:  # Qwen3-Omni: 13 per second
+            step = 1 / AUDIO_TOKENS_PER_SECOND
         times[audio, 0] = np.arange(audio.size) * step
         times[audio, 1] = times[audio, 0] + step
     media = inside[kinds[span.start:span.end] >= 2]
@@ -99,6 +106,12 @@ def clock_of(layout) -> Clock:
         chunk = np.full(n, -1)
         chunk[media] = np.repeat(np.arange(len(counts)), counts)
     return Clock(temporal, times, chunk, grid_step)
+
+
+def _family(layout):
+    """The layout's model family when its profile is a known name (None for a checkpoint directory)."""
+    profile = PROFILES.get(str(layout.profile).lower())
+    return family_of(profile) if profile is not None else None
 
 
 def frames_per_step(stats) -> int:
