@@ -16,7 +16,7 @@ export OMNI_BENCH_CACHE=${OMNI_BENCH_CACHE:-$PWD/.cache/omni_bench} HF_HUB_OFFLI
 export TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 
 CHECKS=(
-  "loss|$PY -m omni_bench.cli bench loss --tokens 8192 --hidden 3584 --vocab 152064 --dtype bfloat16 --device cuda --repeats 2 --json"
+  "loss|$PY -m omni_bench.cli bench loss --tokens 8192 --hidden 3584 --vocab 152064 --dtype bfloat16 --device cuda --repeats 2 --cce --json"
   "step|$PY -m omni_bench.cli bench step --profile qwen2.5-omni-7b --tokens 8192 --layers 4 --device cuda --dtype bfloat16 --steps 2 --json"
   "packing|$PY -m omni_bench.cli bench packing --samples 64 --batch-size 8 --audio --device cuda --json"
 )

@@ -128,9 +128,15 @@ def _make_inputs(spec: dict, tokens: int, hidden_size: int, vocab: int):
 
 
 def _forward_backward(spec: dict, hidden, weight, labels) -> torch.Tensor:
-    loss = fused_linear_cross_entropy(
-        hidden, weight, labels, chunk_size=spec["chunk_size"], backend=spec["backend"]
-    )
+    if spec["backend"] == "cce":  # Apple's Cut Cross-Entropy; torch.compile's path runs on CPU too
+        from cut_cross_entropy import linear_cross_entropy
+
+        impl = "cce" if hidden.device.type == "cuda" else "torch_compile"
+        loss = linear_cross_entropy(hidden, weight, labels, ignore_index=_IGNORE_INDEX, shift=True, impl=impl)
+    else:
+        loss = fused_linear_cross_entropy(
+            hidden, weight, labels, chunk_size=spec["chunk_size"], backend=spec["backend"]
+        )
     loss.backward()
     return loss.detach()
 
@@ -170,6 +176,8 @@ def _measure(spec: dict, hidden, weight, labels) -> tuple[torch.Tensor, float, f
 def _worker(spec: dict, out_dir: str) -> dict:
     """Run one backend as described in the module docstring; save grads, return figures."""
     _forward_backward(spec, *_make_inputs(spec, 8, 8, 16))  # warm-up: imports, thread pools
+    if spec["backend"] == "cce":  # warm-up at the measured shape: torch.compile recompiles per shape
+        _forward_backward(spec, *_make_inputs(spec, spec["tokens"], spec["hidden"], spec["vocab"]))
     hidden, weight, labels = _make_inputs(spec, spec["tokens"], spec["hidden"], spec["vocab"])
     loss, seconds, cpu_seconds, baseline, peak = _measure(spec, hidden, weight, labels)
     grads = {"hidden": hidden.grad.cpu(), "weight": weight.grad.cpu()}
@@ -248,7 +256,9 @@ def bench_loss(
         device: "cpu" or a CUDA device.
         chunk_size: rows per chunk of the "chunked" backend.
         backends: which to run, the first is the reference of ``max_grad_diff``; default
-            ("naive", "chunked"), plus "liger" on CUDA.
+            ("naive", "chunked"), plus "liger" on CUDA; add "cce" for Apple's Cut Cross-Entropy
+            (``impl="torch_compile"`` on CPU, compiled once at the measured shape before timing;
+            its Triton kernel on CUDA).
         seed: seeds the inputs (identical in every worker).
         ignore_fraction: share of labels set to -100.
         repeats: measured runs per backend, each in a fresh worker, backends alternating
@@ -323,7 +333,7 @@ def format_bench_loss(result: dict) -> str:
         f"| {'CPU seconds':>11} | {'loss':>9} |",
         f"|{'-' * 10}|{'-' * 24}:|{'-' * 18}:|{'-' * 12}:|{'-' * 10}:|",
     ]
-    for name in ("naive", "chunked", "liger"):
+    for name in ("naive", "chunked", "liger", "cce"):
         if name in result:
             row = result[name]
             lines.append(
@@ -336,6 +346,11 @@ def format_bench_loss(result: dict) -> str:
             f"chunked / naive: peak {result['ratio_peak']:.3f}, time {result['ratio_seconds']:.3f}, "
             f"CPU time {result['ratio_cpu_seconds']:.3f}"
         )
+    if "cce" in result and "chunked" in result:
+        cce, ours = result["cce"], result["chunked"]
+        lines.append(f"chunked / cce: peak {ours['peak_mib'] / max(cce['peak_mib'], 1e-9):.3f}, "
+                     f"time {ours['seconds'] / cce['seconds']:.3f}, "
+                     f"CPU time {ours['cpu_seconds'] / cce['cpu_seconds']:.3f}")
     lines.append(f"max |grad difference| between backends: {result['max_grad_diff']:.3g}")
     return "\n".join(lines)
 

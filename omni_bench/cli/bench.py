@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     b.add_argument("--chunk-size", type=number_type("chunk_size", int),
                    help="rows per chunk of ours (default: the benchmark's)")
     b.add_argument("--repeats", type=number_type("repeats", int), default=1, help="runs per backend, best kept")
+    b.add_argument("--cce", action="store_true", help="also Apple's Cut Cross-Entropy (cut-cross-entropy; "
+                                                      "torch.compile on CPU)")
     add_json_flag(b)
     b.set_defaults(func=run_loss)
     b = bench.add_parser("step", help="one LoRA training step per loss backend on a thinker with a profile's "
@@ -64,6 +66,8 @@ def run_loss(args) -> int:
     from omni_bench.bench.loss import bench_loss, format_bench_loss
 
     extra = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    if args.cce:
+        extra["backends"] = ("naive", "chunked") + (("liger",) if _device(args.device) == "cuda" else ()) + ("cce",)
     result = bench_loss(args.tokens, args.hidden, args.vocab, dtype=args.dtype, device=_device(args.device),
                         repeats=args.repeats, **extra)
     print(json.dumps(result) if args.json else format_bench_loss(result))
