@@ -310,6 +310,15 @@ def _shape(shape) -> str:
 
 def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
     """The "Omni Batch Debug" text report: shapes and sizes, then a tree per role."""
+    lines = _report_header(layout)
+    lines += ["=" * 38, *_report_tree(layout, max_runs)]
+    if layout.notes:
+        lines += ["", "[Notes]"] + [f"! {note}" for note in layout.notes]
+    return "\n".join(lines)
+
+
+def _report_header(layout: TokenLayout) -> list[str]:
+    """The shapes-and-sizes half of the report: [Text], [Video], [Audio]."""
     s = layout.stats
     lines = ["========== Omni Batch Debug ==========",
              f"source: {layout.source}   profile: {layout.profile}" + (f"   media: {layout.media}"
@@ -320,60 +329,74 @@ def render_report(layout: TokenLayout, *, max_runs: int = 60) -> str:
              f"labels: {_shape(s.labels_shape)}",
              f"label tokens: {s.label_tokens}"]
     if s.video_grid_thw:
-        lines += ["", "[Video]",
-                  f"pixel_values_videos: {_shape(s.pixel_values_videos_shape)}",
-                  f"dtype: {s.pixel_values_videos_dtype}",
-                  f"video tensor size: {s.pixel_values_videos_mb:.2f} MB",
-                  f"video_grid_thw: {[list(g) for g in s.video_grid_thw]}",
-                  f"resized (h x w): {s.resized_hw[0]} x {s.resized_hw[1]}" if s.resized_hw else "",
-                  f"tokens per grid: {s.tokens_per_grid}   video tokens: {s.video_tokens}"]
-        if s.sampled_frames is not None:
-            lines.append(f"sampled frames: {s.sampled_frames} of {round(s.duration * s.native_fps)}"
-                         f" at {s.native_fps:g} fps over {s.duration:.2f} s"
-                         if s.native_fps and s.duration else f"sampled frames: {s.sampled_frames}")
-        if s.processor_fps is not None:
-            sampled = f"{s.sampled_fps:.4g}" if s.sampled_fps is not None else "-"
-            lines.append(f"fps sampled: {sampled}   fps handed to the processor: "
-                         f"{s.processor_fps:.4g}   seconds per grid: {s.second_per_grid:.4g}")
+        lines += _video_lines(s)
     if s.input_features_shape is not None:
-        lines += ["", "[Audio]",
-                  f"input_features: {_shape(s.input_features_shape)}, {s.input_features_mb:.2f} MB",
-                  f"valid mel frames: {s.mel_frames}",
-                  f"audio seconds: {s.audio_seconds:.2f}",
-                  f"audio tokens (formula): {s.audio_tokens_formula}   in input_ids: {s.audio_tokens}"
-                  + (f" ±{s.audio_tokens_uncertainty}" if s.audio_tokens_uncertainty else "")]
-        if s.audio_track_seconds is not None and s.audio_dropped_seconds > 0:
-            lines.append(f"audio track: {s.audio_track_seconds:.2f} s   dropped past the cap: "
-                         f"{s.audio_dropped_seconds:.2f} s")
-        if s.use_audio_in_video:
-            chunk = f"seconds_per_chunk {s.seconds_per_chunk:g}, " if s.seconds_per_chunk else "token by token, "
-            lines.append(f"interleave: {chunk}position_id_per_seconds {s.position_id_per_seconds:g}")
-    lines = [line for i, line in enumerate(lines) if line or (i + 1 < len(lines) and lines[i + 1].startswith("["))]
-    lines.append("=" * 38)
-    current = None
+        lines += _audio_lines(s)
+    return [line for i, line in enumerate(lines) if line or (i + 1 < len(lines) and lines[i + 1].startswith("["))]
+
+
+def _video_lines(s: LayoutStats) -> list[str]:
+    lines = ["", "[Video]",
+             f"pixel_values_videos: {_shape(s.pixel_values_videos_shape)}",
+             f"dtype: {s.pixel_values_videos_dtype}",
+             f"video tensor size: {s.pixel_values_videos_mb:.2f} MB",
+             f"video_grid_thw: {[list(g) for g in s.video_grid_thw]}",
+             f"resized (h x w): {s.resized_hw[0]} x {s.resized_hw[1]}" if s.resized_hw else "",
+             f"tokens per grid: {s.tokens_per_grid}   video tokens: {s.video_tokens}"]
+    if s.sampled_frames is not None:
+        lines.append(f"sampled frames: {s.sampled_frames} of {round(s.duration * s.native_fps)}"
+                     f" at {s.native_fps:g} fps over {s.duration:.2f} s"
+                     if s.native_fps and s.duration else f"sampled frames: {s.sampled_frames}")
+    if s.processor_fps is not None:
+        sampled = f"{s.sampled_fps:.4g}" if s.sampled_fps is not None else "-"
+        lines.append(f"fps sampled: {sampled}   fps handed to the processor: "
+                     f"{s.processor_fps:.4g}   seconds per grid: {s.second_per_grid:.4g}")
+    return lines
+
+
+def _audio_lines(s: LayoutStats) -> list[str]:
+    lines = ["", "[Audio]",
+             f"input_features: {_shape(s.input_features_shape)}, {s.input_features_mb:.2f} MB",
+             f"valid mel frames: {s.mel_frames}",
+             f"audio seconds: {s.audio_seconds:.2f}",
+             f"audio tokens (formula): {s.audio_tokens_formula}   in input_ids: {s.audio_tokens}"
+             + (f" ±{s.audio_tokens_uncertainty}" if s.audio_tokens_uncertainty else "")]
+    if s.audio_track_seconds is not None and s.audio_dropped_seconds > 0:
+        lines.append(f"audio track: {s.audio_track_seconds:.2f} s   dropped past the cap: "
+                     f"{s.audio_dropped_seconds:.2f} s")
+    if s.use_audio_in_video:
+        chunk = f"seconds_per_chunk {s.seconds_per_chunk:g}, " if s.seconds_per_chunk else "token by token, "
+        lines.append(f"interleave: {chunk}position_id_per_seconds {s.position_id_per_seconds:g}")
+    return lines
+
+
+def _report_tree(layout: TokenLayout, max_runs: int) -> list[str]:
+    """The tree half of the report: one block per role, vision spans as runs, labelled text marked *."""
+    lines, current = [], None
     for seg in layout.segments:
         if seg.role != current:
             current = seg.role
             lines += ["", f"[{seg.role.upper() or 'PREFIX'}]"]
         if seg.kind == "text":
             mark = "*" if seg.labelled else ""
-            for part in _split_keep_newlines(seg.text):
-                lines.append(f"{mark}{_quote(part)}")
+            lines += [f"{mark}{_quote(part)}" for part in _split_keep_newlines(seg.text)]
         else:
-            opener = "<|vision_bos|>" if seg.kind == "vision" else "<|audio_bos|>"
-            closer = "<|vision_eos|>" if seg.kind == "vision" else "<|audio_eos|>"
-            lines.append(opener)
-            runs = seg.runs
-            shown = runs if len(runs) <= max_runs else runs[: max_runs - 2]
-            stamps = [f"<{t:.1f} seconds> " for t in s.timestamps] if len(s.timestamps) == len(runs) else []
-            lines += [f"├─ {stamps[i] if stamps else ''}{kind} × {count}" for i, (kind, count) in enumerate(shown)]
-            if len(runs) > len(shown):
-                lines.append(f"├─ ... {len(runs) - len(shown) - 1} more runs ...")
-                lines.append(f"├─ {runs[-1][0]} × {runs[-1][1]}")
-            lines.append(closer)
-    if layout.notes:
-        lines += ["", "[Notes]"] + [f"! {note}" for note in layout.notes]
-    return "\n".join(lines)
+            lines += _span_lines(seg, layout.stats.timestamps, max_runs)
+    return lines
+
+
+def _span_lines(seg, timestamps, max_runs: int) -> list[str]:
+    """One vision or audio span: its bracket tokens around its runs (Qwen3-VL: each step's timestamp)."""
+    opener, closer = (("<|vision_bos|>", "<|vision_eos|>") if seg.kind == "vision"
+                      else ("<|audio_bos|>", "<|audio_eos|>"))
+    runs = seg.runs
+    shown = runs if len(runs) <= max_runs else runs[: max_runs - 2]
+    stamps = [f"<{t:.1f} seconds> " for t in timestamps] if len(timestamps) == len(runs) else []
+    lines = [opener] + [f"├─ {stamps[i] if stamps else ''}{kind} × {count}" for i, (kind, count) in enumerate(shown)]
+    if len(runs) > len(shown):
+        lines.append(f"├─ ... {len(runs) - len(shown) - 1} more runs ...")
+        lines.append(f"├─ {runs[-1][0]} × {runs[-1][1]}")
+    return [*lines, closer]
 
 
 def _split_keep_newlines(text: str) -> list[str]:
