@@ -146,6 +146,19 @@ def test_a_run_config_with_a_string_number_names_the_file(tmp_path):
         TrainConfig.from_file(path)
 
 
+@pytest.mark.parametrize("data", ["/dev/stdin", "folder", "missing.json"])
+def test_train_names_data_that_is_not_a_regular_file(tmp_path, data):
+    from omni_bench.training.config import TrainConfig
+    from omni_bench.training.run import train
+
+    (tmp_path / "folder").mkdir()
+    path = data if data.startswith("/") else str(tmp_path / data)
+    said = "annotation file not found" if data == "missing.json" else "--data must be a regular file"
+    with pytest.raises(OmniBenchError, match=rf"^{path}: {said}"):
+        train(TrainConfig(tiny=True, data=path, output=str(tmp_path / "run"), max_steps=1))
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
 @pytest.mark.parametrize("call", ["bench_loss", "bench_step"])
 def test_bench_functions_refuse_zero_tokens(call):
     from omni_bench.bench.loss import bench_loss
