@@ -188,6 +188,9 @@ def fps_indices(total_frames: int, native_fps: float, fps: float, frame_factor: 
     Frame k then sits at k / fps seconds (to the nearest native frame), so a grid step is
     exactly ``frame_factor / fps`` s. ``fps_indices(6422, 25.0, 0.2)[:3] -> [0, 125, 250]`` (52 frames).
     Raises ValueError when fewer than frame_factor frames fit.
+
+    >>> fps_indices(6422, 25.0, 0.2)[:3]
+    [0, 125, 250]
     """
     import numpy as np
 

@@ -124,6 +124,9 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
     ``total_frames`` defaults to ``round(duration * native_fps)``, ``audio_seconds`` to the
     duration when there is audio; ``has_audio`` defaults to True.
     ``media_info(duration=10, width=320, height=180, native_fps=29.97).total_frames -> 300``
+
+    >>> media_info(duration=10, width=320, height=180, native_fps=29.97).total_frames
+    300
     """
     if isinstance(meta, VideoInfo):
         data = dict(meta.to_dict(), **fields)
