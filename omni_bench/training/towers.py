@@ -30,6 +30,8 @@ reached through ``get_*_features``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["IDLE_KINDS", "install_idle_towers", "remove_idle_towers", "idle_towers_installed", "idle_kinds"]
@@ -122,6 +124,10 @@ class _IdleTowers:
                     self.zero = part if self.zero is None else self.zero + part
 
     def _wrapped(self, kind: str, original):
+        # functools.wraps keeps the tower method's signature: generate() reads it to pick the pixel
+        # keywords it encodes before prefill (a bare (*args, **kwargs) left them in, beside
+        # mm_encoder_outputs, and the thinker's forward refused both)
+        @functools.wraps(original)
         def call(*args, **kwargs):
             self._run_until(kind)  # the idle kinds the forward would have run before this one
             return original(*args, **kwargs)
