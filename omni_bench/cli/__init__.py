@@ -35,10 +35,10 @@ def version_line() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from omni_bench.cli.flags import OneLineParser
+    from omni_bench.cli.flags import OneLineParser, RawDescriptionWholeFlagsHelpFormatter
 
     parser = OneLineParser(
-        prog="omni-bench", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="omni-bench", epilog=_EPILOG, formatter_class=RawDescriptionWholeFlagsHelpFormatter,
         description="omni_bench: what the Qwen2.5-Omni / Qwen2.5-VL processor produces, predicted and checked. "
                     "Each subcommand prints a text report, or one JSON object with --json; bad input exits with "
                     "status 2 and one line.")

@@ -138,9 +138,26 @@ def number_type(name: str, kind: type = float):
     return convert
 
 
+class WholeFlagsHelpFormatter(argparse.HelpFormatter):
+    """Help texts wrapped at spaces only, so a flag a help text names (``--max-total-tokens``) stays whole."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class RawDescriptionWholeFlagsHelpFormatter(WholeFlagsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level parser's: its description and epilog as written, flag help wrapped at spaces only."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (``omni-bench plan: error: argument --fps: ...``), exit 2;
-    a name starting with "-" that is an existing file gets the ``--`` hint."""
+    a name starting with "-" that is an existing file gets the ``--`` hint. Help wraps at spaces only."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", WholeFlagsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
         import sys

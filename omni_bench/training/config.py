@@ -77,7 +77,8 @@ class TrainConfig:
     loss_backend: str = "auto"  # --loss-backend: auto | chunked | liger | naive (omni_bench.training.loss)
     loss_chunk_size: int = 512  # --loss-chunk-size: rows per chunk of the chunked loss (loss.DEFAULT_CHUNK_SIZE)
     gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
-    packing: bool = False  # --packing: a micro-batch's samples share rows of --max-total-tokens, no attention across
+    packing: bool = False  # --packing: a micro-batch's samples share rows of --max-total-tokens, no attention
+        # across samples
     dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
     # run directory and bookkeeping
     output: str = "runs/train"  # --output DIR: the run directory
