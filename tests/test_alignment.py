@@ -30,7 +30,8 @@ def _processor_output(processor, meta, settings):
     h, w = settings.resize
     frames = np.zeros((len(indices), h, w, 3), np.uint8)
     audio = np.zeros(int(round(info.audio_seconds * 16000)), np.float32) if settings.use_audio else None
-    text = processor.apply_chat_template(conversation(settings), tokenize=False)
+    text = processor.apply_chat_template(conversation(settings), tokenize=False,
+                                         add_generation_prompt=settings.answer is None)  # as inspect renders it
     fps = settings.processor_fps or len(indices) / info.duration
     out = processor_call(processor, resolved, text, frames, audio, fps)
     return out, layout_from_output(out, processor, resolved, info=info, indices=indices,
