@@ -126,3 +126,16 @@ def test_adapter_loads_the_runs_model_and_sampling(tmp_path, omni_processor):
              resize=(56, 56), use_audio=False, output=str(tmp_path / "b.jsonl"), **common)
     assert read_log(tmp_path / "a.jsonl")[0] == read_log(tmp_path / "b.jsonl")[0]
     assert via_adapter.answered == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["qwen3-vl-2b", "qwen3-omni-30b-a3b"])
+def test_qwen3_families_answer_and_batching_changes_no_answer(tmp_path, profile):
+    """The Qwen3 families through the same generation path: Qwen3-VL's per-token mm_token_type_ids are cut
+    with the prompt (it used to keep the reply's length and fail in get_rope_index)."""
+    common = dict(annotations=str(ANN), media_root=str(CLIPS), profile=profile, tiny=True, task="grounding",
+                  limit=2, **SMALL)
+    one = evaluate(output=str(tmp_path / "one.jsonl"), batch_size=1, **common)
+    two = evaluate(output=str(tmp_path / "two.jsonl"), batch_size=2, **common)
+    assert (one.answered, two.answered) == (2, 2)
+    assert read_log(tmp_path / "one.jsonl")[0] == read_log(tmp_path / "two.jsonl")[0]

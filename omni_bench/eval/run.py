@@ -175,9 +175,10 @@ def _prompt_item(item: dict) -> dict:
 
     labelled = torch.nonzero(item["labels"] != -100)
     end = int(labelled[0]) if len(labelled) else len(item["labels"])
-    prompt = {key: value for key, value in item.items() if key not in ("input_ids", "attention_mask", "labels")}
-    prompt.update(input_ids=item["input_ids"][:end], attention_mask=item["attention_mask"][:end],
-                  labels=torch.full((end,), -100, dtype=item["labels"].dtype))
+    # every per-token tensor is cut with the ids (Qwen3-VL's mm_token_type_ids too); media tensors stay whole
+    per_token = ("input_ids", "attention_mask", "mm_token_type_ids")
+    prompt = {key: value[:end] if key in per_token else value for key, value in item.items() if key != "labels"}
+    prompt["labels"] = torch.full((end,), -100, dtype=item["labels"].dtype)
     return prompt
 
 
