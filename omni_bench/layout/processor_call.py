@@ -27,8 +27,10 @@ def conversation(settings, media: object = "video") -> list[dict]:
     """The chat messages of a one-video sample: [system], user (video + prompt), [assistant].
 
     >>> from omni_bench.layout.settings import LayoutSettings
-    >>> [m["role"] for m in conversation(LayoutSettings(system="Be brief."))]
+    >>> [m["role"] for m in conversation(LayoutSettings(system="Be brief.", answer="A bar."))]
     ['system', 'user', 'assistant']
+    >>> [m["role"] for m in conversation(LayoutSettings())]  # no reply: nothing to label
+    ['user']
     """
     messages = []
     if settings.system is not None:
