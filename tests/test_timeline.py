@@ -1,6 +1,8 @@
 """The timeline of the LongVALE notebook's misaligned 256.89 s sample and its fix, headless (Agg), on artists.
 
-Also writes ``docs/timeline_longvale_sample.png``. The alignments come from the planner's arithmetic
+The figure it checks is the one ``scripts/draw_timeline_doc.py`` saves as
+``docs/timeline_longvale_sample.png``; the test writes it to a temporary folder, never into the
+work tree. The alignments come from the planner's arithmetic
 (``media_plan``): no processor, nothing decoded.
 """
 
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,6 @@ from omni_bench import LayoutSettings, alignment, recommend
 from omni_bench.layout.plan import media_plan
 from omni_bench_widgets.timeline import LANES, draw_timeline, draw_timeline_pair
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 LVN_META = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 LVN_SETTINGS = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
 
@@ -69,16 +69,15 @@ def test_fixed_lvn_sample_joins_are_nearly_vertical(pair):
     assert len(_patches(ax, "VIDEO")) == sum(c.video_tokens > 0 for c in fixed.chunks)
 
 
-def test_pair_shares_the_time_axis_and_saves_the_doc_png(pair):
+def test_pair_shares_the_time_axis_and_saves_as_png(pair, tmp_path):
     fig = draw_timeline_pair(*pair)
     top, bottom = fig.axes
     assert top.get_xlim() == bottom.get_xlim()
     assert top.get_title(loc="left").startswith("before: misaligned")
     assert "pass --sampling fps --fps 0.2" in top.get_title(loc="left")
     assert bottom.get_title(loc="left").startswith("after: aligned")
-    DOCS.mkdir(exist_ok=True)
-    fig.savefig(DOCS / "timeline_longvale_sample.png", metadata={"Software": None})
-    assert (DOCS / "timeline_longvale_sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig.savefig(tmp_path / "timeline.png", metadata={"Software": None})
+    assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_video_only_layout_uses_the_claimed_lane():
