@@ -113,10 +113,18 @@ def _build(profile: Profile, folder: Path) -> None:
     (folder / "omni_bench_profile.json").write_text(json.dumps({"profile": profile.name}))
 
 
-def _profile_folder(profile: Profile) -> Path:
+def built_folder(profile: Profile) -> Path | None:
+    """The profile's processor folder in the cache, or None when it is not built yet."""
     folder = cache_dir() / "processors" / f"{profile.name}-v{_BUILD_VERSION}"
-    if (folder / "omni_bench_profile.json").is_file():
-        return folder
+    return folder if (folder / "omni_bench_profile.json").is_file() else None
+
+
+def profile_folder(profile: Profile) -> Path:
+    """The profile's processor folder in the cache, built first (with transformers) if need be."""
+    built = built_folder(profile)
+    if built is not None:
+        return built
+    folder = cache_dir() / "processors" / f"{profile.name}-v{_BUILD_VERSION}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{profile.name}-", dir=folder.parent))
     try:
@@ -161,7 +169,7 @@ def load_processor(name_or_path: str = "qwen2.5-omni-7b"):
     if str(name_or_path).lower() not in PROFILES and (os.sep in str(name_or_path) or path.suffix):
         raise OmniBenchError(f"{name_or_path}: no such checkpoint directory", source=str(name_or_path),
                              reason="missing")
-    return _load(str(_profile_folder(get_profile(str(name_or_path)))))
+    return _load(str(profile_folder(get_profile(str(name_or_path)))))
 
 
 def profile_of(processor) -> Profile | None:
@@ -181,6 +189,8 @@ def resolve_profile(processor) -> Profile:
     built = profile_of(processor)
     if built is not None:
         return built
-    from omni_bench.families import family_of_processor
+    from omni_bench.families import FAMILIES, family_of_processor
 
-    return PROFILES[family_of_processor(processor).default_profile]
+    named = getattr(processor, "processor_class", None)  # a LightProcessor names transformers' class
+    family = next((f for f in FAMILIES.values() if named in f.processor_classes), None) if named else None
+    return PROFILES[(family or family_of_processor(processor)).default_profile]

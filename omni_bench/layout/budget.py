@@ -214,10 +214,10 @@ def _resolve(settings: LayoutSettings | None, processor) -> tuple[LayoutSettings
     """Settings (default ones if None), them resolved against the processor's profile, and the
     processor (built from the profile if None)."""
     settings = settings or LayoutSettings()
-    if processor is None:
-        from omni_bench.core.processor import load_processor
+    if processor is None:  # tokenizer + chat template only: no torch (omni_bench.core.light)
+        from omni_bench.core.light import load_planner
 
-        processor = load_processor(settings.profile)
+        processor = load_planner(settings.profile, command="budget")
     return settings, settings.resolve(resolve_profile(processor)), processor
 
 

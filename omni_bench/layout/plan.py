@@ -293,9 +293,10 @@ def _uncertainty_notes(mp: MediaPlan) -> list[str]:
 
 
 def _load(profile: str):
-    from omni_bench.core.processor import load_processor
+    """The planner's processor of a profile or checkpoint: tokenizer + chat template, no torch (core.light)."""
+    from omni_bench.core.light import load_planner
 
-    return load_processor(profile)
+    return load_planner(profile)
 
 
 def _stats(mp: MediaPlan, input_ids, labels) -> LayoutStats:
