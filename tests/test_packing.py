@@ -210,7 +210,8 @@ def test_dataset_level_packing_sees_every_sample_once_per_epoch(case):
         sampler.set_epoch(epoch)
         report = sampler.report()
         assert report["every_sample_once"] and report["samples"] == 12 and report["over_capacity"] == 0
-        assert report["padding_fraction"] == pytest.approx(1 - sum(lengths) * 4 / (report["rows"] * capacity))
+        assert report["fill_fraction"] == pytest.approx(sum(lengths) * 4 / (report["rows"] * capacity))
+        assert report["padding_fraction"] == 0.0  # one row per batch: nothing to pad
         rows = sampler.rows()
         assert all(sum((lengths * 4)[i] for i in row) <= capacity for row in rows)
         epochs.append(rows)

@@ -10,7 +10,7 @@ block-diagonal causal mask (SDPA, eager), and flash-attention takes the same cut
 interleaved (second per grid, audio lengths, the model's ``seconds_per_chunk``) for Omni
 (:func:`omni_positions`), 5.23's MRoPE for VL (:func:`omni_bench.layout.rope.vl_rope_index`).
 
-:func:`pack_rows` places samples into rows of at most ``capacity`` tokens, first-fit
+:func:`~omni_bench.layout.budget_packing.pack_rows` places samples into rows of at most ``capacity`` tokens, first-fit
 decreasing; :func:`pack_items` builds the batch: ids, labels (every sample's first label is
 -100, so no target crosses a sample boundary after the causal shift), media tensors
 concatenated in the order the samples appear in the rows, ``position_ids`` and
@@ -27,6 +27,7 @@ or token-by-token interleaves; refused), sliding-window layers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,10 +35,11 @@ import numpy as np
 import torch
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.budget_packing import pack_rows
 from omni_bench.layout.labels import IGNORE_INDEX
 
 __all__ = ["RopeConfig", "pack_rows", "omni_positions", "sample_positions", "pack_items", "packing_stats",
-           "PackedBatchSampler"]
+           "PackedBatchSampler", "format_packing_report"]
 
 
 @dataclass(frozen=True)
@@ -69,29 +71,6 @@ class RopeConfig:
                                  f"{profile.family} family", source=profile.name, reason="unsupported")
         return cls(profile.family, int(profile.merge_size), profile.position_id_per_seconds,
                    profile.seconds_per_chunk, profile.tokens_per_second)
-
-
-def pack_rows(lengths: Sequence[int], capacity: int | None) -> list[list[int]]:
-    """Sample indices per row, first-fit decreasing: longest first, each into the first row it fits.
-
-    A sample longer than ``capacity`` gets a row of its own; ``capacity`` None: one row.
-    >>> pack_rows([5, 3, 8, 2, 4], 10)
-    [[2, 3], [0, 4], [1]]
-    """
-    if capacity is None:
-        return [list(range(len(lengths)))]
-    rows: list[list[int]] = []
-    free: list[int] = []
-    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        for r, room in enumerate(free):
-            if lengths[index] <= room:
-                rows[r].append(index)
-                free[r] -= lengths[index]
-                break
-        else:
-            rows.append([index])
-            free.append(capacity - lengths[index])
-    return rows
 
 
 def omni_positions(input_ids, ids, video_grid_thw=(), second_per_grid=(), audio_tokens=(), *,
@@ -221,27 +200,33 @@ def packing_stats(lengths: Sequence[int], capacity: int | None, batch_size: int)
 
 
 class PackedBatchSampler:
-    """Batches of dataset indices that fill rows of ``capacity`` tokens, packed across the dataset.
+    """Micro-batches of dataset indices whose samples fill rows of ``capacity`` tokens, packed across the dataset.
 
     ``lengths``: every sample's token count (``[ds.sample(i).input_tokens for i in range(len(ds))]``
     for an :class:`~omni_bench.data.dataset.OmniSFTDataset`: known from planning, nothing
     decoded). Each epoch shuffles the samples (``seed + epoch``), packs them first-fit
-    decreasing into rows, and yields the rows in shuffled order; every sample is in exactly
-    one row per epoch (:meth:`report` says so, with the padding). ``set_epoch`` as for
-    ``DistributedSampler``.
+    decreasing into rows, shuffles the rows and yields them ``rows_per_batch`` at a time; every
+    sample is in exactly one row per epoch (:meth:`report` says so, with the fill and padding).
+    A batch lists its samples in the epoch's shuffled order, so the collator's own first-fit
+    decreasing (``OmniCollator(packing=True, max_total_tokens=capacity)``) rebuilds exactly these
+    rows from them. ``set_epoch`` as for ``DistributedSampler``.
     >>> list(PackedBatchSampler([5, 3, 8, 2, 4], 10, shuffle=False))
     [[2, 3], [0, 4], [1]]
+    >>> list(PackedBatchSampler([5, 3, 8, 2, 4], 10, rows_per_batch=2, shuffle=False))
+    [[0, 2, 3, 4], [1]]
     """
 
-    def __init__(self, lengths: Sequence[int], capacity: int, *, shuffle: bool = True, seed: int = 0):
+    def __init__(self, lengths: Sequence[int], capacity: int, *, rows_per_batch: int = 1, shuffle: bool = True,
+                 seed: int = 0):
         self.lengths = [int(n) for n in lengths]
-        self.capacity, self.shuffle, self.seed, self.epoch = int(capacity), shuffle, seed, 0
+        self.capacity, self.rows_per_batch = int(capacity), int(rows_per_batch)
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def rows(self) -> list[list[int]]:
-        """This epoch's rows of dataset indices."""
+    def _epoch(self) -> tuple[list[int], list[list[int]]]:
+        # (this epoch's sample order, its rows of dataset indices in the order they are trained)
         order = list(range(len(self.lengths)))
         rng = np.random.default_rng(self.seed + self.epoch)
         if self.shuffle:
@@ -249,20 +234,64 @@ class PackedBatchSampler:
         rows = [[order[i] for i in row] for row in pack_rows([self.lengths[i] for i in order], self.capacity)]
         if self.shuffle:
             rows = [rows[i] for i in rng.permutation(len(rows))]
-        return rows
+        return order, rows
+
+    def rows(self) -> list[list[int]]:
+        """This epoch's rows of dataset indices, in training order."""
+        return self._epoch()[1]
+
+    def batches(self) -> list[list[list[int]]]:
+        """This epoch's micro-batches, each ``rows_per_batch`` rows (the last may hold fewer)."""
+        rows = self.rows()
+        return [rows[lo:lo + self.rows_per_batch] for lo in range(0, len(rows), self.rows_per_batch)]
 
     def __iter__(self):
-        return iter(self.rows())
+        order, rows = self._epoch()
+        rank = {index: position for position, index in enumerate(order)}
+        for lo in range(0, len(rows), self.rows_per_batch):
+            yield sorted((i for row in rows[lo:lo + self.rows_per_batch] for i in row), key=rank.__getitem__)
 
     def __len__(self) -> int:
-        return len(self.rows())
+        return math.ceil(len(self.rows()) / self.rows_per_batch)
 
     def report(self) -> dict:
-        """Rows, samples seen (each once), padding fraction of rows of ``capacity`` tokens."""
-        rows = self.rows()
+        """Rows, samples seen (each once), samples per row, fill of the rows' ``capacity`` and padding.
+
+        ``fill_fraction``: sample tokens / (rows x capacity). ``padding_fraction``: the slots a batch
+        holds that are padding (a batch pads its rows to its longest row). ``padded_padding_fraction``:
+        the same samples in the same order, ``rows_per_batch`` per batch, each padded to the batch's longest.
+        """
+        order, rows = self._epoch()
         seen = sorted(i for row in rows for i in row)
         tokens = sum(self.lengths)
-        return {"rows": len(rows), "samples": len(seen), "every_sample_once": seen == list(range(len(self.lengths))),
-                "tokens": tokens, "capacity": self.capacity,
-                "padding_fraction": 1 - tokens / (len(rows) * self.capacity) if rows else 0.0,
+        row_tokens = [sum(self.lengths[i] for i in row) for row in rows]
+        k = self.rows_per_batch
+        slots = sum(len(row_tokens[lo:lo + k]) * max(row_tokens[lo:lo + k]) for lo in range(0, len(rows), k))
+        padded = packing_stats([self.lengths[i] for i in order], None, k)["padded"]["slots"] if order else 0
+        per_row = [len(row) for row in rows]
+        return {"rows": len(rows), "batches": len(self), "rows_per_batch": k, "samples": len(seen),
+                "every_sample_once": seen == list(range(len(self.lengths))), "tokens": tokens,
+                "capacity": self.capacity,
+                "fill_fraction": tokens / (len(rows) * self.capacity) if rows else 0.0,
+                "padding_fraction": 1 - tokens / slots if slots else 0.0,
+                "padded_padding_fraction": 1 - tokens / padded if padded else 0.0,
+                "samples_per_row": {"mean": len(seen) / len(rows) if rows else 0.0, "min": min(per_row, default=0),
+                                    "max": max(per_row, default=0)},
                 "over_capacity": sum(n > self.capacity for n in self.lengths)}
+
+
+def format_packing_report(report: dict) -> str:
+    """One line for :meth:`PackedBatchSampler.report` (the training run's stage line).
+
+    >>> print(format_packing_report(PackedBatchSampler([5, 3, 8, 2, 4], 10, shuffle=False).report()))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    dataset packing: 5 samples in 3 rows of <= 10 tokens (1.67 per row, at most 2), each once;
+    fill 73.3%, padding 0.0% (padded batches: 0.0%)
+    """
+    r = report
+    return (f"dataset packing: {r['samples']} samples in {r['rows']} row{'s' * (r['rows'] != 1)} of <= "
+            f"{r['capacity']:,} tokens "
+            f"({r['samples_per_row']['mean']:.2f} per row, at most {r['samples_per_row']['max']}), "
+            f"{'each once' if r['every_sample_once'] else 'NOT each once'}; fill {100 * r['fill_fraction']:.1f}%, "
+            f"padding {100 * r['padding_fraction']:.1f}% (padded batches: {100 * r['padded_padding_fraction']:.1f}%)"
+            + (f"; {r['over_capacity']} longer than a row" if r["over_capacity"] else ""))

@@ -79,6 +79,8 @@ class TrainConfig:
     gradient_checkpointing: bool = True  # --no-gradient-checkpointing turns it off
     packing: bool = False  # --packing: a micro-batch's samples share rows of --max-total-tokens, no attention
         # across samples
+    pack_dataset: bool = False  # --pack-dataset: pack the whole dataset into rows of --max-total-tokens (first-fit
+        # decreasing, each sample once per epoch); a micro-batch is --batch-size rows (training/dataset_packing.py)
     dtype: str = "auto"  # --dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16
     # run directory and bookkeeping
     output: str = "runs/train"  # --output DIR: the run directory
@@ -103,6 +105,8 @@ class TrainConfig:
         from omni_bench.core.numbers import check_fields
 
         check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
+        if self.pack_dataset and self.max_total_tokens is None:
+            bad("--pack-dataset fills rows of --max-total-tokens tokens: pass --max-total-tokens N")
         if self.dtype not in _DTYPES:
             bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.lr_scheduler not in _SCHEDULERS:

@@ -68,6 +68,7 @@ class RunResult:
     dropped: tuple = ()  # records that made no sample (omni_bench.core.problems.Problem)
     world_size: int = 1  # processes that trained
     parallelism: str = "single"  # how: "single", "ddp", "fsdp", "deepspeed-zero2" / "-zero3" (as run, not as asked)
+    packing: dict | None = None  # --pack-dataset: the rows' report (PackedBatchSampler.report)
     model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
 
     @property
@@ -86,7 +87,7 @@ class RunResult:
                 "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
                 "trainable_parameters": self.trainable_parameters, "total_parameters": self.total_parameters,
                 "samples": self.samples, "dropped": [d.to_dict() for d in self.dropped],
-                "world_size": self.world_size, "parallelism": self.parallelism}
+                "world_size": self.world_size, "parallelism": self.parallelism, "packing": self.packing}
 
     def __str__(self) -> str:
         share = 100 * self.trainable_parameters / max(self.total_parameters, 1)
@@ -97,6 +98,10 @@ class RunResult:
                  f"trainable {self.trainable_parameters:,} / {self.total_parameters:,} parameters ({share:.3f}%)"]
         for drop in self.dropped:
             lines.append(f"dropped {drop.source}: {drop.reason}")
+        if self.packing:
+            from omni_bench.data.packing import format_packing_report
+
+            lines.append(format_packing_report(self.packing))
         lines.append(f"{'step':>6} {'loss':>9} {'lr':>10} {'grad_norm':>10} {'tokens':>8} {'labels':>7} "
                      f"{'peak_mib':>9}")
         for row in self.metrics:
@@ -194,6 +199,14 @@ def _make_trainer_class():
             self._loss_shifts_labels = True  # count labels[..., 1:], the targets of a causal LM
             self.window = {"tokens": 0, "label_tokens": 0}  # since the last logged row
             self.checked_grad = False
+            self.row_sampler = None  # --pack-dataset: a PackedBatchSampler (training/dataset_packing.py)
+
+        def get_train_dataloader(self):
+            if self.row_sampler is None:
+                return super().get_train_dataloader()
+            from omni_bench.training.dataset_packing import packed_dataloader
+
+            return packed_dataloader(self, self.row_sampler)
 
         def create_accelerator_and_postprocess(self):
             super().create_accelerator_and_postprocess()
@@ -360,12 +373,15 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         set_seed(config.seed)
         dataset, collator = _training_data(config, data_path)
         model = prepare_model(config, dtype)
-        if config.packing:  # the rope values of the model itself (a checkpoint may differ from its profile)
+        if config.packing or config.pack_dataset:  # the model's rope values (a checkpoint may differ from its profile)
             from omni_bench.data.packing import RopeConfig
 
             collator.rope = RopeConfig.of_model(model)
         trainable, total = model.get_nb_trainable_parameters()
         trainer = _make_trainer(model, args, dataset, collator, output_dir, config, is_main, callbacks)
+        from omni_bench.training.dataset_packing import attach_dataset_packing
+
+        packing = attach_dataset_packing(trainer, dataset, config, is_main)  # --pack-dataset: rows, their report
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         rows = read_metrics(output_dir)
@@ -376,7 +392,7 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
                      dropped=tuple(dataset.dropped), world_size=args.world_size,
-                     parallelism=parallelism_of(trainer), model=model)
+                     parallelism=parallelism_of(trainer), packing=packing, model=model)
 
 
 def _resolved_config(config: TrainConfig):
@@ -421,7 +437,7 @@ def _training_data(config: TrainConfig, data_path: Path):
         reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
         raise OmniBenchError(f"{data_path}: no record makes a training sample ({reasons})",
                              source=str(data_path), reason="no-samples")
-    return dataset, OmniCollator(processor, settings=settings, packing=config.packing,
+    return dataset, OmniCollator(processor, settings=settings, packing=config.packing or config.pack_dataset,
                                  max_total_tokens=config.max_total_tokens)
 
 
