@@ -36,6 +36,7 @@ _MODULES = {
     "layout.labels": "assistant_labels audit_labels",
     "layout.verdict": "findings Finding report_text",
     "layout.report_html": "report_html report_markdown write_report",
+    "training.run_report": "RunRecord read_run write_run_report",
     "core.tokens": "TokenIds token_ids",
     "sampling.samplers": (
         "Sampling SamplingError SAMPLERS sample_qwen_vl_utils sample_transformers "

@@ -90,7 +90,8 @@ def test_public_names_resolve():
 def test_contract_and_text_twin(layout):
     ui = show_layout(layout, display=False)
     assert set(ui) == {"widget", "controls", "view"}
-    assert set(ui["controls"]) == {"selection", "segment", "listen"}  # no meta: nothing to re-plan
+    # no meta: nothing to re-plan; the clip has audio: the audio row's waveform / log-mel switch
+    assert set(ui["controls"]) == {"selection", "segment", "listen", "audio_view"}
     view = ui["view"]
     assert ui["widget"]._repr_mimebundle_()["text/plain"] == view.summary()
     assert view.summary().startswith("street_market.mkv: 1423 tokens · video_grid_thw [[8, 18, 32]]")

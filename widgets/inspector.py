@@ -3,8 +3,9 @@ frames and audio, the CLI report's verdict as a banner, a selection table with e
 text, real time and temporal position id, and controls that re-plan the layout live.
 
 * :func:`draw_layout` (:mod:`.layout_figure`) - the Figure: an overview (minimap) of the whole
-  sequence, the zoomed selection, its frames and audio (:mod:`.media_strip`) and temporal ids
-  with a seconds axis, chunk bounds dashed.
+  sequence, the zoomed selection, its frames and audio (:mod:`.media_strip`; the ``audio view``
+  control switches the waveform for the processor's log-mel ``input_features``, :mod:`.log_mel`)
+  and temporal ids with a seconds axis, chunk bounds dashed.
 * :func:`token_rows` - the selection as data: media tokens that share kind and temporal
   id collapse into one row ("VIDEO x 144").
 * :func:`render_layout_text` - the text twin: the "Omni Batch Debug" report plus the
@@ -32,7 +33,7 @@ from omni_bench.layout.arith import DEFAULT_FPS
 from omni_bench.layout.verdict import banner_lines, findings, layout_alignment
 
 from ._common import KIND_COLOURS, KIND_NAMES, Root, contract, grid_text, png_bytes, tokenizer_of
-from .layout_figure import draw_layout
+from .layout_figure import AUDIO_VIEWS, draw_layout
 from .layout_text import (
     COLUMNS,
     Clock,
@@ -47,6 +48,7 @@ from .layout_text import (
     token_rows,
     verdict_text,
 )
+from .log_mel import render_log_mel_text
 from .media_strip import MediaCache, render_media_text, selection_media
 
 __all__ = ["show_layout", "render_layout_text", "render_selection_text", "token_rows", "draw_layout",
@@ -74,6 +76,7 @@ class InspectorView:
         self.planner: str | None = None  # "plan" or "inspect": what re-planning calls
         self.media_path = media_path or layout.media or getattr(meta, "path", None)
         self.media_cache = MediaCache()
+        self.audio_view = "waveform"  # the audio row: "waveform" or "log-mel" (AUDIO_VIEWS)
         self._cache: dict = {}
 
     def _cached(self, name: str, make):
@@ -92,6 +95,15 @@ class InspectorView:
     def media(self):
         """The decoded frames and audio of the current layout (None without a media file)."""
         return self._cached("media", lambda: self.media_cache.media(self.layout, self.media_path))
+
+    @property
+    def log_mel(self):
+        """``[mel_bins, frames]``: the processor's log-mel of the clip's audio (None without audio)."""
+        return self.media_cache.log_mel(self.layout, self.media)
+
+    def log_mel_text(self) -> str:
+        """One line: the log-mel frames under the selection's AUDIO tokens (the log-mel row's text twin)."""
+        return render_log_mel_text(self.layout, self.clock, self.log_mel, *self.selection)
 
     @property
     def alignment(self):
@@ -134,7 +146,8 @@ class InspectorView:
                                      tokenizer=tokenizer_of(self.layout), clock=self.clock)
 
     def figure(self):
-        return draw_layout(self.layout, self.selection, clock=self.clock, media=self.media)
+        log_mel = self.log_mel if self.audio_view == "log-mel" else None
+        return draw_layout(self.layout, self.selection, clock=self.clock, media=self.media, log_mel=log_mel)
 
     def png(self) -> bytes:
         return png_bytes(self.figure())
@@ -313,6 +326,10 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
         "listen": W.ToggleButton(value=False, description="selection audio", icon="volume-up",
                                  tooltip="a player with the audio of the selected AUDIO tokens (sent on demand)"),
     }
+    if view.media is not None and view.media.audio is not None:  # the audio row's switch
+        controls["audio_view"] = W.ToggleButtons(
+            options=list(AUDIO_VIEWS), value=view.audio_view, description="audio view",
+            tooltip="the audio row: the waveform, or the log-mel input_features the processor computes")
     busy = {"quiet": False}  # True while the code itself moves a control
 
     def redraw() -> None:
@@ -320,12 +337,20 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
 
     controls["listen"].observe(lambda change: redraw(), names="value")
 
+    def on_audio_view(change) -> None:
+        view.audio_view = change["new"]
+        redraw()
+
+    if "audio_view" in controls:
+        controls["audio_view"].observe(on_audio_view, names="value")
+
     _observe_selection(view, controls, busy, redraw)
     rows = [panes.summary, panes.banner, panes.status]
     if meta is not None:
         rows.append(_replanning(view, controls, busy, redraw))
     rows += [panes.image, controls["selection"], controls["segment"],
-             W.HBox([panes.media, controls["listen"], panes.audio]), panes.table]
+             W.HBox([panes.media, controls["listen"], panes.audio]),
+             *([controls["audio_view"]] if "audio_view" in controls else []), panes.table]
     root = Root(view, children=rows)
     redraw()
     return contract(root, controls, display)
@@ -350,7 +375,8 @@ class _Panes:
                              "</span>" if view.replans else "")
         self.banner.value = banner_html(view)
         self.image.value = view.png()
-        self.media.value = f"<span style='font-size:12px'>selection: {_html(view.media_text())}</span>"
+        mel = f"<br>{_html(view.log_mel_text())}" if view.audio_view == "log-mel" else ""
+        self.media.value = f"<span style='font-size:12px'>selection: {_html(view.media_text())}{mel}</span>"
         picked = view.selected_media()
         if listen and picked["audio"] is not None and len(picked["audio"]):
             self.audio.value = wav_bytes(picked["audio"], view.media.sampling_rate)

@@ -10,7 +10,9 @@ Panels, top to bottom:
 2. **selection**: the same bands for the selected tokens only (the zoom), white lines between
    tokens when there are at most 200.
 3. **frames** (with decoded media): each grid step's first sampled frame over its VIDEO tokens;
-4. **audio** (with decoded media and audio): the waveform under each AUDIO run;
+4. **audio** (with decoded media and audio): the waveform under each AUDIO run, or with
+   ``audio_view="log-mel"`` the **log-mel** row: the processor's ``input_features`` frames
+   under each AUDIO run (:mod:`.log_mel`);
 5. **temporal id** of each selected token (TMRoPE), with a right-hand axis in the seconds those
    ids claim (``(id - first video id) / ids per second``) and the media tokens' real start
    seconds in grey on the same scale: where grey and colour part, the ids lie about time.
@@ -38,9 +40,12 @@ from ._common import (
     runs,
 )
 from .layout_text import default_selection
+from .log_mel import draw_log_mel
 from .media_strip import draw_audio, draw_chunk_bounds, draw_frames
 
-__all__ = ["draw_layout", "MIN_RUN_PX", "ids_per_second"]
+__all__ = ["draw_layout", "MIN_RUN_PX", "ids_per_second", "AUDIO_VIEWS"]
+
+AUDIO_VIEWS = ("waveform", "log-mel")  # what the audio row draws
 
 MIN_RUN_PX = 3.0  # narrowest drawn run in the overview, pixels
 _LEFT, _RIGHT = 0.08, 0.94  # the axes' share of the figure's width
@@ -119,34 +124,36 @@ def _temporal(ax, layout, clock, kinds, start: int, stop: int) -> None:
                    rasterized=media.size > 5000, label="real start time")
 
 
-def _panels(clock, media, layout) -> list[str]:
+def _panels(clock, media, layout, log_mel) -> list[str]:
     names = ["overview", "selection"]
     if media is not None:
         names.append("frames")
         if media.audio is not None and layout.stats.audio_tokens:
-            names.append("audio")
+            names.append("log-mel" if log_mel is not None else "audio")
     if clock is not None and clock.temporal is not None:
         names.append("temporal")
     return names
 
 
-_HEIGHTS = {"overview": 1.0, "selection": 1.0, "frames": 1.3, "audio": 0.8, "temporal": 1.6}
+_HEIGHTS = {"overview": 1.0, "selection": 1.0, "frames": 1.3, "audio": 0.8, "log-mel": 1.1, "temporal": 1.6}
 
 
 def draw_layout(layout, selection: tuple[int, int] | None = None, *, clock=None, media=None, title: str | None = None,
-                width: float = 10.0):
+                width: float = 10.0, log_mel=None):
     """The inspector's Figure (panels in the module docstring); ``fig.panels`` maps panel names to axes.
 
     ``selection`` is ``[start, stop)`` in token positions (default: :func:`default_selection`);
     ``clock`` a :class:`~omni_bench_widgets.layout_text.Clock`; ``media`` a
-    :class:`~omni_bench_widgets.media_strip.Media` (frames and audio rows when given).
+    :class:`~omni_bench_widgets.media_strip.Media` (frames and audio rows when given);
+    ``log_mel`` the track's ``[mel_bins, frames]`` features (:func:`.log_mel.processor_log_mel`):
+    given, the audio row is the log-mel row instead of the waveform.
     """
     from matplotlib.patches import Patch
 
     start, stop = selection if selection is not None else default_selection(layout)
     stop = max(stop, start + 1)
     kinds, roles, labelled = layout.kinds, role_codes(layout), labelled_mask(layout)
-    names = _panels(clock, media, layout)
+    names = _panels(clock, media, layout, log_mel)
     heights = [_HEIGHTS[k] for k in names]
     fig = figure(width, 0.9 + sum(heights) * 1.05)
     axes = dict(zip(names, np.atleast_1d(fig.subplots(len(names), 1, height_ratios=heights))))
@@ -163,6 +170,8 @@ def draw_layout(layout, selection: tuple[int, int] | None = None, *, clock=None,
         draw_frames(axes["frames"], layout, clock, media, start, stop)
     if "audio" in axes:
         draw_audio(axes["audio"], layout, clock, media, start, stop)
+    if "log-mel" in axes:
+        draw_log_mel(axes["log-mel"], layout, clock, log_mel, start, stop)
     if "temporal" in axes:
         _temporal(axes["temporal"], layout, clock, kinds, start, stop)
     shared = [axes[k] for k in names[1:]]

@@ -14,8 +14,8 @@ the AUDIO tokens, on the token strip's own axis (token positions), with chunk bo
 A grid step ``t`` holds the sampled frames ``t * p ... t * p + p - 1`` (``p`` = frames per
 step, the temporal patch, 2); its thumbnail is its first frame. Audio token ``i`` covers
 ``[0.04 i, 0.04 (i + 1))`` s of the track. Not covered: a second video in one sample (only
-the first vision span gets media), images, a log-mel view (the waveform's min/max envelope
-is drawn instead).
+the first vision span gets media), images. The log-mel row (the processor's ``input_features``)
+is :mod:`.log_mel`; ``MediaCache.log_mel`` computes it once per clip.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from .layout_text import frames_per_step
 
 __all__ = ["Media", "MediaCache", "selection_media", "render_media_text", "draw_frames", "draw_audio",
-           "draw_chunk_bounds", "THUMB_HEIGHT"]
+           "draw_chunk_bounds", "audio_runs", "bare_axes", "THUMB_HEIGHT"]
 
 THUMB_HEIGHT = 72  # pixels of a thumbnail's height (frames are subsampled by an integer stride)
 _MAX_THUMBS = 48  # thumbnails drawn in one row at most (evenly picked from the selection's steps)
@@ -62,6 +62,8 @@ class MediaCache:
         self._frames: dict = {}
         self._audio: dict = {}
         self.decodes = {"frames": 0, "audio": 0}
+        self._log_mel: dict = {}
+        self.log_mels = 0  # feature-extractor runs (one per clip and profile)
 
     def media(self, layout, path=None) -> Media | None:
         """The :class:`Media` of ``layout`` (its ``media`` file, or ``path``); None without a file or frames."""
@@ -82,6 +84,26 @@ class MediaCache:
                 self.decodes["audio"] += 1
             audio = self._audio[(path, rate)]
         return Media(path, tuple(s.frame_indices), tuple(s.frame_times), self._frames[key], audio, rate)
+
+
+    def log_mel(self, layout, media: Media | None) -> np.ndarray | None:
+        """``[mel_bins, frames]``: the processor's log-mel of ``media.audio`` (:func:`.log_mel.processor_log_mel`),
+        computed once per (clip, profile); None without decoded audio or a profile's processor."""
+        import omni_bench
+
+        from .log_mel import processor_log_mel
+
+        if media is None or media.audio is None:
+            return None
+        key = (media.path, layout.profile)
+        if key not in self._log_mel:
+            try:
+                processor = omni_bench.load_processor(layout.profile)
+            except (omni_bench.OmniBenchError, OSError, ValueError):
+                return None
+            self._log_mel[key] = processor_log_mel(processor, media.audio, media.sampling_rate)
+            self.log_mels += 1
+        return self._log_mel[key]
 
 
 def _sampling_rate(layout) -> int:
@@ -184,11 +206,11 @@ def draw_frames(ax, layout, clock, media: Media, start: int, stop: int) -> int:
     ax.set_ylim(-0.3 if len(extents) <= 16 else 0, 1)
     ax.set_yticks([0.5], ["frames"])
     ax.tick_params(axis="y", length=0)
-    _bare(ax)
+    bare_axes(ax)
     return len(extents)
 
 
-def _audio_runs(layout, start: int, stop: int) -> list[tuple[int, int]]:
+def audio_runs(layout, start: int, stop: int) -> list[tuple[int, int]]:
     audio = np.concatenate([[False], layout.kinds[start:stop] == 3, [False]])
     edges = np.flatnonzero(audio[1:] != audio[:-1])
     return [(start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2])]
@@ -196,7 +218,7 @@ def _audio_runs(layout, start: int, stop: int) -> list[tuple[int, int]]:
 
 def draw_audio(ax, layout, clock, media: Media, start: int, stop: int) -> int:
     """The waveform's min/max envelope of each AUDIO run's seconds over its tokens; returns the runs drawn."""
-    runs = _audio_runs(layout, start, stop)
+    runs = audio_runs(layout, start, stop)
     peak = float(np.abs(media.audio).max()) if media.audio is not None and media.audio.size else 0.0
     rate = media.sampling_rate
     for a, b in runs:
@@ -213,7 +235,7 @@ def draw_audio(ax, layout, clock, media: Media, start: int, stop: int) -> int:
     ax.set_ylim(-1.05, 1.05)
     ax.set_yticks([0], ["audio"])
     ax.tick_params(axis="y", length=0)
-    _bare(ax)
+    bare_axes(ax)
     return len(runs)
 
 
@@ -233,6 +255,6 @@ def draw_chunk_bounds(axes, clock, start: int, stop: int) -> list[int]:
     return bounds
 
 
-def _bare(ax) -> None:
+def bare_axes(ax) -> None:
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)

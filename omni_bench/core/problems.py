@@ -50,6 +50,7 @@ REASONS = {
     "empty": "a data file without records",
     "bad-annotations": "an annotation file whose entries lack what evaluation needs",
     "bad-log": "a training log (metrics file) that cannot be read",
+    "not-a-run": "a folder that is not a training run (no config.json or metrics.jsonl)",
     "unknown-event": "an evaluation entry naming an event the annotations do not have",
     "unknown-video": "an evaluation entry naming a video the annotations do not have",
     "no-turns": "a record without a conversation",

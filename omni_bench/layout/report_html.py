@@ -9,7 +9,8 @@ the same in Markdown (the images inlined the same way, which GitHub and JupyterL
 
 This module draws nothing: figures come from ``omni_bench_widgets`` (``omni-bench inspect
 --html`` asks it for the inspector figure and the alignment timeline when it is installed).
-Not covered: training runs (their ``metrics.jsonl`` and plots are already files).
+A training run's report is :mod:`omni_bench.training.run_report` (it shares :func:`data_uri` and
+:data:`REPORT_STYLE`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import base64
 import html
 import os
 
-__all__ = ["report_html", "report_markdown", "write_report", "report_path"]
+__all__ = ["report_html", "report_markdown", "write_report", "report_path", "data_uri", "REPORT_STYLE"]
 
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1060px;margin:24px auto;color:#222}"
+REPORT_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1060px;margin:24px auto;color:#222}"
           "pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}"
           ".banner{border-left:4px solid #b71c1c;background:#fdecea;padding:6px 10px;font-size:13px}"
           ".banner.ok{border-color:#2e7d32;background:#eef7ee}"
           "figure{margin:12px 0}figcaption{font-size:12px;color:#555}img{max-width:100%}")
 
 
-def _data_uri(png: bytes) -> str:
+def data_uri(png: bytes) -> str:
+    """``data:image/png;base64,...``: a PNG inside the page, nothing fetched."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
@@ -48,11 +50,11 @@ def report_html(layout, *, timing=None, images=(), title: str | None = None, not
     banner, ok, text = _blocks(layout, timing)
     esc = html.escape
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{esc(_title(layout, title))}</title>",
-             f"<style>{_STYLE}</style></head><body>", f"<h1>{esc(_title(layout, title))}</h1>",
+             f"<style>{REPORT_STYLE}</style></head><body>", f"<h1>{esc(_title(layout, title))}</h1>",
              f"<div class='banner{' ok' if ok else ''}'>" + "<br>".join(esc(line) for line in banner) + "</div>"]
     parts += [f"<p>{esc(line)}</p>" for line in notes]
     for caption, png in images:
-        parts.append(f"<figure><img alt='{esc(caption)}' src='{_data_uri(png)}'>"
+        parts.append(f"<figure><img alt='{esc(caption)}' src='{data_uri(png)}'>"
                      f"<figcaption>{esc(caption)}</figcaption></figure>")
     parts += ["<h2>Report</h2>", f"<pre>{esc(text)}</pre>", "</body></html>"]
     return "\n".join(parts) + "\n"
@@ -64,7 +66,7 @@ def report_markdown(layout, *, timing=None, images=(), title: str | None = None,
     parts = [f"# {_title(layout, title)}", "", *(f"> {line}  " for line in banner), ""]
     parts += [*(f"{line}" for line in notes), ""] if notes else []
     for caption, png in images:
-        parts += [f"![{caption}]({_data_uri(png)})", "", f"*{caption}*", ""]
+        parts += [f"![{caption}]({data_uri(png)})", "", f"*{caption}*", ""]
     parts += ["## Report", "", "```text", text, "```"]
     return "\n".join(parts) + "\n"
 
