@@ -15,7 +15,8 @@ def register(subparsers) -> None:
                    "recursively), or JSON / JSONL files of metadata records (duration, width, height, native_fps; "
                    "optional path, has_audio, total_frames, audio_seconds, prompt, answer, system)")
     p.add_argument("--max-total-tokens", type=number_type("max_total_tokens", int), metavar="N",
-                   help="count and list the samples above N tokens (input + label)")
+                   help="count and list the samples above N tokens (input + label), and show how the dataset "
+                        "packs into rows of N tokens (rows, fill, padding: packed vs one sample per row)")
     p.add_argument("--per-sample", action="store_true", help="with --json: per-sample counts and names")
     add_layout_flags(p)
     p.set_defaults(func=run)

@@ -104,6 +104,10 @@ class Budget:
             "logits_gib": {k: v / 2**30 for k, v in _describe(self.logits_bytes).items()},
         }
         out.update(self._audio_summary())
+        if self.max_total_tokens is not None:  # rows of that many tokens, packed vs padded (layout/budget_packing.py)
+            from omni_bench.layout.budget_packing import dataset_packing
+
+            out["packing"] = dataset_packing(self.total_tokens, self.max_total_tokens)
         if per_sample:
             for name in ("video_tokens", "audio_tokens", "text_tokens", "total_tokens", "label_tokens",
                          "logits_bytes", "audio_tokens_uncertainty", "audio_dropped_seconds"):
@@ -144,6 +148,10 @@ class Budget:
         if self.max_total_tokens is not None:
             lines.append(f"over {self.max_total_tokens} tokens: {d['over']} of {d['samples']} "
                          f"({100 * self.fraction_over:.1f}%)")
+        if "packing" in d:
+            from omni_bench.layout.budget_packing import format_dataset_packing
+
+            lines += format_dataset_packing(d["packing"])
         return "\n".join(lines + self._audio_lines())
 
 

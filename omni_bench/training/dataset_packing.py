@@ -17,13 +17,13 @@ has as many), as it does for any batch sampler.
 
 The report (:meth:`~omni_bench.data.packing.PackedBatchSampler.report`: rows, fill, samples per
 row, padding against padded batches) is the run's ``packing`` (``RunResult.packing``, its JSON and
-text form) and a stage line on stderr. Left out: a row count that changes between epochs (the
-rows of first-fit decreasing depend on the lengths only, so it does not).
+text form) and a stage line on stderr (:func:`omni_bench.core.stages.stage`). Left out: a row count
+that changes between epochs (the rows of first-fit decreasing depend on the lengths only, so it does not).
 """
 
 from __future__ import annotations
 
-import sys
+from omni_bench.core.stages import stage
 
 __all__ = ["row_sampler", "packed_dataloader", "attach_dataset_packing"]
 
@@ -61,6 +61,6 @@ def attach_dataset_packing(trainer, dataset, config, is_main: bool) -> dict | No
     sampler = row_sampler(dataset, config)
     trainer.row_sampler = sampler
     report = sampler.report()
-    if is_main and config.progress:
-        print(f"omni-bench train: {format_packing_report(report)}", file=sys.stderr, flush=True)
+    if is_main:
+        stage("train", format_packing_report(report), config.progress)
     return report
