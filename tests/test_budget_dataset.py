@@ -10,6 +10,7 @@ import pytest
 
 from omni_bench import LayoutSettings, budget_dataset, inspect, write_clip
 from omni_bench.cli import main
+from omni_bench.core.light import light_of  # budget runs the light way (no torch)
 
 SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 
@@ -17,7 +18,7 @@ SEED = dict(duration=256.89, width=640, height=360, native_fps=25.0)
 @pytest.mark.slow
 def test_counts_equal_the_processor_on_the_bundled_clips(clips, omni_processor):
     settings = LayoutSettings(frames=16)
-    result = budget_dataset([clips], settings, processor=omni_processor, max_total_tokens=1500)
+    result = budget_dataset([clips], settings, processor=light_of(omni_processor), max_total_tokens=1500)
     names = sorted(p.name for p in clips.glob("*.mkv"))
     assert result.total == len(names) == 4
     # the silent clip cannot give the audio asked for: listed, not lost
@@ -34,7 +35,7 @@ def test_counts_equal_the_processor_on_the_bundled_clips(clips, omni_processor):
 
 def test_without_audio_the_silent_clip_counts(clips, omni_processor):
     settings = LayoutSettings(frames=8, resize=(112, 112), use_audio=False)
-    result = budget_dataset(sorted(clips.glob("*.mkv")), settings, processor=omni_processor)
+    result = budget_dataset(sorted(clips.glob("*.mkv")), settings, processor=light_of(omni_processor))
     assert result.problems == [] and len(result.sources) == 4
     silent = result.sources.index(str(clips / "silent_walk.mkv"))
     stats = inspect(result.sources[silent], settings, processor=omni_processor).stats
@@ -54,7 +55,7 @@ def test_every_bad_input_is_listed_with_its_reason(tmp_path, clips, omni_process
               dict(duration=10.0, width=4000, height=10, native_fps=25.0, path="sliver"),
               dict(duration=10.0, width=640, native_fps=25.0, path="no-height"),
               dict(duration=10.0, width=640, height=360, native_fps=25.0, has_audio=False)]
-    result = budget_dataset(inputs, LayoutSettings(frames=16), processor=omni_processor)
+    result = budget_dataset(inputs, LayoutSettings(frames=16), processor=light_of(omni_processor))
     assert result.total == len(inputs)  # nothing lost
     assert result.sources == [str(good), "seed"]
     reasons = {p.source.rsplit("/", 1)[-1]: p.reason for p in result.problems}

@@ -23,6 +23,7 @@ import random
 import numpy as np
 import pytest
 
+from omni_bench.core.light import light_of  # plan runs the light way: tokenizer.json + jinja, no torch
 from omni_bench.core.media import probe, write_clip
 from omni_bench.core.processor import resolve_profile
 from omni_bench.layout import arith
@@ -185,7 +186,7 @@ def test_plan_equals_processor(label, profile, meta, changes, processors, zero_f
     processor = processors[profile]
     settings = LayoutSettings(profile=profile, **changes)
     out, ref = reference(processor, meta, settings)
-    assert_same(plan(meta, settings, processor=processor), out, ref)
+    assert_same(plan(meta, settings, processor=light_of(processor)), out, ref)
 
 
 @pytest.mark.parametrize("index", [0, 9, 57])
@@ -215,7 +216,7 @@ def test_lvn_a_fixed_frames_stock_fps(omni_processor):
     """(a) 50 frames of 256.89 s at 224x224, fps=2: [25,16,16], 12 x (VIDEO 128, AUDIO 50), VIDEO 64, AUDIO 5822."""
     settings = LayoutSettings(frames=50, resize=(224, 224), processor_fps=2.0)
     out, ref = reference(omni_processor, LVN_META, settings)
-    planned = plan(LVN_META, settings, processor=omni_processor)
+    planned = plan(LVN_META, settings, processor=light_of(omni_processor))
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 16, 16),)
     assert planned.vision_runs == (("VIDEO", 128), ("AUDIO", 50)) * 12 + (("VIDEO", 64), ("AUDIO", 5822))
@@ -226,7 +227,7 @@ def test_lvn_b_dynamic_size(omni_processor):
     """(b) size {shortest_edge 64*28*28, longest_edge 128*28*28} on 640x360: [25,16,30], VIDEO 240 per chunk."""
     settings = LayoutSettings(frames=50, min_pixels=64 * 28 * 28, max_pixels=128 * 28 * 28, processor_fps=2.0)
     out, ref = reference(omni_processor, LVN_META, settings)
-    planned = plan(LVN_META, settings, processor=omni_processor)
+    planned = plan(LVN_META, settings, processor=light_of(omni_processor))
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 16, 30),)
     assert planned.vision_runs[:24:2] == (("VIDEO", 240),) * 12
@@ -244,7 +245,7 @@ def test_lvn_c_fps_and_chunk_follow_the_duration(omni_processor):
     settings = LayoutSettings(frames=50, resize=(196, 364), processor_fps=50 / duration,
                               seconds_per_chunk=2 * duration / 50)
     out, ref = reference(omni_processor, LVN_META, settings)
-    planned = plan(LVN_META, settings, processor=omni_processor)
+    planned = plan(LVN_META, settings, processor=light_of(omni_processor))
     assert_same(planned, out, ref)
     assert planned.stats.video_grid_thw == ((25, 14, 26),)
     assert planned.vision_runs == (("VIDEO", 91), ("AUDIO", 256)) * 24 + (("VIDEO", 91), ("AUDIO", 278))
@@ -290,7 +291,7 @@ def test_plan_equals_inspect_on_bundled_clips(clips, omni_processor, zero_featur
     assert len(paths) == 4
     for info, settings in _clip_cases(paths, CLIP_SETTINGS):
         inspected = inspect(info.path, settings, processor=omni_processor)
-        planned = plan(info, settings, processor=omni_processor)
+        planned = plan(info, settings, processor=light_of(omni_processor))
         assert planned.vision_runs == inspected.vision_runs, (info.path, settings)
         assert dataclasses.replace(planned, source="processor") == inspected, (info.path, settings)
 
@@ -298,23 +299,23 @@ def test_plan_equals_inspect_on_bundled_clips(clips, omni_processor, zero_featur
 def test_plan_equals_inspect_on_written_clips(written_clips, omni_processor, zero_features):
     for info, settings in _clip_cases(written_clips, CLIP_SETTINGS[1:]):
         inspected = inspect(info.path, settings, processor=omni_processor)
-        planned = plan(info, settings, processor=omni_processor)
+        planned = plan(info, settings, processor=light_of(omni_processor))
         assert planned.vision_runs == inspected.vision_runs, (info.path, settings)
         assert dataclasses.replace(planned, source="processor") == inspected, (info.path, settings)
-    long_clip = plan(probe(written_clips[2]), frames=10, processor=omni_processor)
+    long_clip = plan(probe(written_clips[2]), frames=10, processor=light_of(omni_processor))
     assert long_clip.stats.mel_frames == 30000 and long_clip.stats.audio_tokens == 7500  # audio past 300 s cut
 
 
 def test_plan_accepts_keywords_and_reports_errors(omni_processor):
     from omni_bench import OmniBenchError
 
-    by_keywords = plan(duration=8.0, width=320, height=180, native_fps=25, frames=8, processor=omni_processor)
+    by_keywords = plan(duration=8.0, width=320, height=180, native_fps=25, frames=8, processor=light_of(omni_processor))
     by_dict = plan(dict(duration=8.0, width=320, height=180, native_fps=25), LayoutSettings(frames=8),
-                   processor=omni_processor)
+                   processor=light_of(omni_processor))
     assert by_keywords == by_dict and by_keywords.source == "planner" and by_keywords.media is None
     with pytest.raises(OmniBenchError, match="no audio track"):
-        plan(duration=8.0, width=320, height=180, native_fps=25, has_audio=False, processor=omni_processor)
+        plan(duration=8.0, width=320, height=180, native_fps=25, has_audio=False, processor=light_of(omni_processor))
     with pytest.raises(OmniBenchError, match="cannot sample"):
-        plan(duration=1.0, width=320, height=180, native_fps=10, frames=50, processor=omni_processor)
+        plan(duration=1.0, width=320, height=180, native_fps=10, frames=50, processor=light_of(omni_processor))
     with pytest.raises(OmniBenchError, match="lacks width"):
-        plan(duration=1.0, height=180, native_fps=10, processor=omni_processor)
+        plan(duration=1.0, height=180, native_fps=10, processor=light_of(omni_processor))

@@ -19,6 +19,7 @@ import pytest
 from ffmpeg_media import ClipSpec, make_clip
 from test_planner_equality import _zero_fbank, zero_features  # noqa: F401  (a fixture, used by name)
 
+from omni_bench.core.light import light_of  # plan runs the light way: tokenizer.json + jinja, no torch
 from omni_bench.core.media import probe
 from omni_bench.core.processor import load_processor, resolve_profile
 from omni_bench.families.qwen3_vl import grid_timestamps, timestamp_text
@@ -137,7 +138,7 @@ def test_plan_equals_processor(label, profile, meta, changes, processors):
     processor = processors[profile]
     settings = LayoutSettings(profile=profile, **changes)
     out, ref = reference(processor, meta, settings)
-    assert_same(plan(meta, settings, processor=processor), out, ref)
+    assert_same(plan(meta, settings, processor=light_of(processor)), out, ref)
 
 
 def test_zero_features_change_no_count(processors, monkeypatch):
@@ -157,7 +158,8 @@ def test_qwen3_vl_timestamps_are_text_before_each_grid_step(processors):
     """The LongVALE notebook's 256.89 s sample, 50 frames: 25 steps, each after its timestamp text."""
     processor = processors[VL]
     meta = dict(duration=256.89, width=640, height=360, native_fps=25.0, has_audio=False)
-    layout = plan(meta, LayoutSettings(profile=VL, frames=50, resize=(224, 224), use_audio=False), processor=processor)
+    layout = plan(meta, LayoutSettings(profile=VL, frames=50, resize=(224, 224), use_audio=False),
+                  processor=light_of(processor))
     text = processor.tokenizer.decode(layout.input_ids)
     indices = layout.stats.frame_indices
     expected = [timestamp_text(t) for t in grid_timestamps(indices, 25.0)]
@@ -176,7 +178,7 @@ def test_qwen3_omni_has_no_300_second_cap(processors):
     out, ref = reference(processors[OMNI], meta, settings)
     assert int(out["feature_attention_mask"].sum()) == 31000
     assert ref.stats.audio_tokens == 310 * 13  # 13 tokens per 100 mel frames, 3100 full windows
-    assert_same(plan(meta, settings, processor=processors[OMNI]), out, ref)
+    assert_same(plan(meta, settings, processor=light_of(processors[OMNI])), out, ref)
 
 
 # Clips written by ffmpeg's real encoders: sizes, rates (NTSC included) and durations; inspect
@@ -199,7 +201,7 @@ def test_plan_equals_inspect_on_ffmpeg_clips(spec, profile, processors, tmp_path
     for changes in CLIP_SETTINGS:
         settings = LayoutSettings(profile=profile, use_audio=profile == OMNI, **changes)
         real = inspect(str(path), settings, processor=processors[profile])
-        planned = plan(info, settings, processor=processors[profile])
+        planned = plan(info, settings, processor=light_of(processors[profile]))
         assert planned.input_ids == real.input_ids, (spec.name, changes)
         assert dataclasses.replace(planned, source="processor") == real, (spec.name, changes)
 
@@ -221,10 +223,10 @@ def test_cli_plan_json_has_the_timestamps(capsys):
 def test_report_shows_each_steps_timestamp_and_the_token_interleave(processors):
     meta = dict(duration=10, width=640, height=360, native_fps=25, has_audio=True)
     vl = str(plan(meta, LayoutSettings(profile=VL, frames=6, resize=(64, 96), use_audio=False),
-                  processor=processors[VL]))
+                  processor=light_of(processors[VL])))
     assert "├─ <1.0 seconds> VIDEO × 6\n├─ <5.0 seconds> VIDEO × 6\n├─ <9.0 seconds> VIDEO × 6" in vl
     omni = str(plan(meta, LayoutSettings(profile=OMNI, frames=6, resize=(64, 96), processor_fps=1.0),
-                    processor=processors[OMNI]))
+                    processor=light_of(processors[OMNI])))
     assert "interleave: token by token, position_id_per_seconds 13" in omni
     # 2 s per grid step x 13 ids per second: 26 audio tokens between consecutive steps
     assert "├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 26\n├─ VIDEO × 6\n├─ AUDIO × 78" in omni
@@ -238,9 +240,9 @@ def test_budget_equals_plan(profile, processors):
     metas = [dict(duration=d, width=w, height=h, native_fps=f, has_audio=profile == OMNI)
              for d, w, h, f in MEDIA]
     settings = LayoutSettings(profile=profile, fps=0.5, max_frames=24, use_audio=profile == OMNI)
-    result = budget(metas, settings, processor=processors[profile])
+    result = budget(metas, settings, processor=light_of(processors[profile]))
     for i, meta in enumerate(metas):
-        planned = plan(meta, settings, processor=processors[profile])
+        planned = plan(meta, settings, processor=light_of(processors[profile]))
         assert int(result.total_tokens[i]) == len(planned.input_ids), meta
         assert int(result.video_tokens[i]) == planned.stats.video_tokens
         assert int(result.audio_tokens[i]) == planned.stats.audio_tokens
@@ -254,12 +256,12 @@ def test_thinking_profile_plan_equals_processor(changes):
     meta = dict(duration=7.77, width=180, height=320, native_fps=29.97, has_audio=False)
     settings = LayoutSettings(profile="qwen3-vl-8b-thinking", use_audio=False, **changes)
     out, ref = reference(thinking, meta, settings)
-    assert_same(plan(meta, settings, processor=thinking), out, ref)
+    assert_same(plan(meta, settings, processor=light_of(thinking)), out, ref)
 
 
 def test_no_cap_note_for_the_last_partial_mel_frame(processors):
     """Qwen3-Omni keeps samples // 160 mel frames: the < 10 ms left over is not audio 'past the cap'."""
     meta = dict(duration=59.94, width=64, height=64, native_fps=23.976, has_audio=True, audio_seconds=47.952)
-    layout = plan(meta, LayoutSettings(profile=OMNI, frames=4, resize=(64, 64)), processor=processors[OMNI])
+    layout = plan(meta, LayoutSettings(profile=OMNI, frames=4, resize=(64, 64)), processor=light_of(processors[OMNI]))
     assert layout.stats.mel_frames == 4795 and layout.stats.audio_dropped_seconds == 0.0
     assert not [n for n in layout.notes if "dropped" in n]

@@ -32,7 +32,7 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.profiles import PROFILES, get_profile
 from omni_bench.core.stages import stage
 
-__all__ = ["LightTokenizer", "LightProcessor", "load_planner"]
+__all__ = ["LightTokenizer", "LightProcessor", "load_planner", "light_of"]
 
 _NAMED = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
@@ -209,3 +209,19 @@ def load_planner(name_or_path: str = "qwen2.5-omni-7b", command: str = "plan"):
         folder = heavy.profile_folder(profile)
     light = _light(str(folder))
     return light if light is not None else heavy.load_processor(name_or_path)
+
+
+def light_of(processor) -> LightProcessor:
+    """The light processor over the folder a transformers processor was loaded from (the same files).
+
+    Raises OmniBenchError when that folder cannot be read without transformers (no
+    ``tokenizer.json``, several chat templates) or the processor came from no folder.
+    """
+    if isinstance(processor, LightProcessor):
+        return processor
+    folder = getattr(getattr(processor, "tokenizer", None), "name_or_path", None)
+    light = _light(str(Path(folder).resolve())) if folder and Path(folder).is_dir() else None
+    if light is None:
+        raise OmniBenchError(f"{folder or type(processor).__name__}: no processor folder the light planner can read",
+                             source=str(folder), reason="unsupported-model")
+    return light
