@@ -18,21 +18,20 @@ frames and audio via ``inspect``) use the same shortcut.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 
 import numpy as np
+import processor_reference
 import pytest
+from processor_reference import assert_same
 
 from omni_bench.core.light import light_of  # plan runs the light way: tokenizer.json + jinja, no torch
 from omni_bench.core.media import probe, write_clip
-from omni_bench.core.processor import resolve_profile
 from omni_bench.layout import arith
-from omni_bench.layout.frames import resize_frames, sample_indices
 from omni_bench.layout.inspect import inspect
 from omni_bench.layout.plan import media_info, plan
-from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 from omni_bench.layout.settings import LayoutSettings
-from omni_bench.layout.token_layout import with_audio_track
 
 PROFILES = {"omni": "qwen2.5-omni-7b", "vl": "qwen2.5-vl-7b"}
 
@@ -121,45 +120,9 @@ def zero_features(monkeypatch):
     monkeypatch.setattr(WhisperFeatureExtractor, "_torch_extract_fbank_features", _zero_fbank)
 
 
-def reference(processor, meta: dict, settings: LayoutSettings):
-    """The real processor's output and its layout for synthetic media with this metadata."""
-    info = media_info(meta)
-    resolved = settings.resolve(resolve_profile(processor))
-    profile = resolved.profile
-    indices = sample_indices(info, settings, profile.temporal_patch_size)
-    n = len(indices)
-    if settings.resize is not None:
-        frames = resize_frames(np.zeros((n, 8, 8, 3), np.uint8), settings.resize, profile.factor)
-    else:
-        frames = np.random.default_rng(n).integers(0, 256, (n, info.height, info.width, 3), dtype=np.uint8) \
-            if info.height * info.width <= 320 * 320 else np.zeros((n, info.height, info.width, 3), np.uint8)
-    use_audio = settings.use_audio and profile.has_audio
-    audio = np.zeros(int(round(info.audio_seconds * profile.sampling_rate)), np.float32) if use_audio else None
-    text = processor.apply_chat_template(conversation(settings), tokenize=False,
-                                         add_generation_prompt=settings.answer is None)
-    processor_fps = settings.processor_fps or n / info.duration
-    out = processor_call(processor, resolved, text, frames, audio, processor_fps)
-    layout = layout_from_output(out, processor, resolved, info=info, indices=indices,
-                                processor_fps=processor_fps, use_audio=use_audio)
-    # as inspect does: the track's full length, and a note when the 300 s cap cut it
-    layout = with_audio_track(layout, None if audio is None else len(audio), profile.sampling_rate, profile.hop_length)
-    return out, dataclasses.replace(layout, media=None)  # metadata has no file
-
-
-def assert_same(planned, out, ref) -> None:
-    """The planner's layout equals the processor's: runs, grid, every id, every stat."""
-    assert planned.vision_runs == ref.vision_runs
-    assert [list(g) for g in planned.stats.video_grid_thw] == out["video_grid_thw"].tolist()
-    assert list(planned.input_ids) == out["input_ids"][0].tolist()
-    assert planned.stats.video_tokens == ref.stats.video_tokens
-    assert planned.stats.audio_tokens == ref.stats.audio_tokens
-    assert planned.stats.pixel_values_videos_shape == tuple(out["pixel_values_videos"].shape)
-    if "input_features" in out:
-        assert planned.stats.input_features_shape == tuple(out["input_features"].shape)
-        assert planned.stats.mel_frames == int(out["feature_attention_mask"].sum())
-    else:
-        assert planned.stats.input_features_shape is None
-    assert dataclasses.replace(planned, source="processor") == ref  # labels, segments, all stats
+# the real processor's side, shared with test_qwen3_plan.py (tests/processor_reference.py);
+# small native frames hold seeded random pixels here
+reference = functools.partial(processor_reference.reference, noise_frames=True)
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,19 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import numpy as np
 import pytest
 from ffmpeg_media import ClipSpec, make_clip
+from processor_reference import assert_same, reference
 from test_planner_equality import _zero_fbank, zero_features  # noqa: F401  (a fixture, used by name)
 
 from omni_bench.core.light import light_of  # plan runs the light way: tokenizer.json + jinja, no torch
 from omni_bench.core.media import probe
-from omni_bench.core.processor import load_processor, resolve_profile
+from omni_bench.core.processor import load_processor
 from omni_bench.families.qwen3_vl import grid_timestamps, timestamp_text
 from omni_bench.layout import arith
-from omni_bench.layout.frames import resize_frames, sample_indices
 from omni_bench.layout.inspect import inspect
 from omni_bench.layout.plan import media_info, plan
-from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
 from omni_bench.layout.settings import LayoutSettings
-from omni_bench.layout.token_layout import with_audio_track
 
 VL, OMNI = "qwen3-vl-8b", "qwen3-omni-30b-a3b"
 MEDIA = [(1.0, 640, 360, 25.0), (2.5, 64, 64, 30.0), (4.2, 1920, 1080, 30.0), (7.77, 180, 320, 29.97),
@@ -87,42 +84,6 @@ CASES = _matrix()
 @pytest.fixture(scope="module")
 def processors():
     return {VL: load_processor(VL), OMNI: load_processor(OMNI)}
-
-
-def reference(processor, meta: dict, settings: LayoutSettings):
-    """The real processor's output and its layout for synthetic media with this metadata."""
-    info = media_info(meta)
-    resolved = settings.resolve(resolve_profile(processor))
-    profile = resolved.profile
-    indices = sample_indices(info, resolved, profile.temporal_patch_size)
-    n = len(indices)
-    if settings.resize is not None:
-        frames = resize_frames(np.zeros((n, 8, 8, 3), np.uint8), settings.resize, profile.factor)
-    else:
-        frames = np.zeros((n, info.height, info.width, 3), np.uint8)
-    audio = np.zeros(int(round(info.audio_seconds * 16000)), np.float32) if resolved.use_audio else None
-    text = processor.apply_chat_template(conversation(settings), tokenize=False,
-                                         add_generation_prompt=settings.answer is None)
-    processor_fps = settings.processor_fps or n / info.duration
-    out = processor_call(processor, resolved, text, frames, audio, processor_fps, indices=indices,
-                         native_fps=info.native_fps)
-    layout = layout_from_output(out, processor, resolved, info=info, indices=indices, processor_fps=processor_fps,
-                                use_audio=resolved.use_audio)
-    layout = with_audio_track(layout, None if audio is None else len(audio), 16000, profile.hop_length)
-    return out, dataclasses.replace(layout, media=None)
-
-
-def assert_same(planned, out, ref) -> None:
-    assert list(planned.input_ids) == out["input_ids"][0].tolist()
-    assert [list(g) for g in planned.stats.video_grid_thw] == out["video_grid_thw"].tolist()
-    assert planned.vision_runs == ref.vision_runs
-    assert planned.stats.video_tokens == ref.stats.video_tokens
-    assert planned.stats.audio_tokens == ref.stats.audio_tokens
-    assert planned.stats.pixel_values_videos_shape == tuple(out["pixel_values_videos"].shape)
-    if "input_features" in out:
-        assert planned.stats.input_features_shape == tuple(out["input_features"].shape)
-        assert planned.stats.mel_frames == int(out["feature_attention_mask"].sum())
-    assert dataclasses.replace(planned, source="processor") == ref
 
 
 def test_matrix_is_broad():
