@@ -15,10 +15,11 @@ clears the saved outputs, runs all cells and asserts that
 * typing 8 into the inspector's ``frames`` readout re-plans live (the summary then shows
   ``video_grid_thw [[4, 18, 32]]``).
 
-It saves a screenshot of the inspector to ``docs/inspector_jupyterlab.png``, then adds two
+It saves a screenshot of the inspector to ``docs/inspector_jupyterlab.png``, then adds three
 cells to the temporary copy and screenshots their views: the kitchen clip handed over at
-fps 2 (the misaligned verdict, ``docs/inspector_misaligned.png``) and a 50,000-token plan (the
-minimap, ``docs/inspector_long_layout.png``); it prints the time taken. Needs ``apt-get install
+fps 2 (the misaligned verdict, ``docs/inspector_misaligned.png``), the same view with its audio
+row switched to the log-mel ``input_features`` (``docs/inspector_log_mel.png``) and a 50,000-token
+plan (the minimap, ``docs/inspector_long_layout.png``); it prints the time taken. Needs ``apt-get install
 chromium`` and ``pip install playwright`` (no
 ``playwright install``: the system Chromium is used). Exit status 0 on success, 1 on a failed
 check, 2 when Chromium or Playwright is missing.
@@ -211,6 +212,12 @@ EXTRA_VIEWS = [
      "stock = settings.replace(frames=16, processor_fps=2.0)\n"
      "show_layout(omni_bench.inspect(kitchen.path, stock), meta=kitchen, settings=stock)",
      "misaligned"),
+    ("inspector_log_mel.png",
+     "ui = show_layout(omni_bench.inspect(kitchen.path, stock), meta=kitchen, settings=stock, display=False)\n"
+     "ui['controls']['audio_view'].value = 'log-mel'  # the audio row: the processor's input_features\n"
+     "ui['controls']['selection'].value = (0, len(ui['view'].layout.input_ids))  # every AUDIO run\n"
+     "ui['widget']",
+     "log-mel input_features"),
     ("inspector_long_layout.png",
      "long = omni_bench.plan(dict(duration=68.0, width=1280, height=720, native_fps=25.0, has_audio=True),\n"
      "                      settings.replace(frames=None))\n"
