@@ -6,6 +6,8 @@ from them) - on synthetic media: uint8 frames of the native size (or of the ``--
 made by inspect's own resize) and float32 audio of ``round(audio_seconds x sampling rate)``
 samples, then reads the output with ``layout_from_output`` like a real clip's.
 :func:`assert_same` is the comparison: the planner's layout equals that, id for id, stat for stat.
+:func:`zero_fbank` stands in for Whisper's log-mel spectrogram (the costly part, whose values no count
+depends on); :func:`assert_zero_features_change_no_count` proves that on a case.
 Not a test module itself.
 """
 
@@ -22,7 +24,7 @@ from omni_bench.layout.processor_call import conversation, layout_from_output, p
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.layout.token_layout import with_audio_track
 
-__all__ = ["reference", "assert_same"]
+__all__ = ["reference", "assert_same", "zero_fbank", "assert_zero_features_change_no_count"]
 
 
 def _frames(info, settings: LayoutSettings, n: int, factor: int, noise: bool) -> np.ndarray:
@@ -71,3 +73,20 @@ def assert_same(planned, out, ref) -> None:
     else:
         assert planned.stats.input_features_shape is None
     assert dataclasses.replace(planned, source="processor") == ref  # labels, segments, all stats
+
+
+def zero_fbank(self, waveform, device="cpu"):
+    """Zeros of the shape of ``WhisperFeatureExtractor._torch_extract_fbank_features``: [batch, mel, samples // hop]."""
+    return np.zeros((*waveform.shape[:-1], self.feature_size, waveform.shape[-1] // self.hop_length), np.float32)
+
+
+def assert_zero_features_change_no_count(processor, meta: dict, settings: LayoutSettings, monkeypatch) -> None:
+    """With :func:`zero_fbank` in place of the real log-mel, the ids, the feature mask and the shapes stay."""
+    from transformers import WhisperFeatureExtractor
+
+    real, _ = reference(processor, meta, settings)
+    monkeypatch.setattr(WhisperFeatureExtractor, "_torch_extract_fbank_features", zero_fbank)
+    fast, _ = reference(processor, meta, settings)
+    assert fast["input_ids"].tolist() == real["input_ids"].tolist()
+    assert fast["feature_attention_mask"].tolist() == real["feature_attention_mask"].tolist()
+    assert fast["input_features"].shape == real["input_features"].shape
