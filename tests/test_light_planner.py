@@ -189,6 +189,8 @@ COMMANDS = {
     "missing clip": (["plan", "data/clips/no_such_clip.mkv"], 2),
     "missing clip (inspect)": (["inspect", "data/clips/no_such_clip.mkv"], 2),
     "missing checkpoint": (["plan", *META, "--model", "no/such/dir"], 2),
+    "train: bad loss backend": (["train", "--tiny", "--data", "data/longvale_sft.json", "--loss-backend", "x"], 2),
+    "train: missing data": (["train", "--tiny", "--data", "no_such.json", "--output", "/nonexistent/run"], 2),
 }
 
 

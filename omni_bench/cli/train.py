@@ -52,10 +52,19 @@ def config_from_args(args):
 
 
 def run_train_command(args) -> int:
-    """``omni-bench train``: train, then print the run's text form (or JSON) on the main process."""
+    """``omni-bench train``: train, then print the run's text form (or JSON) on the main process.
+
+    Stage lines on stderr (a terminal, or OMNI_BENCH_PROGRESS=1; not with --no-progress) say what it
+    does before the first step: importing, loading the processor, reading the records, building the
+    samples and the model, starting step 1 (omni_bench.core.stages).
+    """
+    from omni_bench.core.stages import stage
+
+    config = config_from_args(args)  # a bad --config is refused before the slow imports
+    stage("train", "importing torch, transformers and peft...", config.progress)
     from omni_bench import train
 
-    result = train(config_from_args(args))
+    result = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False))

@@ -21,6 +21,7 @@ __all__ = ["TrainConfig", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _DTYPES = ("auto", "float32", "bfloat16")
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+LOSS_BACKENDS = ("auto", "chunked", "liger", "naive")  # training.loss.BACKENDS; here, checked without torch
 # Fields that may change between a run and its resumption (the others fix the trajectory).
 RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
                       "num_workers", "output"}
@@ -111,10 +112,8 @@ class TrainConfig:
             bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.lr_scheduler not in _SCHEDULERS:
             bad(f"--lr-scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.lr_scheduler!r}")
-        from omni_bench.training.loss import BACKENDS
-
-        if self.loss_backend not in BACKENDS:
-            bad(f"--loss-backend must be one of {', '.join(BACKENDS)}, got {self.loss_backend!r}")
+        if self.loss_backend not in LOSS_BACKENDS:
+            bad(f"--loss-backend must be one of {', '.join(LOSS_BACKENDS)}, got {self.loss_backend!r}")
         if not self.lora_targets or not all(re.fullmatch(r"\w+", t) for t in self.lora_targets):
             bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
         if not all(re.fullmatch(r"\w+(?:\.\w+)*", t) for t in self.train_modules):

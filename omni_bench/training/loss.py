@@ -55,6 +55,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from omni_bench.training.config import LOSS_BACKENDS
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -66,7 +68,7 @@ __all__ = [
 ]
 
 Backend = Literal["auto", "chunked", "liger", "naive"]
-BACKENDS: tuple[str, ...] = ("auto", "chunked", "liger", "naive")
+BACKENDS: tuple[str, ...] = LOSS_BACKENDS  # defined beside TrainConfig, which checks --loss-backend without torch
 
 # Rows per chunk. Measured on a 2-core CPU at N=4096, H=1024, V=151936 (benchmarks/results/
 # loss_cpu.md): 512 rows (a 297 MiB float32 logits chunk) costs the same CPU time as 1024 rows

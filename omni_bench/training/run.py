@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.stages import stage
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
 from omni_bench.training.distributed import parallelism_of
 from omni_bench.training.lock import check_output_dir, run_lock
@@ -372,6 +373,8 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
             _start_run_dir(config, output_dir, resume_from)
         set_seed(config.seed)
         dataset, collator = _training_data(config, data_path)
+        stage("train", f"{len(dataset)} samples ({len(dataset.dropped)} records dropped); building the "
+                       f"{'tiny random' if config.tiny else config.model or config.profile} model...", config.progress)
         model = prepare_model(config, dtype)
         if config.packing or config.pack_dataset:  # the model's rope values (a checkpoint may differ from its profile)
             from omni_bench.data.packing import RopeConfig
@@ -382,6 +385,8 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         from omni_bench.training.dataset_packing import attach_dataset_packing
 
         packing = attach_dataset_packing(trainer, dataset, config, is_main)  # --pack-dataset: rows, their report
+        stage("train", f"starting step {1 if resume_from is None else int(resume_from.name.split('-')[-1]) + 1}"
+                       f"{'' if args.max_steps <= 0 else f' of {args.max_steps}'}...", config.progress)
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         rows = read_metrics(output_dir)
@@ -424,9 +429,11 @@ def _training_data(config: TrainConfig, data_path: Path):
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
     from omni_bench.data.records import load_records
 
+    stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
     processor = load_processor(config.model or config.profile)
     settings = config.layout_settings()
     records = load_records(str(data_path), format=config.data_format, task=config.task)
+    stage("train", f"read {len(records)} records from {data_path}; building the samples...", config.progress)
     if config.split_turns:
         from omni_bench.data.turns import split_turns
 
