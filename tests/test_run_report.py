@@ -21,6 +21,7 @@ from omni_bench import OmniBenchError, read_run, write_run_report
 from omni_bench.cli import main
 from omni_bench.eval.score import score
 from omni_bench.training.config import TrainConfig
+from omni_bench.training.metrics import read_metrics
 from omni_bench.training.run import train
 from omni_bench.training.run_report import run_report_text
 
@@ -83,6 +84,8 @@ def test_report_carries_the_metrics_file_exactly(run_dir, tmp_path):
     assert _html_rows(page) == expected
     for row in expected:
         assert "| " + " | ".join(row) + " |" in markdown
+    assert not EXTERNAL.search(markdown) and "](http" not in markdown
+    assert len(re.findall(r"!\[[^\]]*\]\(data:image/png;base64,", markdown)) == 3
     last = raw[-1]
     final = (f"final (step 3): loss {last['loss']}, grad_norm {last['grad_norm']}, learning_rate "
              f"{last['learning_rate']}, tokens {last['tokens']}, label_tokens {last['label_tokens']}, "
@@ -138,3 +141,6 @@ def test_bad_report_file_is_refused_before_reading(run_dir, tmp_path, capsys):
     assert "folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()
     assert main(["report", str(run_dir)]) == 0  # no file: the text form
     assert capsys.readouterr().out.startswith("training run tiny (tiny qwen2.5-omni-7b, 3 steps)")
+    assert main(["report", str(run_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["metrics"] == read_metrics(run_dir) and data["scores"] is None and data["eval_log"] is None

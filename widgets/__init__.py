@@ -11,8 +11,10 @@ so tests drive a view headlessly: ``ui = show_layout(layout, meta=info, display=
 and the root's plain-text form is the view's one-line summary.
 
 * :func:`show_layout` - token-layout inspector (minimap and zoomed strip by kind and role, the
-  clip's frames and audio under their tokens, the verdict banner, selection table, live
+  clip's frames and audio under their tokens - waveform or the processor's log-mel
+  ``input_features`` (:func:`processor_log_mel`) -, the verdict banner, selection table, live
   re-planning, ``view.save("x.html")``); text twin :func:`render_layout_text`.
+* :func:`run_images` - a training run's curves for ``omni-bench report RUN_DIR --html FILE``.
 * :func:`show_labels` - label-mask viewer; text twin :func:`render_labels_text`.
 * :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
   :func:`render_dashboard_text`.
@@ -38,7 +40,7 @@ _EXPORTS = {
     "show_layout": "inspector", "render_layout_text": "layout_text", "render_selection_text": "layout_text",
     "draw_layout": "inspector", "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
     "InspectorView": "inspector", "MediaCache": "media_strip", "selection_media": "media_strip",
-    "save_report": "report",
+    "save_report": "report", "run_images": "report", "processor_log_mel": "log_mel",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
     "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
     "draw_metrics": "dashboard", "Dashboard": "dashboard", "plot_metrics": "plots",
@@ -59,6 +61,7 @@ __all__ = [
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
     "show_eval", "EvalView", "grounding_rows", "render_grounding_table_text", "draw_iou_histogram",
     "render_iou_histogram_text", "draw_span_timelines", "render_span_timelines_text",
+    "run_images", "processor_log_mel",
     "__version__",
 ]
 
