@@ -207,3 +207,18 @@ def test_cli_paths_import_neither_torch_nor_transformers(key):
     if rc == 2:
         first = done.stderr.splitlines()[0]  # the one error line comes first
         assert first.startswith("omni-bench") and "error:" in first, done.stderr
+
+
+@pytest.mark.slow
+def test_a_cache_not_built_yet_is_built_first_and_said(tmp_path):
+    argv = [sys.executable, "-m", "omni_bench.cli", "plan", "data/clips/kitchen_talk.mkv", "--frames", "8",
+            "--profile", "qwen2.5-vl-3b", "--json"]
+    fresh = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, OMNI_BENCH_CACHE=str(tmp_path), OMNI_BENCH_PROGRESS="1"))
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert fresh.stderr.startswith("omni-bench plan: building the qwen2.5-vl-3b processor cache (first use; slow")
+    assert (tmp_path / "processors" / "qwen2.5-vl-3b-v1" / "tokenizer.json").is_file()
+    warm = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMNI_BENCH_CACHE=str(tmp_path), OMNI_BENCH_PROGRESS="1"))
+    assert warm.returncode == 0 and warm.stderr == ""  # built once; the second run reads it the light way
+    assert json.loads(warm.stdout) == json.loads(fresh.stdout)
