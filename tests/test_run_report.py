@@ -125,6 +125,11 @@ def test_an_answer_log_beside_the_run_is_scored(run_dir, tmp_path):
     (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", r"file\.txt: not a folder"),
     (lambda p: p, r"not a training run: it has no config\.json"),
     (lambda p: (p / "config.json").write_text("{}") and p, r"not a training run: it has no metrics\.jsonl"),
+    (lambda p: (p / "config.json").write_text("{no json") and p, r"config\.json: not valid JSON"),
+    (lambda p: ((p / "config.json").write_text("{}") and (p / "metrics.jsonl").mkdir()) or p,
+     r"metrics\.jsonl: cannot read the metrics file"),
+    (lambda p: (p / "config.json").write_text("{}") and (p / "metrics.jsonl").write_text(
+        '{"step": 1, "loss": 2.5}\n{"step": 2, "loss": "nan?"}\n') and p, r"step 2: loss is not a number \('nan\?'\)"),
 ])
 def test_bad_run_dir_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     path = make(tmp_path)
@@ -132,7 +137,7 @@ def test_bad_run_dir_is_one_line_and_exit_2(tmp_path, capsys, make, message):
         read_run(path)
     assert main(["report", str(path), "--html", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"omni-bench: error: {path}: ")
+    assert err.count("\n") == 1 and err.startswith(f"omni-bench: error: {path}")
     assert not (tmp_path / "r.html").exists()
 
 

@@ -57,12 +57,24 @@ def _bad(path, message: str, reason: str) -> OmniBenchError:
 def _metrics(folder: Path) -> tuple[tuple[dict, ...], int]:
     from omni_bench.training.metrics import METRICS_FILE, read_metrics_file
 
-    rows, _, skipped = read_metrics_file(folder / METRICS_FILE)
-    rows = [r for r in rows if isinstance(r.get("step"), int)]
+    try:
+        rows, _, skipped = read_metrics_file(folder / METRICS_FILE)
+    except OSError as exc:
+        raise _bad(folder / METRICS_FILE, f"cannot read the metrics file ({exc.strerror})", "bad-log") from None
+    rows = [r for r in rows if isinstance(r.get("step"), int) and not isinstance(r.get("step"), bool)]
+    for row in rows:
+        wrong = [k for k in _COLUMNS[1:] if row.get(k) is not None and not _is_number(row[k])]
+        if wrong:
+            raise _bad(folder / METRICS_FILE, f"step {row['step']}: {wrong[0]} is not a number ({row[wrong[0]]!r})",
+                       "bad-log")
     if not rows:
         what = "has no metrics.jsonl" if not (folder / METRICS_FILE).is_file() else "has a metrics.jsonl without rows"
         raise _bad(folder, f"not a training run: it {what} (omni-bench train --output DIR writes one)", "not-a-run")
     return tuple(rows), skipped
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _vocab_size(config: dict) -> int | None:
@@ -89,6 +101,8 @@ def read_run(run_dir, *, eval_log=None, annotations=None) -> RunRecord:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _bad(config_file, f"not valid JSON ({exc.__class__.__name__})", "bad-json") from None
+    except OSError as exc:
+        raise _bad(config_file, f"cannot read the run's config ({exc.strerror})", "unreadable") from None
     if not isinstance(config, dict):
         raise _bad(config_file, "not a JSON object (a run's resolved config)", "bad-json")
     metrics, skipped = _metrics(folder)
