@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from omni_bench import LayoutSettings, budget
-from omni_bench.bench.packing import _batches, bench_packing, longvale_like_lengths
+from omni_bench.bench.packing import _batches, _dataset_batches, _sequences, bench_packing, longvale_like_lengths
 from omni_bench.cli import main
 
 
@@ -35,14 +35,37 @@ def test_packed_batches_hold_every_token_once_and_restart_positions():
                                            + [int(padded["input_ids"][i, 0]) for i in range(5)])
 
 
+def test_dataset_packed_batches_are_the_samplers_rows_with_every_sample_once():
+    import torch
+
+    from omni_bench.data.packing import PackedBatchSampler
+
+    lengths = [40, 7, 25, 12, 30, 18, 3, 44]
+    seqs = _sequences(lengths, torch.Generator().manual_seed(0), 1000)
+    sampler = PackedBatchSampler(lengths, 45, rows_per_batch=2, seed=0)
+    batches = _dataset_batches(seqs, sampler)
+    assert len(batches) == len(sampler.batches()) == 3  # 5 rows, 2 per batch
+    seen = []
+    for batch, rows in zip(batches, sampler.batches()):
+        assert batch["input_ids"].shape[:2] == (len(rows), max(sum(lengths[i] for i in row) for row in rows))
+        for r, row in enumerate(rows):
+            used = sum(lengths[i] for i in row)
+            assert torch.equal(batch["input_ids"][r, :used], torch.cat([seqs[i] for i in row]))
+            assert torch.equal(batch["position_ids"][0, r, :used], torch.cat([torch.arange(lengths[i]) for i in row]))
+            seen += row
+    assert sorted(seen) == list(range(len(lengths)))
+
+
 @pytest.mark.slow
 def test_bench_reports_both_layouts_side_by_side(capsys):
     result = bench_packing(lengths=[60, 8, 30, 22], batch_size=4, capacity=64)
     assert result["padded"]["slots"] == 4 * 60 and result["packed"]["slots"] == 2 * 60  # rows 60 / 8+30+22
     assert result["packed"]["padding_fraction"] < result["padded"]["padding_fraction"] / 2
-    for kind in ("padded", "packed"):
+    dataset = result["dataset_packed"]  # the same two rows, packed across the set, 2 rows per batch
+    assert dataset["slots"] == 2 * 60 and dataset["rows_per_batch"] == 2 and dataset["every_sample_once"]
+    for kind in ("padded", "packed", "dataset_packed"):
         assert result[kind]["tokens_per_second"] > 0 and result[kind]["seconds"] > 0
     assert main(["bench", "packing", "--samples", "4", "--batch-size", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) >= {"padded", "packed"} and out["samples"] == 4
+    assert set(out) >= {"padded", "packed", "dataset_packed"} and out["samples"] == 4
     assert {"padding_fraction", "tokens_per_second"} <= set(out["packed"])
