@@ -55,7 +55,8 @@ _MODULES = {
         "media_token_count split_report synthetic_records"
     ),
     "data.dataset": "OmniSFTDataset OmniCollator",
-    "data.packing": "RopeConfig pack_rows packing_stats",
+    "data.packing": "RopeConfig packing_stats PackedBatchSampler",
+    "layout.budget_packing": "pack_rows dataset_packing",
     "training.packed": "packed_model_inputs",
     "training.fused": "enable_fused_loss disable_fused_loss use_fused_loss",
     "training.config": "TrainConfig",
