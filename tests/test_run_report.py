@@ -149,3 +149,20 @@ def test_bad_report_file_is_refused_before_reading(run_dir, tmp_path, capsys):
     assert main(["report", str(run_dir), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["metrics"] == read_metrics(run_dir) and data["scores"] is None and data["eval_log"] is None
+
+
+def test_the_loss_curve_has_raw_smoothed_ln_v_and_whole_steps(run_dir):
+    from omni_bench_widgets.plots import metric_figure
+
+    rows = read_metrics(run_dir)
+    fig = metric_figure(rows, "loss", vocab_size=152064)
+    ax = fig.axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["raw", "smoothed (EMA 0.6)", f"ln(V) = {math.log(152064):.2f} (untrained)"]
+    raw, _, reference = ax.lines
+    assert list(raw.get_xdata()) == [1, 2, 3] and list(raw.get_ydata()) == [r["loss"] for r in rows]
+    assert list(reference.get_ydata()) == [math.log(152064)] * 2
+    ticks = ax.xaxis.get_major_locator().tick_values(*ax.get_xlim())
+    assert all(float(t).is_integer() for t in ticks)
+    grad = metric_figure(rows, "grad_norm").axes[0]
+    assert list(grad.lines[0].get_ydata()) == [r["grad_norm"] for r in rows] and grad.get_xlabel() == "step"
