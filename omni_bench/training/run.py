@@ -200,14 +200,12 @@ def _make_trainer_class():
             self._loss_shifts_labels = True  # count labels[..., 1:], the targets of a causal LM
             self.window = {"tokens": 0, "label_tokens": 0}  # since the last logged row
             self.checked_grad = False
-            self.row_sampler = None  # --pack-dataset: a PackedBatchSampler (training/dataset_packing.py)
 
-        def get_train_dataloader(self):
-            if self.row_sampler is None:
-                return super().get_train_dataloader()
+        def get_train_dataloader(self):  # --pack-dataset: the row sampler's batches (training/dataset_packing.py)
             from omni_bench.training.dataset_packing import packed_dataloader
 
-            return packed_dataloader(self, self.row_sampler)
+            sampler = getattr(self, "row_sampler", None)
+            return super().get_train_dataloader() if sampler is None else packed_dataloader(self, sampler)
 
         def create_accelerator_and_postprocess(self):
             super().create_accelerator_and_postprocess()
