@@ -21,6 +21,7 @@ _MODULES = {
     "core.problems": "Problem",
     "core.profiles": "Profile PROFILES get_profile",
     "core.processor": "load_processor",
+    "core.light": "load_planner",
     "core.models": "tiny_model",
     "core.media": "VideoInfo probe read_frames read_audio write_clip",
     "layout.settings": "LayoutSettings ResolvedSettings",
