@@ -142,11 +142,15 @@ def test_cli_train_pack_dataset_sees_every_sample_once_per_epoch(tmp_path, capsy
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in metrics)
 
 
-def test_pack_dataset_needs_a_row_budget():
+def test_pack_dataset_needs_a_row_budget(capsys):
     from omni_bench import OmniBenchError, TrainConfig
+    from omni_bench.cli import main
 
     with pytest.raises(OmniBenchError, match=r"--pack-dataset .* --max-total-tokens"):
         TrainConfig(tiny=True, data="x.json", pack_dataset=True)
+    assert main(["train", "--tiny", "--data", str(DATA / "longvale_sft.json"), "--pack-dataset"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--max-total-tokens N" in err[0]
 
 
 @pytest.mark.slow

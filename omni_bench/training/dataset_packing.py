@@ -7,7 +7,10 @@ at most ``max_total_tokens`` each epoch (samples shuffled with ``seed + epoch``,
 every sample in exactly one row), and a micro-batch is ``batch_size`` such rows. The collator
 (``OmniCollator(packing=True, max_total_tokens=...)``) rebuilds those very rows from a batch's
 samples and gives them transformers' packed ``position_ids`` (:mod:`omni_bench.data.packing`), so
-the loss is the token-weighted loss of the same samples padded.
+the loss is the token-weighted loss of the same samples padded. Where a decoded sample is longer
+than planned (its audio track decodes to more samples than the container said), the collator
+keeps every row within ``max_total_tokens`` by its own packing, which may then differ from the
+sampler's rows; the report is of the planned lengths.
 
 The DataLoader is the Trainer's own, with the sampler as its ``batch_sampler``, prepared by
 accelerate: resuming skips the batches already trained (``skip_first_batches``), and the Trainer
