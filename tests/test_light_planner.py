@@ -222,3 +222,15 @@ def test_a_cache_not_built_yet_is_built_first_and_said(tmp_path):
                           env=dict(os.environ, OMNI_BENCH_CACHE=str(tmp_path), OMNI_BENCH_PROGRESS="1"))
     assert warm.returncode == 0 and warm.stderr == ""  # built once; the second run reads it the light way
     assert json.loads(warm.stdout) == json.loads(fresh.stdout)
+
+
+def test_a_legacy_chat_template_json_is_read_as_transformers_reads_it(checkpoint, tmp_path):
+    folder = tmp_path / "legacy-template"
+    shutil.copytree(checkpoint, folder)
+    template = (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.jinja").unlink()
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    light, real = load_planner(str(folder)), load_processor(str(folder))
+    assert isinstance(light, LightProcessor) and light.chat_template == real.chat_template == template
+    messages = CONVERSATIONS["system, video + audio, reply"]
+    assert light.apply_chat_template(messages) == real.apply_chat_template(messages, tokenize=False)

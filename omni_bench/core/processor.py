@@ -16,6 +16,11 @@ on loaded with ``AutoProcessor.from_pretrained`` - the same call a real checkpoi
 a checkpoint directory passed instead of a profile name goes through the same code.
 The Qwen3 profiles build ``Qwen3VLProcessor`` / ``Qwen3OmniMoeProcessor`` the same way
 (docs/qwen3.md). Not covered: downloading anything; Qwen2-VL processors.
+
+``plan``, ``budget`` and ``samplers`` do not build this processor: they read the same
+folder's ``tokenizer.json`` and chat template without torch or transformers
+(:func:`omni_bench.core.light.load_planner`), and come here only to build a profile's
+cache folder the first time (:func:`profile_folder`) or for a folder they cannot read.
 """
 
 from __future__ import annotations
