@@ -344,6 +344,7 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     """
     from omni_bench._torchvision import ensure_torchvision
 
+    _data_path(config)  # a missing --data is one line before torch is imported
     ensure_torchvision()
     config, data_path, dtype = _resolved_config(config)
     output_dir = Path(config.output)
@@ -398,14 +399,20 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
                      parallelism=parallelism_of(trainer), packing=packing, model=model)
 
 
-def _resolved_config(config: TrainConfig):
-    """The config as the run records it (media root and dtype filled in), the data file, the dtype."""
+def _data_path(config: TrainConfig) -> Path:
+    """``--data`` as a Path; one-line OmniBenchError when it is missing or not a regular file."""
     data_path = Path(config.data)
     if not data_path.exists():
         raise OmniBenchError(f"{data_path}: annotation file not found", source=str(data_path), reason="missing")
     if not data_path.is_file():  # a pipe (/dev/stdin) or a folder: a run re-reads its data on --resume
         raise OmniBenchError(f"{data_path}: --data must be a regular file (a run re-reads it on --resume); "
                              "save the annotations to a file first", source=str(data_path), reason="not-a-file")
+    return data_path
+
+
+def _resolved_config(config: TrainConfig):
+    """The config as the run records it (media root and dtype filled in), the data file, the dtype."""
+    data_path = _data_path(config)
     dtype = resolve_dtype(config)
     # the resolved config: what config.json records and what a resumption must match
     config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
