@@ -127,3 +127,14 @@ def test_documented_configs_load():
     assert kinds == {"MULTI_GPU", "DEEPSPEED", "FSDP"}
     assert TrainConfig.from_file(folder / "train_tiny.json").max_steps == 5
     assert TrainConfig.from_file(folder / "train_omni_7b.json").lora_r == 16
+
+
+def test_a_run_shorter_than_its_logging_period_still_logs_and_exits_0(tmp_path, capsys):
+    """Two steps at the default --logging-steps 5: one metrics row, at step 2 (before: no row, exit 1)."""
+    out = tmp_path / "run"
+    argv = ["train", "--tiny", "--data", str(DATA), "--frames", "4", "--resize", "56x56", "--max-steps", "2",
+            "--save-steps", "100", "--output", str(out), "--no-progress"]
+    assert TrainConfig.__dataclass_fields__["logging_steps"].default > 2
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2] and math.isfinite(rows[0]["loss"])

@@ -317,7 +317,8 @@ def _training_arguments(config: TrainConfig, output_dir: Path, dtype):
         output_dir=str(output_dir), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm, logging_strategy="steps", logging_steps=config.logging_steps,
+        max_grad_norm=config.max_grad_norm, logging_strategy="steps",
+        logging_steps=min(config.logging_steps, config.max_steps),  # a run shorter than one logging period still logs
         save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
         seed=config.seed, bf16=dtype == torch.bfloat16, use_cpu=not cuda, report_to="none",
         remove_unused_columns=False, dataloader_num_workers=config.num_workers, dataloader_pin_memory=cuda,
