@@ -77,6 +77,30 @@ def test_train_modules_are_saved_with_the_adapter_and_reload(tmp_path):
     assert torch.equal(head, live.detach().cpu())
 
 
+def test_the_vision_merger_trains_beside_lora_and_reloads(tmp_path):
+    """The recipe's third module, a full module name: the vision merger trains (its video tokens
+    carry the gradient back from the text model), is saved and reloads with the trained values."""
+    import torch
+
+    from omni_bench import TrainConfig, load_trained_model, train
+    from omni_bench.core.models import tiny_model
+
+    result = train(TrainConfig(tiny=True, data=str(DATA), media_root=str(CLIPS), task="grounding", frames=4,
+                               resize=(56, 56), use_audio=False, split_turns=True, max_steps=2, learning_rate=1e-2,
+                               save_steps=2, logging_steps=1, train_modules=("lm_head", "model.visual.merger"),
+                               output=str(tmp_path / "run"), progress=False))
+    config = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert config["modules_to_save"] == ["lm_head", "model.visual.merger"]
+    base = dict(tiny_model(result.config.profile, seed=result.config.seed).model.visual.merger.named_parameters())
+    merger = load_trained_model(tmp_path / "run").get_base_model().model.visual.merger
+    live = dict(result.model.get_base_model().model.visual.merger.modules_to_save["default"].named_parameters())
+    reloaded = dict(merger.modules_to_save["default"].named_parameters())
+    assert reloaded.keys() == base.keys() == live.keys() and len(base) > 0
+    assert all(torch.equal(merger.original_module.get_parameter(k), base[k]) for k in base)
+    assert any(not torch.equal(reloaded[k], base[k]) for k in base)  # trained, saved, reloaded
+    assert all(torch.equal(reloaded[k], live[k].detach().cpu()) for k in base)
+
+
 def test_split_turns_are_the_questions_eval_asks():
     """--split-turns makes each event its own sample: the human turn and reply of each equal the
     query and reference `eval run --prompts training` builds for that event."""
