@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from omni_bench.training import loss as loss_mod
 from omni_bench import tiny_model
+from omni_bench.training import loss as loss_mod
 from omni_bench.training.fused import enable_fused_loss
 from omni_bench.training.run import TrainConfig, train
 

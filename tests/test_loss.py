@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from omni_bench.training import loss as loss_mod
 from omni_bench._torchvision import ensure_torchvision
+from omni_bench.training import loss as loss_mod
 from omni_bench.training.loss import chunked_linear_cross_entropy, fused_linear_cross_entropy
 
 ensure_torchvision()
