@@ -33,7 +33,8 @@ _MODULES = {
         "Recommendation"
     ),
     "layout.rope": "rope_report RopeReport vl_rope_index",
-    "layout.budget": "budget Budget logits_bytes budget_dataset DatasetBudget",
+    "layout.budget": "budget Budget budget_dataset DatasetBudget",
+    "layout.cost": "logits_bytes check_cost",
     "layout.labels": "assistant_labels audit_labels",
     "layout.verdict": "findings Finding report_text",
     "layout.report_html": "report_html report_markdown write_report",

@@ -22,8 +22,10 @@ budgeted or listed with the reason it could not be (unreadable file, no audio tr
 audio is asked for, too few frames, impossible size), never dropped silently. It backs
 ``omni-bench budget``.
 
-Not covered: multi-turn samples and truncation by turn (``omni-bench validate`` checks those
-against the budget exactly), packing, several videos per sample.
+With ``max_total_tokens`` set, the report also shows how the samples would pack into rows of
+that many tokens (:mod:`omni_bench.layout.budget_packing`). Not covered: multi-turn samples and
+truncation by turn (``omni-bench validate`` checks those against the budget exactly), several
+videos per sample.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from omni_bench.core.problems import NO_AUDIO, Problem
 from omni_bench.core.processor import resolve_profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
+from omni_bench.layout.cost import logits_bytes
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.plan import media_info, media_plan, resized_size, template_ids
 from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
@@ -49,17 +52,6 @@ from omni_bench.layout.settings import LayoutSettings, ResolvedSettings
 __all__ = ["Budget", "budget", "DatasetBudget", "budget_dataset", "VIDEO_SUFFIXES", "logits_bytes", "TEXT_FIELDS"]
 
 TEXT_FIELDS = ("prompt", "answer", "system")  # per-sample keys of a dict that override the settings
-
-
-def logits_bytes(tokens, vocab_size: int, *, bytes_per_value: int = 4):
-    """Bytes of the N x V float32 logits the loss upcasts to: ``tokens * vocab * 4``.
-
-    ``logits_bytes(8093, 152064) / 2**30 -> 4.58`` (GiB, the LongVALE notebook's 256.89 s sample).
-
-    >>> int(logits_bytes(8093, 152064)), round(float(logits_bytes(8093, 152064)) / 2**30, 2)
-    (4922615808, 4.58)
-    """
-    return np.asarray(tokens, dtype=np.int64) * int(vocab_size) * int(bytes_per_value)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ the model's forward pass (``bench step`` measures that).
 
 from __future__ import annotations
 
+import numpy as np
+
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["check_cost", "PIXEL_LIMIT_GIB"]
+__all__ = ["check_cost", "logits_bytes", "PIXEL_LIMIT_GIB"]
 
 PIXEL_LIMIT_GIB = 4.0  # pixel_values_videos above this many GiB (float32) are refused
 
@@ -34,3 +36,14 @@ def check_cost(info, settings, processor, context: int) -> None:
         raise OmniBenchError(f"{info.path}: {gib:.1f} GiB of pixel values predicted ({frames} frames), over "
                              f"the {PIXEL_LIMIT_GIB:g} GiB limit; lower --fps / --frames or --max-pixels",
                              source=info.path, reason="too-costly")
+
+
+def logits_bytes(tokens, vocab_size: int, *, bytes_per_value: int = 4):
+    """Bytes of the N x V float32 logits the loss upcasts to: ``tokens * vocab * 4``.
+
+    ``logits_bytes(8093, 152064) / 2**30 -> 4.58`` (GiB, the LongVALE notebook's 256.89 s sample).
+
+    >>> int(logits_bytes(8093, 152064)), round(float(logits_bytes(8093, 152064)) / 2**30, 2)
+    (4922615808, 4.58)
+    """
+    return np.asarray(tokens, dtype=np.int64) * int(vocab_size) * int(bytes_per_value)

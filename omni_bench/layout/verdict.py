@@ -52,7 +52,7 @@ def _profile(layout):
 
 def _sizes(layout) -> tuple[int, float, int | None, float | None]:
     """(tokens, pixel MB, context, logits GiB); context and logits None for an unknown profile."""
-    from omni_bench.layout.budget import logits_bytes
+    from omni_bench.layout.cost import logits_bytes
 
     tokens = int(layout.stats.input_ids_shape[-1])
     profile = _profile(layout)
