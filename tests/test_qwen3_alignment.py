@@ -68,8 +68,9 @@ def test_runs_read_from_the_layout_equal_the_merge(processor):
                                  position_id_per_seconds=13) != list(layout.vision_runs)
 
 
-def test_cli_inspect_leaves_the_chunk_alignment_out(processor, capsys):
-    """The 2 s-chunk alignment report does not describe Qwen3-Omni's merge: inspect shows none."""
+def test_cli_inspect_gives_the_steps_not_the_chunks(processor, capsys):
+    """The 2 s-chunk alignment report does not describe Qwen3-Omni's merge: inspect gives the per-step one
+    (tests/test_qwen3_step_report.py checks its figures)."""
     import json
     from pathlib import Path
 
@@ -78,5 +79,6 @@ def test_cli_inspect_leaves_the_chunk_alignment_out(processor, capsys):
     clip = Path(__file__).resolve().parent.parent / "data" / "clips" / "kitchen_talk.mkv"
     assert main(["inspect", str(clip), "--profile", OMNI, "--frames", "4", "--answer", "Ok.", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["alignment"] is None and data["position_id_per_seconds"] == 13.0
+    assert data["alignment"]["kind"] == "steps" and "chunks" not in data["alignment"]
+    assert len(data["alignment"]["steps"]) == 2 and data["position_id_per_seconds"] == 13.0
     assert data["seconds_per_chunk"] is None and data["audio_tokens"] == data["audio_tokens_formula"] > 0

@@ -92,6 +92,18 @@ class Family:
             mp.grid, mp.second_per_grid, mp.audio_tokens, seconds_per_chunk=mp.seconds_per_chunk,
             position_id_per_seconds=mp.position_id_per_seconds, merge_size=mp.profile.merge_size))
 
+    def alignment(self, layout):
+        """The real-time alignment report of a layout (``str()``: the report block; None: none applies).
+
+        Default: the Qwen2.5 per-chunk report (:func:`omni_bench.layout.alignment.alignment`) when
+        ``chunk_alignment``; a family with another interleave overrides it. ValueError: no timing.
+        """
+        if not self.chunk_alignment:
+            return None
+        from omni_bench.layout.alignment import alignment
+
+        return alignment(layout)
+
     def timestamps(self, mp) -> tuple[float, ...]:
         """Seconds written as text before each grid step (empty: the family writes none)."""
         return ()

@@ -134,6 +134,12 @@ class _Qwen3Omni(Family):
         # router is left frozen: the adapter goes on the attention projections only
         return tuple(t for t in default if t in ("q_proj", "k_proj", "v_proj", "o_proj"))
 
+    def alignment(self, layout):
+        # no 2 s chunks: each grid step's frames against the audio merged before it
+        from omni_bench.families.qwen3_alignment import step_alignment
+
+        return step_alignment(layout)
+
     def mel_frames(self, samples: int, profile) -> int:
         return int(samples) // profile.hop_length  # padded to the clip itself, never truncated
 

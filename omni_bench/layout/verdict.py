@@ -7,7 +7,8 @@
 * ``context`` - more input ids than the model's context (the profile's ``max_position_embeddings``);
 * ``logits`` - the N x V float32 logits a plain loss builds above :data:`LOGITS_WARN_GIB` GiB;
 * ``audio`` - audio past the feature extractor's cap (300 s for Qwen2.5-Omni) that the model never hears;
-* ``alignment`` - chunks whose video and audio drift apart beyond the tolerance (the checked fix);
+* ``alignment`` - chunks (Qwen3-Omni: grid steps, :mod:`omni_bench.families.qwen3_alignment`) whose
+  video and audio drift apart beyond the tolerance (the checked fix);
 * ``labels`` - no labelled token (no ``--answer``: the report shows the prompt only).
 
 :func:`size_line` always gives the three sizes in one line; :func:`report_text` is the whole
@@ -117,16 +118,27 @@ def banner_lines(layout, timing=None, *, max_chunks: int = 24) -> tuple[list[str
     warnings = findings(layout, timing)
     first = [f for f in warnings if f.kind == "alignment"]  # misaligned: the verdict with its fix leads
     lines = [f"! {f}" for f in first] if first else ([f"alignment {timing.summary}"] if timing is not None else [])
-    drifts = [f"{c.drift:+.2f}" for c in timing.chunks if c.drift is not None] if timing is not None else []
+    unit, drifts = _drift_row(timing)
     if drifts:
         more = f" ... ({len(drifts) - max_chunks} more)" if len(drifts) > max_chunks else ""
-        lines.append("drift per chunk (s): " + " ".join(drifts[:max_chunks]) + more)
+        lines.append(f"drift per {unit} (s): " + " ".join(drifts[:max_chunks]) + more)
     lines += [size_line(layout), *(f"! {f}" for f in warnings if f.kind != "alignment")]
     return lines, (timing is None or timing.aligned) and not warnings
 
 
+def _drift_row(timing) -> tuple[str, list[str]]:
+    """("chunk" or "step", the drifts): Qwen2.5's per chunk, Qwen3-Omni's per grid step."""
+    if timing is None:
+        return "chunk", []
+    steps = getattr(timing, "steps", None)
+    if steps is not None:
+        return "step", [f"{t.drift:+.2f}" for t in steps]
+    return "chunk", [f"{c.drift:+.2f}" for c in timing.chunks if c.drift is not None]
+
+
 def layout_alignment(layout):
-    """``alignment(layout)`` for a layout with a video, else None (no video, or no timing to align)."""
+    """The layout's family's alignment report (``Family.alignment``: Qwen2.5's chunks, Qwen3-Omni's
+    grid steps), else None (no video, no timing to align, or a family without one: Qwen3-VL)."""
     from omni_bench.layout.alignment import alignment
 
     if not layout.stats.video_grid_thw:
@@ -135,10 +147,8 @@ def layout_alignment(layout):
     from omni_bench.families import family_of
 
     profile = PROFILES.get(str(layout.profile).lower())
-    if profile is not None and not family_of(profile).chunk_alignment:  # Qwen3: see families/qwen3_alignment.py
-        return None
     try:
-        return alignment(layout)
+        return family_of(profile).alignment(layout) if profile is not None else alignment(layout)
     except ValueError:
         return None
 
