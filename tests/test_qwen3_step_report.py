@@ -141,3 +141,36 @@ def test_cli_json_and_text(processor, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "[Alignment]" in out and "drift s" in out and "! alignment: misaligned" in out
+
+
+def test_inspector_banner_and_html_report(stock, tmp_path):
+    """The inspector (headless) and the --html report lead with the same misalignment line and its fix."""
+    from omni_bench.layout.report_html import write_report
+    from omni_bench_widgets import show_layout
+    from omni_bench_widgets.inspector import banner_html
+
+    lines, _ = banner_lines(stock, layout_alignment(stock))
+    view = show_layout(stock, display=False)["view"]
+    assert view.verdict_text().splitlines() == lines
+    html = banner_html(view)
+    assert "drift per step (s): +0.00 +2.40 +4.80 +7.20" in html and "--processor-fps" in html
+    page = tmp_path / "q3.html"
+    write_report(str(page), stock, fmt="html")
+    assert "drift per step (s): +0.00 +2.40 +4.80 +7.20" in page.read_text()
+
+
+def test_longvale_fix_checked_by_the_planner(processor):
+    """The LongVALE notebook's 50 frames over 256.89 s: 4.98 s of drift with the sampled fps; the
+    recommended fps (one over the 5.24 s frame spacing) planned again drifts what the fix said."""
+    from omni_bench.layout.plan import plan
+
+    lvn = dict(duration=256.89, width=640, height=360, native_fps=25.0, has_audio=True)
+    base = LayoutSettings(profile=OMNI, frames=50, resize=(224, 224))
+    layout = plan(lvn, base, processor=processor)
+    a = layout_alignment(layout)
+    assert not a.aligned and a.max_drift == pytest.approx(4.985, abs=0.01)
+    fix, indices = a.recommendation, layout.stats.frame_indices
+    assert a.frame_spacing == pytest.approx((indices[-1] - indices[0]) / 25 / 49) == pytest.approx(5.2416, abs=1e-4)
+    assert fix.processor_fps == pytest.approx(1 / a.frame_spacing)  # the sampled fps drifts more (4.98 s)
+    b = layout_alignment(plan(lvn, base.replace(processor_fps=float(fix.flags[1])), processor=processor))
+    assert b.aligned and b.max_drift == pytest.approx(fix.max_drift, abs=1e-9) and b.max_drift < 0.1
