@@ -86,7 +86,8 @@ def write_reports(layout, targets) -> None:
 
 
 def print_layout(layout, as_json: bool) -> None:
-    """The report (or --json object): sizes and warnings, the chunks' real-time alignment, VL rope."""
+    """The report (or --json object): sizes and warnings, the real-time alignment (Qwen2.5: chunks; Qwen3-Omni:
+    grid steps, ``Family.alignment``), VL rope."""
     from omni_bench.layout.rope import rope_report
     from omni_bench.layout.verdict import findings, layout_alignment, report_text, size_line
 
