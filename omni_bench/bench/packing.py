@@ -17,7 +17,7 @@ linearly with the duration, so the shape of the distribution is the same). Taken
   (:mod:`omni_bench.data.packing`, :mod:`omni_bench.training.packed`);
 * **dataset_packed**: the samples packed across the whole set into rows of ``capacity`` tokens
   (:class:`~omni_bench.data.packing.PackedBatchSampler`, what ``train --pack-dataset`` trains on:
-  shuffled with the seed, every sample once), as many rows per batch as the packed batches hold
+  shuffled with ``seed``, every sample once), as many rows per batch as the packed batches hold
   on average, each batch padded to its longest row.
 
 Padding fraction: slots that hold no sample token / all slots. Tokens per second: sample

@@ -144,7 +144,7 @@ def profile_folder(profile: Profile) -> Path:
     return folder
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)  # the 9 profiles and the folders a session loads: one object each
 def _load(folder: str):
     ensure_torchvision()
     from transformers import AutoProcessor
