@@ -144,12 +144,15 @@ def profile_folder(profile: Profile) -> Path:
     return folder
 
 
-@functools.lru_cache(maxsize=32)  # the 9 profiles and the folders a session loads: one object each
-def _load(folder: str):
+def _from_pretrained(folder: str):
     ensure_torchvision()
     from transformers import AutoProcessor
 
     return AutoProcessor.from_pretrained(folder)
+
+
+_load = functools.lru_cache(maxsize=16)(_from_pretrained)  # checkpoint folders: the last 16 loaded
+_load_profile = functools.lru_cache(maxsize=None)(_from_pretrained)  # profiles (a few): one object each, never evicted
 
 
 def load_processor(name_or_path: str = "qwen2.5-omni-7b"):
@@ -174,7 +177,7 @@ def load_processor(name_or_path: str = "qwen2.5-omni-7b"):
     if str(name_or_path).lower() not in PROFILES and (os.sep in str(name_or_path) or path.suffix):
         raise OmniBenchError(f"{name_or_path}: no such checkpoint directory", source=str(name_or_path),
                              reason="missing")
-    return _load(str(profile_folder(get_profile(str(name_or_path)))))
+    return _load_profile(str(profile_folder(get_profile(str(name_or_path)))))
 
 
 def profile_of(processor) -> Profile | None:
