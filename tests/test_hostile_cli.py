@@ -30,6 +30,13 @@ def run_cli(*args, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def answered(*args, cwd: Path) -> dict:
+    """The JSON report of a command that must answer (exit 0, no traceback) despite bad inputs."""
+    done = run_cli(*args, cwd=cwd)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout)
+
+
 def refused(done: subprocess.CompletedProcess, *named: str) -> str:
     """The one stderr line of a refused command, after checking exit 2, one line, no traceback, inputs named.
 
@@ -163,10 +170,8 @@ def test_validate_lists_a_broken_line_and_bad_records_and_checks_the_rest(work, 
     lines = [json.dumps(good), "{not json", json.dumps(listy), json.dumps(good)]
     data = work / "mixed.jsonl"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    done = run_cli("validate", data, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4,
-                   "--json", cwd=work)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    report = json.loads(done.stdout)
+    report = answered("validate", data, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4,
+                      "--json", cwd=work)
     assert report["total"] == 4 == report["valid"] + len(report["problems"])
     assert [p["reason"] for p in report["problems"]] == ["bad-line", "turn-value"]
     assert "line 2" in report["problems"][0]["message"]
@@ -181,10 +186,8 @@ def test_validate_a_negative_duration_is_one_problem_not_an_abort(work, clip):
                    "c": {"duration": 4.0, "timestamps": [[0.0, 2.0], [2.0, 3.0]], "sentences": ["One."]}}
     path = work / "annotations.json"
     path.write_text(json.dumps(annotations), encoding="utf-8")
-    done = run_cli("validate", path, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4, "--json",
-                   cwd=work)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    report = json.loads(done.stdout)
+    report = answered("validate", path, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4, "--json",
+                      cwd=work)
     assert report["total"] == 3 == report["valid"] + len(report["problems"])
     assert {p["source"]: p["reason"] for p in report["problems"]} == {"b": "duration", "c": "events"}
 
@@ -195,9 +198,7 @@ def test_budget_metadata_with_a_string_width_and_a_nan_duration_lists_both(work)
                {"path": "nan-duration", "duration": float("nan"), "width": 64, "height": 48, "native_fps": 10}]
     path = work / "meta.json"
     path.write_text(json.dumps(records), encoding="utf-8")  # NaN is written as the NaN literal
-    done = run_cli("budget", path, "--no-audio", "--profile", "qwen2.5-omni-3b", "--json", cwd=work)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    result = json.loads(done.stdout)
+    result = answered("budget", path, "--no-audio", "--profile", "qwen2.5-omni-3b", "--json", cwd=work)
     assert result["inputs"] == 3 == result["budgeted"] + len(result["problems"])
     assert {p["source"]: p["reason"] for p in result["problems"]} == {"str-width": "bad-number",
                                                                       "nan-duration": "bad-number"}
@@ -226,10 +227,8 @@ def test_validate_notes_mismatched_track_lengths_and_silent_audio_and_keeps_the_
     records = [{"video": f"{name}", "conversations": turns} for name in ("short_audio.mkv", "silent.mkv", "good.mp4")]
     path = work / "tracks.json"
     path.write_text(json.dumps(records), encoding="utf-8")
-    done = run_cli("validate", path, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4, "--json",
-                   cwd=work)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    report = json.loads(done.stdout)
+    report = answered("validate", path, "--media-root", work, "--profile", "qwen2.5-omni-3b", "--frames", 4, "--json",
+                      cwd=work)
     assert report["total"] == 3 == report["valid"] + len(report["problems"]) and report["valid"] == 1
     assert [p["reason"] for p in report["problems"]] == ["track-lengths", "silent-audio"]
 
@@ -237,7 +236,5 @@ def test_validate_notes_mismatched_track_lengths_and_silent_audio_and_keeps_the_
 @requires_ffmpeg
 def test_samplers_and_budget_on_a_damaged_clip(work, damaged):
     refused(run_cli("samplers", damaged["garbage"], cwd=work), "garbage.mp4")
-    done = run_cli("budget", damaged["garbage"], damaged["truncated"], "--json", cwd=work)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    result = json.loads(done.stdout)
+    result = answered("budget", damaged["garbage"], damaged["truncated"], "--json", cwd=work)
     assert result["inputs"] == 2 == result["budgeted"] + len(result["problems"])
