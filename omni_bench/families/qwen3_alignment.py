@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from omni_bench.layout.alignment_fix import drift_summary
+
 __all__ = ["StepTiming", "StepFix", "StepAlignment", "step_alignment", "render_steps", "AUDIO_TOKENS_PER_SECOND"]
 
 AUDIO_TOKENS_PER_SECOND = 13  # the encoder's output per 100 mel frames (1 s): qwen3_omni_audio_tokens
@@ -83,8 +85,8 @@ class StepAlignment:
         """One line: verdict, worst drift, tolerance."""
         if self.worst_step is None:
             return f"{self.verdict}: no grid step to align"
-        return (f"{self.verdict}: max drift {self.steps[self.worst_step].drift:+.2f} s at grid step "
-                f"{self.worst_step} (tolerance {self.tolerance:.2f} s)")
+        return drift_summary(self.verdict, self.steps[self.worst_step].drift, f"grid step {self.worst_step}",
+                             self.tolerance)
 
     def to_dict(self) -> dict:
         """The --json object under "alignment" (``"kind": "steps"``; Qwen2.5's has chunks)."""

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from omni_bench.layout import arith
-from omni_bench.layout.alignment_fix import tolerance_words
+from omni_bench.layout.alignment_fix import drift_summary, tolerance_words
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.layout.token_layout import TokenLayout, audio_cap_note
 
@@ -134,8 +134,8 @@ class Alignment:
         """One line: verdict, worst drift, tolerance."""
         if self.worst_chunk is None:
             return f"{self.verdict}: no chunk has both a time and a reference"
-        return (f"{self.verdict}: max drift {self.chunks[self.worst_chunk].drift:+.2f} s at chunk "
-                f"{self.worst_chunk} (tolerance {self.tolerance:.2f} s)")
+        return drift_summary(self.verdict, self.chunks[self.worst_chunk].drift, f"chunk {self.worst_chunk}",
+                             self.tolerance)
 
     def to_dict(self) -> dict:
         """The --json object under "alignment"."""

@@ -43,6 +43,11 @@ def tolerance_words(tolerance: float) -> str:
             f"the model reads next to each stretch of sound were filmed at most {tolerance:g} s away from it")
 
 
+def drift_summary(verdict: str, drift: float, where: str, tolerance: float) -> str:
+    """The alignment report's one line: ``misaligned: max drift +7.20 s at chunk 3 (tolerance 2.00 s)``."""
+    return f"{verdict}: max drift {drift:+.2f} s at {where} (tolerance {tolerance:.2f} s)"
+
+
 @dataclass(frozen=True)
 class Fix:
     """One checked setting: how frames are chosen, the fps and chunk the processor is told, the drift."""
