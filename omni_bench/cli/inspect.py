@@ -34,30 +34,22 @@ def run(args) -> int:
     return 0
 
 
-def _stage(text: str) -> None:
-    """A stage line on stderr, on a terminal (or with OMNI_BENCH_PROGRESS=1): piped, stderr keeps one error line."""
-    import os
-    import sys
-
-    if sys.stderr.isatty() or os.environ.get("OMNI_BENCH_PROGRESS") == "1":
-        print(f"omni-bench inspect: {text}", file=sys.stderr, flush=True)
-
-
 def _staged_processor(clip: str, settings):
     """Load the processor with stage lines on stderr (stdout stays the report): what is being done, in order."""
     import time
 
     from omni_bench.core.media import probe
     from omni_bench.core.processor import load_processor
+    from omni_bench.core.stages import stage
 
     info = probe(clip)  # a missing or unreadable clip is refused before the slow part
-    _stage(f"{info.path}: {info.duration:.2f} s, {info.width}x{info.height}, {info.total_frames} frames"
-           f"{', audio' if info.has_audio else ', no audio'}")
+    stage("inspect", f"{info.path}: {info.duration:.2f} s, {info.width}x{info.height}, {info.total_frames} frames"
+                     f"{', audio' if info.has_audio else ', no audio'}")
     began = time.perf_counter()
-    _stage(f"loading the {settings.profile} processor (transformers)...")
+    stage("inspect", f"loading the {settings.profile} processor (transformers)...")
     processor = load_processor(settings.profile)
-    _stage(f"processor ready in {time.perf_counter() - began:.1f} s; decoding the sampled frames and the audio, "
-           "running the processor...")
+    stage("inspect", f"processor ready in {time.perf_counter() - began:.1f} s; decoding the sampled frames and "
+                     "the audio, running the processor...")
     return processor
 
 
