@@ -16,9 +16,10 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["TrainConfig", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", "RESUMABLE_CHANGES"]
+__all__ = ["TrainConfig", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", "RESUMABLE_CHANGES"]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+METHODS = ("sft",)  # --method values; preference tuning adds its own
 _DTYPES = ("auto", "float32", "bfloat16")
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 LOSS_BACKENDS = ("auto", "chunked", "liger", "naive")  # training.loss.BACKENDS; here, checked without torch
@@ -37,6 +38,10 @@ class TrainConfig:
     profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
     model: str | None = None  # --model PATH: checkpoint directory (weights + processor); None: --tiny
     tiny: bool = False  # --tiny: random-init tiny model of --profile (CPU smoke runs, not quality)
+    # method (a preference-tuning part adds its knobs beside these)
+    method: str = "sft"  # --method NAME: the training objective: sft (supervised fine-tuning on the replies)
+    init_adapter: str | None = None  # --init-adapter DIR: a trained LoRA adapter to start from (a run's adapter/
+        # folder); used by preference tuning, refused with --method sft
     # data
     data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
     data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
@@ -108,6 +113,10 @@ class TrainConfig:
         check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
         if self.pack_dataset and self.max_total_tokens is None:
             bad("--pack-dataset fills rows of --max-total-tokens tokens: pass --max-total-tokens N")
+        if self.method not in METHODS:
+            bad(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.init_adapter is not None and self.method == "sft":
+            bad("--init-adapter is for preference tuning; --method sft starts from the base model")
         if self.dtype not in _DTYPES:
             bad(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.lr_scheduler not in _SCHEDULERS:
