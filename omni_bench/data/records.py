@@ -13,6 +13,11 @@ Covered
   caption, one turn per event).
 * **Qwen-VL** records: ``video`` (a path or a list), ``image`` or ``images``, and
   ``conversations``; JSON lists or JSON Lines.
+* **LLaMA-Factory sharegpt** (``conversations`` with ``from``/``value``, or its OpenAI layout
+  ``messages`` with ``role``/``content``) and **ms-swift** (``messages``) records with
+  ``videos`` / ``audios`` / ``images``; a ``dataset_info.json`` beside the file renames their
+  columns and role words (:mod:`omni_bench.data.formats` knows the layouts; ``auto`` detects
+  them, :func:`detect_format`).
 * Time rendering (:func:`render_time`): LongVALE's own two-digit relative form,
   ``min(round(t / duration * 100), 99)`` zero-padded (``"40"``, as LongVALE's
   ``LazySupervisedDataset`` renders ``meta.token``), or the percentage form of the LongVALE
@@ -25,8 +30,7 @@ unknown time token, no conversations) stays visible in the :class:`Record` for
 :mod:`omni_bench.validate` to report. A file that cannot be read at all raises
 :class:`~omni_bench.core.errors.OmniBenchError`.
 
-Left out: LLaMA-Factory's ``dataset_info.json`` registry and its ShareGPT/Alpaca column
-mappings, up-sampling (``%`` above 100), audio-only records, streaming datasets.
+Left out: the alpaca layout, up-sampling (``%`` above 100), streaming datasets.
 """
 
 from __future__ import annotations
@@ -41,17 +45,19 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VIDEO_SUFFIXES
+from omni_bench.core.numbers import POSITIVE, check_number
+from omni_bench.data.formats import FORMATS, detect_format, layout_of, layout_of_dataset_info, sharegpt_fields
+from omni_bench.data.tags import TIME_TOKEN, VIDEO_TAG
 
 __all__ = [
     "Record", "TIME_FORMATS", "TASKS", "VIDEO_SUFFIXES", "render_time", "render_timestamps",
     "load_records", "load_longvale_sft", "load_longvale_annotations", "load_qwen_vl",
-    "resolve_media", "parse_mix", "sample_percent", "mix", "BrokenLine",
+    "resolve_media", "parse_mix", "sample_percent", "mix", "BrokenLine", "FORMATS", "detect_format",
 ]
 
 TIME_FORMATS = ("relative", "percent")  # LongVALE's "40" / the LongVALE notebook's "40.0%"
 TASKS = ("grounding", "dense", "segment")  # what LongVALE annotations are turned into
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
-_TIME_TOKEN = re.compile(r"<[se]\d+>")
 
 # Prompts of the records made from LongVALE annotations. The first human turn carries the video tag.
 GROUNDING_PROMPT = "At which time interval in the video can we see {sentence}?"
@@ -79,6 +85,8 @@ class Record:
     source: str = ""  # the format: "longvale", "longvale-grounding", "qwen-vl", ...
     defects: tuple[tuple[str, str], ...] = ()  # (reason, message) the loader found: a broken JSON Lines line,
         # a turn value not a string, a bad duration, an interval ending before it starts (omni_bench.data.content)
+    audios: tuple[str, ...] = ()  # audio paths as written (LLaMA-Factory / ms-swift "audios"), one per <audio> tag
+    system: str | None = None  # the record's own system prompt (sharegpt "system"); None: the settings' one
 
     @property
     def turn_count(self) -> int:
@@ -129,7 +137,7 @@ def render_timestamps(text: str, tokens: Mapping[str, float], duration: float | 
         missing.append(token)
         return token
 
-    return _TIME_TOKEN.sub(sub, text), tuple(missing)
+    return TIME_TOKEN.sub(sub, text), tuple(missing)
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -162,8 +170,6 @@ def _short(value) -> str:
 
 def _duration(value, what: str, defects: list) -> float | None:
     """A record's duration in seconds, or None with a defect for one that is not a finite number > 0."""
-    from omni_bench.core.numbers import POSITIVE, check_number
-
     if value is None:
         return None
     try:
@@ -175,8 +181,6 @@ def _duration(value, what: str, defects: list) -> float | None:
 
 def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) -> Record:
     """One LongVALE SFT or Qwen-VL dict as a Record (never raises for the record's content)."""
-    from omni_bench.data.samples import VIDEO_TAG
-
     if isinstance(raw, BrokenLine):
         return Record(f"{stem}:{index}", (), source=fmt, defects=(("bad-line", raw.message),))
     if not isinstance(raw, Mapping):
@@ -204,8 +208,6 @@ def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) 
 def _time_tokens(tokens: Mapping, defects: list) -> dict[str, float]:
     """``meta.token`` with its finite numbers only; a value that is not one, or an ``<sN>`` after its
     ``<eN>``, is a defect."""
-    from omni_bench.core.numbers import check_number
-
     good = {}
     for name, value in tokens.items():
         try:
@@ -353,8 +355,6 @@ def _annotation_record(ident: str, raw, task: str, time_format: str) -> Record:
 def _events(raw: Mapping, defects: list) -> list[tuple[tuple[float, float], str]]:
     """The (interval, sentence) pairs of one video's annotations; what does not pair up or is not a
     [start, end] of finite numbers with start <= end, or a sentence that is not a string, is a defect."""
-    from omni_bench.core.numbers import check_number
-
     stamps, sentences = raw.get("timestamps") or [], raw.get("sentences") or []
     if not isinstance(stamps, list) or not isinstance(sentences, list) or len(stamps) != len(sentences):
         count = len(stamps) if isinstance(stamps, list) else type(stamps).__name__
@@ -381,32 +381,49 @@ def _events(raw: Mapping, defects: list) -> list[tuple[tuple[float, float], str]
 
 def load_records(source, *, format: str = "auto", task: str = "grounding",
                  time_format: str = "relative") -> list[Record]:
-    """Load any supported file. ``format``: "auto", "longvale", "longvale-annotations", "qwen-vl".
+    """Load any supported file. ``format``: "auto" or one of :data:`FORMATS`.
 
-    Auto: an object keyed by id is LongVALE annotations; a list whose records carry ``meta``
-    (or no media field) is LongVALE SFT; otherwise Qwen-VL.
+    Auto (:func:`detect_format`): an object keyed by id is LongVALE annotations; records with
+    ``messages`` are LLaMA-Factory's OpenAI layout (ms-swift's when they carry its own keys);
+    records with ``meta`` are LongVALE SFT; with ``videos`` / ``audios`` lists LLaMA-Factory
+    sharegpt; with ``video`` / ``image`` / ``images`` Qwen-VL. A ``dataset_info.json`` beside the
+    file naming it decides instead. Each record's ``source`` is the format read.
     """
     data = _read_json(source)
+    layout = None
+    if isinstance(source, (str, os.PathLike)) and format in ("auto", "sharegpt", "sharegpt-openai"):
+        given = layout_of_dataset_info(source)
+        if given is not None:
+            format, layout = given if format == "auto" else (format, given[1])
     if format == "auto":
-        if isinstance(data, Mapping):
-            format = "longvale-annotations"
-        elif isinstance(data, list) and any(isinstance(r, Mapping) and ("meta" in r or not (
-                {"video", "videos", "image", "images"} & set(r))) for r in data):
-            format = "longvale"
-        else:
-            format = "qwen-vl"
+        format = detect_format(data)[0]
     stem = _stem(source)
+    if format not in FORMATS:
+        raise OmniBenchError(f"unknown format {format!r}; known: auto, {', '.join(FORMATS)}", reason="bad-settings")
     if format == "longvale-annotations":
         if not isinstance(data, Mapping):
             raise OmniBenchError(f"{source}: LongVALE annotations are a JSON object keyed by video id",
                                  reason="bad-format")
         return [_annotation_record(str(k), v, task, time_format) for k, v in data.items()]
-    if format not in ("longvale", "qwen-vl"):
-        raise OmniBenchError(f"unknown format {format!r}; known: auto, longvale, longvale-annotations, qwen-vl",
-                             reason="bad-settings")
     if not isinstance(data, list):
         raise OmniBenchError(f"{source}: expected a JSON list of records", reason="bad-format")
-    return [_from_dict(raw, i, stem, time_format, format) for i, raw in enumerate(data)]
+    if format in ("longvale", "qwen-vl"):
+        return [_from_dict(raw, i, stem, time_format, format) for i, raw in enumerate(data)]
+    layout = layout or layout_of(format)
+    return [_from_sharegpt(raw, i, stem, format, layout) for i, raw in enumerate(data)]
+
+
+def _from_sharegpt(raw, index: int, stem: str, fmt: str, layout) -> Record:
+    """One LLaMA-Factory / ms-swift record as a Record (never raises for the record's content)."""
+    if isinstance(raw, BrokenLine):
+        return Record(f"{stem}:{index}", (), source=fmt, defects=(("bad-line", raw.message),))
+    if not isinstance(raw, Mapping):
+        return Record(f"{stem}:{index}", (), source=fmt)
+    fields = sharegpt_fields(raw, layout)
+    unresolved = [token for _, text in fields.turns for token in TIME_TOKEN.findall(text)]
+    return Record(str(raw.get("id", f"{stem}:{index}")), fields.turns, fields.videos, fields.images,
+                  unresolved=tuple(dict.fromkeys(unresolved)), source=fmt, defects=fields.defects,
+                  audios=fields.audios, system=fields.system)
 
 
 def resolve_media(name: str, media_root: str | os.PathLike | None) -> Path:

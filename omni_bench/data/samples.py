@@ -32,12 +32,13 @@ turns inside a record's conversation (a leading one is rejected as bad roles).
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.tokens import token_ids
+from omni_bench.data.records import Record
+from omni_bench.data.tags import AUDIO_TAG, IMAGE_TAG, TAG, VIDEO_TAG, tag_count_error
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 
 __all__ = [
@@ -46,9 +47,6 @@ __all__ = [
     "media_token_count", "split_report", "synthetic_records",
 ]
 
-VIDEO_TAG = "<video>"
-IMAGE_TAG = "<image>"
-_TAG = re.compile(r"(<video>|<image>)")
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,7 @@ class Sample:
     count: TokenCount  # exact counts of the kept turns
     media_tokens: tuple[int, ...]  # tokens each media placeholder expands into, in tag order
     max_total_tokens: int | None = None  # the budget it was fitted to (None: no budget)
+    system: str | None = None  # the system prompt it was counted with (None: the chat template's default)
 
     @property
     def input_tokens(self) -> int:
@@ -96,8 +95,8 @@ class Sample:
         return self.count.total_tokens
 
     def messages(self, system: str | None = None) -> list[dict]:
-        """The chat messages of the kept turns (see :func:`messages`)."""
-        return messages(self.turns, system=system)
+        """The chat messages of the kept turns (see :func:`messages`); ``system`` None: the one counted."""
+        return messages(self.turns, system=self.system if system is None else system)
 
 
 def turns_of(conversations: Sequence[tuple[str, str]], *, source: str = "record") -> tuple[Turn, ...]:
@@ -123,7 +122,7 @@ def turns_of(conversations: Sequence[tuple[str, str]], *, source: str = "record"
     for number, turn in enumerate(turns, 1):
         if not turn.gpt.strip():
             raise OmniBenchError(f"{source}: reply {number} is empty", source=source, reason="empty-reply")
-        if _TAG.search(turn.gpt):
+        if TAG.search(turn.gpt):
             raise OmniBenchError(f"{source}: reply {number} contains a media tag; tags belong in human turns",
                                  source=source, reason="tag-count")
     return turns
@@ -131,7 +130,7 @@ def turns_of(conversations: Sequence[tuple[str, str]], *, source: str = "record"
 
 def media_tags(turns: Sequence[Turn]) -> list[str]:
     """Media tags of the human turns, in order. ``media_tags([Turn("<video>\\nHi", "Yo")]) -> ["<video>"]``."""
-    return [tag for turn in turns for tag in _TAG.findall(turn.human)]
+    return [tag for turn in turns for tag in TAG.findall(turn.human)]
 
 
 def drop_turns(turns: Sequence[Turn], count: int) -> tuple[Turn, ...]:
@@ -162,11 +161,13 @@ def messages(turns: Sequence[Turn], *, system: str | None = None) -> list[dict]:
         out.append({"role": "system", "content": [{"type": "text", "text": system}]})
     for turn in turns:
         content = []
-        for piece in _TAG.split(turn.human):
+        for piece in TAG.split(turn.human):
             if piece == VIDEO_TAG:
                 content.append({"type": "video"})
             elif piece == IMAGE_TAG:
                 content.append({"type": "image"})
+            elif piece == AUDIO_TAG:
+                content.append({"type": "audio"})
             elif piece:
                 content.append({"type": "text", "text": piece})
         out.append({"role": "user", "content": content})
@@ -232,10 +233,9 @@ def build_sample(record, processor, media_tokens: Sequence[int] = (), *, max_tot
     source = record.id
     turns = turns_of(record.conversations, source=source)
     tags = media_tags(turns)
-    for tag, kind, media in ((VIDEO_TAG, "video", record.videos), (IMAGE_TAG, "image", record.images)):
+    for tag, media in ((VIDEO_TAG, record.videos), (IMAGE_TAG, record.images)):
         if tags.count(tag) != len(media):
-            raise OmniBenchError(f"{source}: {tags.count(tag)} {tag} tag(s) but {len(media)} {kind}(s)",
-                                 source=source, reason="tag-count")
+            raise tag_count_error(source, tag, tags.count(tag), len(media))
     if len(media_tokens) != len(tags):
         raise ValueError(f"{source}: {len(tags)} media tags but {len(media_tokens)} media token counts")
     media_tokens = tuple(int(n) for n in media_tokens)
@@ -244,7 +244,7 @@ def build_sample(record, processor, media_tokens: Sequence[int] = (), *, max_tot
         return count_tokens(kept, processor, media_tokens, system=system)
 
     kept, dropped, result = fit_turns(turns, count, max_total_tokens, source=source)
-    return Sample(source, kept, dropped, result, media_tokens, max_total_tokens)
+    return Sample(source, kept, dropped, result, media_tokens, max_total_tokens, system)
 
 
 def media_token_count(info, settings, processor, *, audio_samples: int | None = None) -> int:
@@ -311,7 +311,6 @@ def split_report(records: Sequence, samples: Sequence[Sample] | None = None) -> 
     Without ``samples`` every record is one multi-turn sample; with the built samples the
     budget's effect (dropped records and turns) is included.
 
-    >>> from omni_bench.data.records import Record
     >>> r = Record("v", (("human", "<video>\\nA?"), ("gpt", "a"), ("human", "B?"), ("gpt", "b")), ("v",))
     >>> split_report([r, r]).single_turn_samples, split_report([r, r]).multi_turn_samples
     (4, 2)
@@ -330,8 +329,6 @@ def synthetic_records(videos: int = 7_240, turns: int = 75_075, *, seed: int = 0
     Every record gets ``turns // videos`` turns and a seeded random ``turns % videos`` of
     them one more; the defaults are the LongVALE notebook's 7,240 videos and 75,075 turns.
     """
-    from omni_bench.data.records import Record
-
     if videos <= 0 or turns < videos:
         raise ValueError("need videos > 0 and at least one turn per video")
     base, extra = divmod(turns, videos)

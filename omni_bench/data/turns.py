@@ -16,9 +16,9 @@ human turn, and the system turn (if any) kept. Records whose turns are not human
 
 from __future__ import annotations
 
-__all__ = ["split_turns"]
+from omni_bench.data.tags import TAGS as _TAGS
 
-_TAGS = ("<video>", "<image>")
+__all__ = ["split_turns"]
 
 
 def _lead(text: str) -> str:

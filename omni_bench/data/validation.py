@@ -24,15 +24,30 @@ presence and length come from the container), duplicate ids.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VideoInfo
 from omni_bench.core.problems import Problem, no_audio_error
+from omni_bench.data.content import check_content, check_silence, check_tracks
+from omni_bench.data.records import resolve_media
+from omni_bench.data.samples import Sample, build_sample, media_tags, media_token_count, turns_of
+from omni_bench.data.tags import (
+    AUDIO_TAG,
+    IMAGE_TAG,
+    VIDEO_TAG,
+    tag_count_error,
+    time_token_error,
+    timestamps_error,
+    unsupported_media_error,
+)
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["ValidationReport", "check_record", "validate", "context_limit"]
+__all__ = ["ValidationReport", "Gate", "Checked", "check_record", "validate", "context_limit"]
 
 
 @dataclass(frozen=True)
@@ -46,18 +61,21 @@ class ValidationReport:
     truncated: tuple[tuple[str, int], ...] = ()  # valid records that fit only after dropping earliest turns
     budget_source: str | None = None  # where max_total_tokens came from ("as given", the model's context)
     notes: tuple[tuple[str, str], ...] = ()  # (record id, line) for valid records the model sees only in part
+    data_format: str | None = None  # the format(s) the records were read as ("sharegpt-openai", ...)
 
     def to_dict(self) -> dict:
         """``{"total": N, "valid": N, "problems": [{"source", "reason", "message"}, ...], "truncated": {id: n},
         "max_total_tokens": N, "budget_source": "..."}``."""
         return {"total": self.total, "valid": self.valid, "problems": [p.to_dict() for p in self.problems],
                 "truncated": dict(self.truncated), "max_total_tokens": self.max_total_tokens,
-                "budget_source": self.budget_source, "notes": [{"source": s, "note": n} for s, n in self.notes]}
+                "budget_source": self.budget_source, "notes": [{"source": s, "note": n} for s, n in self.notes],
+                "data_format": self.data_format}
 
     def __str__(self) -> str:
         source = f": {self.budget_source}" if self.budget_source else ""
         lines = [f"{self.valid} of {self.total} records valid" + (
             f" (budget {self.max_total_tokens} tokens{source})" if self.max_total_tokens else "")]
+        lines += [f"  read as: {self.data_format}"] if self.data_format else []
         lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
         lines += [f"  {rid}: {note}" for rid, note in self.notes]
         lines += [f"  {p.source}: [{p.reason}] {p.message}" for p in self.problems]
@@ -104,42 +122,100 @@ def _image_tokens(path: str, profile) -> int:
     return (height // profile.factor) * (width // profile.factor)
 
 
-def check_record(record, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
-                 processor=None, max_total_tokens: int | None = None, notes: list | None = None):
-    """Check one record (see the module docstring); return its fitted Sample or raise OmniBenchError.
+@dataclass(frozen=True)
+class Checked:
+    """A record that passed the gate: what the dataset trains on (metadata only, nothing kept decoded)."""
 
-    ``notes``: a list that gets ``(record id, line)`` for what the model will not see of a valid
-    record (audio past the feature extractor's 300 s cap).
+    record: object  # the Record as trained (an <audio> tag of its video's own track folded into the video)
+    sample: Sample  # the multi-turn sample fitted to the budget
+    videos: tuple[str, ...]  # resolved video paths, in tag order
+    infos: tuple[VideoInfo, ...]  # their probes
+    notes: tuple[str, ...] = ()  # what the model will not see of it (audio past the 300 s cap)
+
+
+class Gate:
+    """The one record gate: ``validate``, the training and evaluation datasets and the preference
+    pairs all call :meth:`check`, so a record ``validate`` calls valid is exactly one that trains,
+    and one it refuses is dropped with the same reason and message.
+
+    The settings are resolved once; ``max_total_tokens`` None is the model's context
+    (:func:`context_limit`), ``budget_source`` says which. Each video file is checked once
+    (probe, first and last sampled frames, audio track) however many records name it.
+
+    >>> gate = Gate(media_root="data/clips", settings=LayoutSettings(frames=4))  # doctest: +SKIP
+    >>> gate.check(load_records("data/longvale_sft.json")[0]).sample.total_tokens  # doctest: +SKIP
     """
-    from omni_bench.core.media import probe, read_frames
-    from omni_bench.core.processor import resolve_profile
-    from omni_bench.data.content import check_content, check_silence, check_tracks
-    from omni_bench.data.records import resolve_media
-    from omni_bench.data.samples import IMAGE_TAG, VIDEO_TAG, build_sample, media_tags, media_token_count, turns_of
-    from omni_bench.layout.frames import sample_indices
 
-    settings = settings or LayoutSettings()
-    rid = record.id
-    check_content(record)  # what the loader noted: broken line, turn values, durations, intervals
-    turns = turns_of(record.conversations, source=rid)
-    if record.unresolved:
-        raise OmniBenchError(f"{rid}: time token(s) {', '.join(record.unresolved)} have no value in meta.token",
-                             source=rid, reason="time-token")
-    tags = media_tags(turns)
-    for tag, kind, media in ((VIDEO_TAG, "video", record.videos), (IMAGE_TAG, "image", record.images)):
-        if tags.count(tag) != len(media):
-            raise OmniBenchError(f"{rid}: {tags.count(tag)} {tag} tag(s) but {len(media)} {kind}(s)",
-                                 source=rid, reason="tag-count")
-    from omni_bench.core.processor import load_processor
+    def __init__(self, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
+                 processor=None, max_total_tokens: int | None = None):
+        from omni_bench.core.processor import load_processor, resolve_profile
 
-    processor = processor or load_processor(settings.profile)
-    resolved = settings.resolve(resolve_profile(processor))
-    profile, use_audio = resolved.profile, resolved.use_audio
-    video_tokens, image_tokens, duration = [], [], record.duration
-    for name in record.videos:
-        path = str(resolve_media(name, media_root))
+        self.settings = settings or LayoutSettings()
+        self.processor = processor or load_processor(self.settings.profile)
+        self.resolved = self.settings.resolve(resolve_profile(self.processor))
+        self.media_root = media_root
+        self.budget_source = "as given"
+        if max_total_tokens is None:
+            max_total_tokens, self.budget_source = context_limit(self.processor, self.resolved.profile)
+        self.max_total_tokens = max_total_tokens
+        self._videos: dict[str, tuple] = {}  # path -> (info, tokens, notes) or the OmniBenchError it raised
+
+    def check(self, record) -> Checked:
+        """Check one record (the module docstring's order); raise OmniBenchError with its reason."""
+        rid = record.id
+        check_content(record)  # what the loader noted: broken line, turn values, durations, intervals
+        turns = turns_of(record.conversations, source=rid)
+        if record.unresolved:
+            raise time_token_error(rid, record.unresolved)
+        record = _fold_audio(record, turns)
+        tags = media_tags(turns_of(record.conversations, source=rid))
+        for tag, media in ((VIDEO_TAG, record.videos), (IMAGE_TAG, record.images)):
+            if tags.count(tag) != len(media):
+                raise tag_count_error(rid, tag, tags.count(tag), len(media))
+        videos = tuple(str(resolve_media(name, self.media_root)) for name in record.videos)
+        checked = [self._video(path) for path in videos]
+        image_tokens = [_image_tokens(str(resolve_media(name, self.media_root)), self.resolved.profile)
+                        for name in record.images]
+        if record.images:
+            raise unsupported_media_error(rid, "images")
+        if len(videos) > 1:
+            raise unsupported_media_error(rid, f"{len(videos)} videos in one record")
+        duration = record.duration or (checked[0][0].duration if checked else None)
+        outside = [t for t in record.timestamps if duration is not None and not 0 <= t <= duration + 1e-6]
+        if outside:
+            raise timestamps_error(rid, outside[0], duration)
+        if record.timestamps and duration is None:
+            raise timestamps_error(rid, None, None)
+        order = {VIDEO_TAG: iter([tokens for _, tokens, _ in checked]), IMAGE_TAG: iter(image_tokens)}
+        sample = build_sample(record, self.processor, [next(order[tag]) for tag in tags],
+                              max_total_tokens=self.max_total_tokens, system=self.system(record))
+        notes = tuple(f"{os.path.basename(path)}: {line}" for path, (_, _, lines) in zip(videos, checked)
+                      for line in lines)
+        return Checked(record, sample, videos, tuple(info for info, _, _ in checked), notes)
+
+    def system(self, record) -> str | None:
+        """The system prompt a record is trained with: its own, else the settings' (None: the template's)."""
+        return record.system if getattr(record, "system", None) is not None else self.settings.system
+
+    def _video(self, path: str) -> tuple:
+        """(info, placeholder tokens, cap notes) of one video file, checked once; its error every time."""
+        if path not in self._videos:
+            try:
+                self._videos[path] = self._check_video(path)
+            except OmniBenchError as exc:
+                self._videos[path] = exc
+        found = self._videos[path]
+        if isinstance(found, OmniBenchError):
+            raise found
+        return found
+
+    def _check_video(self, path: str) -> tuple:
+        from omni_bench.core.media import probe, read_frames
+        from omni_bench.layout.frames import sample_indices
+
+        use_audio, profile = self.resolved.use_audio, self.resolved.profile
         info = probe(path)
-        indices = sample_indices(info, resolved, profile.temporal_patch_size)
+        indices = sample_indices(info, self.resolved, profile.temporal_patch_size)
         read_frames(path, sorted({indices[0], indices[-1]}))
         if use_audio and not info.has_audio:
             raise no_audio_error(path)
@@ -148,23 +224,56 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
         check_tracks(info)
         if use_audio:
             check_silence(path)
-        video_tokens.append(media_token_count(info, settings, processor))
-        if notes is not None and use_audio:
-            notes.extend((rid, f"{os.path.basename(path)}: {line}") for line in _cap_notes(info, settings, processor))
-        duration = duration or info.duration
-    for name in record.images:
-        image_tokens.append(_image_tokens(str(resolve_media(name, media_root)), profile))
-    outside = [t for t in record.timestamps if duration is not None and not 0 <= t <= duration + 1e-6]
-    if outside:
-        raise OmniBenchError(f"{rid}: timestamp {outside[0]:g} s is outside the video's duration "
-                             f"(0 to {duration:g} s)", source=rid, reason="timestamps")
-    if record.timestamps and duration is None:
-        raise OmniBenchError(f"{rid}: timestamps but no duration to check them against", source=rid,
-                             reason="timestamps")
-    order = {VIDEO_TAG: iter(video_tokens), IMAGE_TAG: iter(image_tokens)}
-    media_tokens = [next(order[tag]) for tag in tags]
-    return build_sample(record, processor, media_tokens, max_total_tokens=max_total_tokens,
-                        system=settings.system)
+        tokens = media_token_count(info, self.settings, self.processor)
+        notes = tuple(_cap_notes(info, self.settings, self.processor)) if use_audio else ()
+        return info, tokens, notes
+
+
+def _fold_audio(record, turns):
+    """The record with each ``<video><audio>`` pair whose audio is the video's own track (the same file,
+    or the same name with an audio suffix: LLaMA-Factory's ``4.mp4`` / ``4.mp3``) read as the video
+    alone: the audio comes from the video (``use_audio_in_video``). Any other ``<audio>`` is refused.
+
+    >>> from omni_bench.data.records import Record
+    >>> r = Record("a", (("human", "<video><audio>Hi?"), ("gpt", "Yo.")), ("4.mp4",), audios=("4.mp3",))
+    >>> _fold_audio(r, turns_of(r.conversations)).conversations[0]
+    ('human', '<video>Hi?')
+    """
+    tags = media_tags(turns)
+    if tags.count(AUDIO_TAG) != len(record.audios):
+        raise tag_count_error(record.id, AUDIO_TAG, tags.count(AUDIO_TAG), len(record.audios))
+    if not record.audios:
+        return record
+    videos, audios, folded = iter(record.videos), iter(record.audios), []
+    previous, video = None, None
+    for tag in tags:
+        if tag == VIDEO_TAG:
+            video = next(videos, None)
+        elif tag == AUDIO_TAG:
+            audio = next(audios)
+            if previous != VIDEO_TAG or video is None or Path(audio).with_suffix("") != Path(video).with_suffix(""):
+                raise unsupported_media_error(record.id, "audio files apart from a video (<audio> not right after "
+                                                         "its <video>, or another file than the video's track)")
+            folded.append(audio)
+        previous = tag
+    pair = re.compile(re.escape(VIDEO_TAG) + r"\s*" + re.escape(AUDIO_TAG))
+    conversations = tuple((role, pair.sub(VIDEO_TAG, text) if role == "human" else text)
+                          for role, text in record.conversations)
+    return record.replace(conversations=conversations, audios=())
+
+
+def check_record(record, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
+                 processor=None, max_total_tokens: int | None = None, notes: list | None = None):
+    """Check one record through a one-off :class:`Gate`; return its fitted Sample or raise OmniBenchError.
+
+    ``notes``: a list that gets ``(record id, line)`` for what the model will not see of a valid
+    record (audio past the feature extractor's 300 s cap).
+    """
+    checked = Gate(media_root=media_root, settings=settings, processor=processor,
+                   max_total_tokens=max_total_tokens).check(record)
+    if notes is not None:
+        notes.extend((record.id, line) for line in checked.notes)
+    return checked.sample
 
 
 def _cap_notes(info, settings: LayoutSettings, processor) -> list[str]:
@@ -181,35 +290,25 @@ def _cap_notes(info, settings: LayoutSettings, processor) -> list[str]:
 
 def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
              processor=None, max_total_tokens: int | None = None, progress: bool | None = None) -> ValidationReport:
-    """Check every record; never stops at a bad one. ``progress``: tqdm bar on stderr (None: when a TTY).
-
-    ``max_total_tokens`` None: the model's context (:func:`context_limit`).
+    """Check every record through one :class:`Gate`; never stops at a bad one. ``progress``: tqdm bar on
+    stderr (None: when a TTY). ``max_total_tokens`` None: the model's context (:func:`context_limit`).
     """
     from tqdm.auto import tqdm
 
-    from omni_bench.core.processor import resolve_profile
-
-    settings = settings or LayoutSettings()
-    if processor is None:
-        from omni_bench.core.processor import load_processor
-
-        processor = load_processor(settings.profile)
-    budget_source = "as given"
-    if max_total_tokens is None:
-        max_total_tokens, budget_source = context_limit(processor, resolve_profile(processor))
+    gate = Gate(media_root=media_root, settings=settings, processor=processor, max_total_tokens=max_total_tokens)
     problems, truncated, notes = [], [], []
     bar = tqdm(records, desc="validate", unit="record", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     for record in bar:
         try:
-            sample = check_record(record, media_root=media_root, settings=settings, processor=processor,
-                                  max_total_tokens=max_total_tokens, notes=(seen := []))
-            notes.extend(seen)  # a record that fails has its problem, not notes
-            if sample.dropped_turns:
-                truncated.append((record.id, sample.dropped_turns))
+            checked = gate.check(record)
+            notes.extend((record.id, line) for line in checked.notes)  # a record that fails has its problem only
+            if checked.sample.dropped_turns:
+                truncated.append((record.id, checked.sample.dropped_turns))
         except OmniBenchError as exc:
             problems.append(Problem.from_error(record.id, exc))
         except Exception as exc:  # a bad record must never stop the run
             problems.append(Problem(record.id, "error", f"{type(exc).__name__}: {exc}"))
-    return ValidationReport(len(records), len(records) - len(problems), tuple(problems), max_total_tokens,
-                            tuple(truncated), budget_source, tuple(notes))
+    formats = ", ".join(dict.fromkeys(getattr(r, "source", "") for r in records if getattr(r, "source", "")))
+    return ValidationReport(len(records), len(records) - len(problems), tuple(problems), gate.max_total_tokens,
+                            tuple(truncated), gate.budget_source, tuple(notes), formats or None)
