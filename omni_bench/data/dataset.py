@@ -6,9 +6,10 @@ thinker's ``forward`` takes. At construction every record is *planned* from meta
 is fitted to ``max_total_tokens`` and records that cannot make a sample (missing or
 unreadable video, no audio track when audio is asked for, bad roles, over budget...) are
 listed in ``dataset.dropped`` with their reason instead of failing later in training.
-``dataset[i]`` then decodes the sampled frames and the video's own audio, calls
-transformers' processor the way omni_bench always does (:func:`~omni_bench.layout.processor_call.processor_call`:
-the fps actually sampled, audio from the video) and adds labels on the expanded ids.
+``dataset[i]`` then takes the media road (:mod:`omni_bench.layout.road`, as ``inspect`` and
+``eval run`` do): it decodes exactly the planned frames and the video's own audio, calls
+transformers' processor the way omni_bench always does (the fps actually sampled, audio from
+the video) and adds labels on the expanded ids.
 
 Item (one sample, ``L`` tokens; video keys absent for text-only records, audio keys absent
 without audio)::
@@ -64,6 +65,7 @@ class PlannedSample:
     video: str | None  # resolved video path (None: text-only)
     info: object | None  # the video's VideoInfo (probe), None for text-only
     sample: object  # the Sample fitted to the budget from metadata
+    media: object | None = None  # the video's MediaPlan (omni_bench.layout.road.plan_media), None for text-only
 
 
 class OmniSFTDataset(Dataset):
@@ -104,23 +106,25 @@ class OmniSFTDataset(Dataset):
         from omni_bench.core.media import probe
         from omni_bench.data.content import check_content
         from omni_bench.data.records import resolve_media
-        from omni_bench.data.samples import build_sample, media_token_count
+        from omni_bench.data.samples import build_sample
+        from omni_bench.layout.road import plan_media
 
         check_content(record)  # a broken line, a turn value not a string, a bad duration or interval
         if record.images or len(record.videos) > 1:
             raise OmniBenchError(f"{record.id}: images and several videos per record are not supported by "
                                  "OmniSFTDataset", source=record.id, reason="unsupported")
-        video = info = None
+        video = info = media = None
         tokens: tuple[int, ...] = ()
         if record.videos:
             video = str(resolve_media(record.videos[0], self.media_root))
             info = probe(video)
             if self.use_audio and not info.has_audio:
                 raise no_audio_error(video)
-            tokens = (media_token_count(info, self.settings, self.processor),)
+            media = plan_media(info, self.resolved)  # the frames are sampled here, once
+            tokens = (media.span_tokens,)
         sample = build_sample(record, self.processor, tokens, max_total_tokens=self.max_total_tokens,
                               system=self.settings.system)
-        return PlannedSample(record, video, info, sample)
+        return PlannedSample(record, video, info, sample, media)
 
     def __len__(self) -> int:
         return len(self.planned)
@@ -130,39 +134,29 @@ class OmniSFTDataset(Dataset):
         return self.planned[index].sample
 
     def _process(self, index: int):
-        """Decode, fit exactly, run the processor. Returns (output dict, labels, indices, processor_fps)."""
-        from omni_bench.core.media import read_audio, read_frames
-        from omni_bench.data.samples import build_sample, media_token_count
-        from omni_bench.layout.frames import resize_frames, sample_indices
-        from omni_bench.layout.processor_call import processor_call
+        """Decode the planned media, fit exactly, run the processor (the media road's stages 3-4).
+
+        Returns (output dict, labels, frame indices, processor fps)."""
+        from omni_bench.data.samples import build_sample
+        from omni_bench.layout.road import decode_media, process
 
         plan = self.planned[index]
-        sample, frames, audio, indices, fps = plan.sample, None, None, (), None
-        if plan.video is not None:
-            indices = sample_indices(plan.info, self.resolved, self.profile.temporal_patch_size)
-            frames = read_frames(plan.video, indices)
-            if self.resolved.resize is not None:
-                frames = resize_frames(frames, self.resolved.resize, self.profile.factor)
-            if self.use_audio:
-                audio = read_audio(plan.video, sampling_rate=self.profile.sampling_rate)
-            fps = self.settings.processor_fps or len(indices) / plan.info.duration
-            exact = (media_token_count(plan.info, self.settings, self.processor,
-                                       audio_samples=None if audio is None else len(audio)),)
+        sample, media = plan.sample, None
+        if plan.media is not None:
+            media = decode_media(plan.media, self.resolved)
+            exact = (media.plan.span_tokens,)
             if exact != sample.media_tokens:  # the decoded audio differs from the container's length
                 sample = build_sample(plan.record, self.processor, exact, max_total_tokens=self.max_total_tokens,
                                       system=self.settings.system)
         text = self.processor.apply_chat_template(sample.messages(self.settings.system), tokenize=False)
-        if frames is None:
-            out = dict(self.processor(text=[text], return_tensors="pt"))
-        else:
-            # processor_call hands the sampled fps to both families (VL reads it from video metadata)
-            out = dict(processor_call(self.processor, self.resolved, text, frames, audio, fps, indices=indices,
-                                      native_fps=plan.info.native_fps))
+        out = dict(process(text, media, self.processor))
         labels = assistant_labels(out["input_ids"][0].numpy(), token_ids(self.processor))
         if len(labels) != sample.input_tokens or int((labels != IGNORE_INDEX).sum()) != sample.label_tokens:
             raise RuntimeError(f"{plan.record.id}: counted {sample.input_tokens}/{sample.label_tokens} input/label "
                                f"tokens but the processor gave {len(labels)}/{int((labels != IGNORE_INDEX).sum())}")
-        return out, labels, indices, fps
+        if media is None:
+            return out, labels, (), None
+        return out, labels, list(media.indices), media.processor_fps
 
     def __getitem__(self, index: int) -> dict:
         out, labels, _, _ = self._process(index)

@@ -1,10 +1,15 @@
 """``inspect``: run the real processor on a real clip and return its :class:`TokenLayout`.
 
-The video is probed, the frames are chosen with qwen-vl-utils' rule (``smart_nframes``
-then ``linspace(...).round()``), only those frames are decoded, the audio comes from the
-video's own track, and transformers' processor does the rest with the fps actually sampled
-(unless ``processor_fps`` overrides it). Nothing is mocked: the layout is read off the
-processor's real ``input_ids``.
+``inspect`` is the media road (:mod:`omni_bench.layout.road`) walked once, then a comparison:
+
+1. **plan**: the video is probed and the settings resolved once; the frames are chosen with
+   qwen-vl-utils' rule (``smart_nframes`` then ``linspace(...).round()``), the size, grid,
+   audio and the fps handed to the processor follow (:func:`~omni_bench.layout.road.plan_media`);
+   the cost guard reads this plan and refuses a sample beyond the model before anything is decoded;
+2. **decode**: only the planned frames, and the audio from the video's own track;
+3. **run**: transformers' processor with the fps actually sampled (unless ``processor_fps``
+   overrides it); the layout is read off the processor's real ``input_ids``, nothing mocked;
+4. **compare**: the processor's input ids against the plan's count; a disagreement is a note.
 
 Not covered: several videos per sample, images (the processor supports them; the
 report shows their runs but ``inspect`` builds one-video samples).
@@ -12,12 +17,13 @@ report shows their runs but ``inspect`` builds one-video samples).
 
 from __future__ import annotations
 
-from omni_bench.core.media import probe, read_audio, read_frames
-from omni_bench.core.problems import no_audio_error
-from omni_bench.core.processor import load_processor, resolve_profile
+from dataclasses import replace
+
+from omni_bench.core.processor import load_processor
 from omni_bench.layout.cost import check_cost
-from omni_bench.layout.frames import resize_frames, sample_indices
-from omni_bench.layout.processor_call import conversation, layout_from_output, processor_call
+from omni_bench.layout.plan import template_ids
+from omni_bench.layout.processor_call import conversation, layout_from_output
+from omni_bench.layout.road import decode_media, plan_media, process, resolve
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.layout.token_layout import TokenLayout, with_audio_track
 
@@ -29,27 +35,32 @@ def inspect(media: str, settings: LayoutSettings | None = None, *, processor=Non
 
     ``inspect("data/clips/longvale_a.mkv", frames=16)`` - settings can be given as a
     :class:`LayoutSettings` or as keyword changes to the defaults. Raises
-    :class:`OmniBenchError` for a missing, unreadable or truncated file and for a video
-    without audio when audio is asked for.
+    :class:`OmniBenchError` for a missing, unreadable or truncated file, for a video
+    without audio when audio is asked for, and for a sample beyond the model's context
+    or the pixel limit (before decoding).
     """
-    settings = (settings or LayoutSettings()).replace(**changes) if changes else (settings or LayoutSettings())
-    info = probe(media)
+    settings = settings or LayoutSettings()
+    settings = settings.replace(**changes) if changes else settings
     processor = processor or load_processor(settings.profile)
-    resolved = settings.resolve(resolve_profile(processor))
+    resolved = resolve(settings, processor)
+    planned = plan_media(media, resolved)
+    template, _ = template_ids(processor, resolved)
+    planned_ids = len(template) - 1 + planned.span_tokens
+    check_cost(planned, planned_ids, resolved.profile.max_position_embeddings)  # refused before decoding
+    decoded = decode_media(planned, resolved)
+    out = process(conversation(resolved), decoded, processor, add_generation_prompt=resolved.answer is None)
+    layout = layout_from_output(out, processor, resolved, info=decoded.info, indices=decoded.indices,
+                                processor_fps=decoded.processor_fps, use_audio=resolved.use_audio)
+    layout = _compare(layout, len(template) - 1 + decoded.plan.span_tokens)
     profile = resolved.profile
-    if resolved.use_audio and not info.has_audio:
-        raise no_audio_error(info.path)
-    indices = sample_indices(info, resolved, profile.temporal_patch_size)
-    check_cost(info, settings, processor, profile.max_position_embeddings)  # refused before decoding
-    frames = read_frames(info.path, indices)
-    if resolved.resize is not None:
-        frames = resize_frames(frames, resolved.resize, profile.factor)
-    audio = read_audio(info.path, sampling_rate=profile.sampling_rate) if resolved.use_audio else None
-    processor_fps = resolved.processor_fps or len(indices) / info.duration
-    text = processor.apply_chat_template(conversation(resolved), tokenize=False,
-                                         add_generation_prompt=resolved.answer is None)
-    out = processor_call(processor, resolved, text, frames, audio, processor_fps, indices=indices,
-                         native_fps=info.native_fps)
-    layout = layout_from_output(out, processor, resolved, info=info, indices=indices,
-                                processor_fps=processor_fps, use_audio=resolved.use_audio)
-    return with_audio_track(layout, None if audio is None else len(audio), profile.sampling_rate, profile.hop_length)
+    track = None if decoded.audio is None else len(decoded.audio)
+    return with_audio_track(layout, track, profile.sampling_rate, profile.hop_length)
+
+
+def _compare(layout: TokenLayout, planned_ids: int) -> TokenLayout:
+    """The layout with a note when the processor's input ids are not the plan's count."""
+    got = int(layout.stats.input_ids_shape[-1])
+    if got == planned_ids:
+        return layout
+    note = f"the processor gave {got:,} input ids, the plan {planned_ids:,} (omni_bench.layout.plan disagrees)"
+    return replace(layout, notes=(*layout.notes, note))
