@@ -25,6 +25,10 @@ and the root's plain-text form is the view's one-line summary.
   spans on each video's timeline; text twins :func:`render_grounding_table_text`,
   :func:`render_iou_histogram_text`, :func:`render_span_timelines_text`.
 
+Every ``draw_*`` returns a :class:`Picture` (a pyplot-free ``matplotlib.figure.Figure``; a view
+drawn on one Axes returns that Axes) that a notebook shows as a picture (``image/png``), and a
+displayed view shows once, even when a cell ends with its factory's call.
+
 Importing this package is light; each view module (and ipywidgets, matplotlib) loads on
 first use. ``import omni_bench`` never imports this package.
 """
@@ -44,7 +48,7 @@ _EXPORTS = {
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
     "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
     "draw_metrics": "dashboard", "Dashboard": "dashboard", "plot_metrics": "plots",
-    "png_bytes": "_common",
+    "png_bytes": "picture", "Picture": "picture",
     "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
     "draw_samplers": "samplers", "draw_sampler_thumbnails": "samplers", "thumbnail_picks": "samplers",
     "show_eval": "eval_views", "EvalView": "eval_views", "grounding_rows": "eval_views",
@@ -57,7 +61,7 @@ __all__ = [
     "Clock", "Dashboard", "InspectorView", "LabelsView", "MediaCache", "save_report", "selection_media",
     "clock_of", "draw_layout", "draw_metrics",
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
-    "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
+    "Picture", "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
     "show_eval", "EvalView", "grounding_rows", "render_grounding_table_text", "draw_iou_histogram",
     "render_iou_histogram_text", "draw_span_timelines", "render_span_timelines_text",

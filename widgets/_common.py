@@ -10,17 +10,18 @@ The contract (one for every ``show_x``)::
 text twin). The root's ``text/plain`` form is the view's one-line summary, so a notebook
 record of a displayed widget holds a deterministic line instead of a model id.
 
-Figures are made with ``matplotlib.figure.Figure`` on the Agg canvas, never pyplot, and
-rendered to PNG bytes (no "Software" stamp, so bytes are stable) for an ``ipywidgets.Image``.
+Figures are :class:`.picture.Picture` objects (a ``matplotlib.figure.Figure`` on the Agg
+canvas that shows as a picture in a notebook), never pyplot, rendered to PNG bytes (no
+"Software" stamp, so bytes are stable) for an ``ipywidgets.Image``.
 Not covered: interactive matplotlib backends (ipympl), click events on the image.
 """
 
 from __future__ import annotations
 
-import io
-
 import ipywidgets as W
 import numpy as np
+
+from .picture import figure, png_bytes  # noqa: F401 (the views import them from here)
 
 IGNORE_INDEX = -100
 
@@ -39,11 +40,36 @@ class Root(W.VBox):
         super().__init__(**kwargs)
         self.view = view
 
+    _shown_in = None  # the cell that last displayed this root (see _ipython_display_)
+
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:
             bundle["text/plain"] = self.view.summary()
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """Display at most once per cell. A factory displays its root and returns it, so a bare
+        ``show_x(...)`` as a cell's last expression would otherwise draw a second, live copy."""
+        from IPython.display import display
+
+        cell = _current_cell()
+        if cell is not None and cell == self._shown_in:
+            return
+        self._shown_in = cell
+        display(self._repr_mimebundle_(), raw=True)
+
+
+def _current_cell():
+    """An id of the cell running now: the kernel's execute request id (or IPython's execution
+    count); None outside IPython."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return None
+    header = getattr(shell, "parent_header", None) or {}
+    return header.get("msg_id") or shell.execution_count
 
 
 def contract(root: Root, controls: dict, display: bool):
@@ -54,23 +80,6 @@ def contract(root: Root, controls: dict, display: bool):
         ipy_display(root)
         return root
     return {"widget": root, "controls": controls, "view": root.view}
-
-
-def figure(width: float, height: float):
-    """A pyplot-free Figure on the Agg canvas: ``figure(9, 2)`` is 900 x 200 px at dpi 100."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def png_bytes(fig) -> bytes:
-    """Render a Figure to PNG bytes, without the matplotlib version stamp (stable bytes)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
 
 
 def runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ shown as LongVALE's two-digit relative times (``00``-``100``).
   ``"pred-<video>-<n>"`` so tests can find them); text twin :func:`render_span_timelines_text`;
 * :func:`show_eval` - the three in one widget (factory contract of :mod:`omni_bench_widgets`).
 
-Figures are ``matplotlib.figure.Figure`` objects on the Agg canvas, never pyplot. Not
+Figures are :class:`~.picture.Picture` objects (a ``matplotlib.figure.Figure`` on the Agg canvas
+that a notebook shows as a picture), never pyplot. Not
 covered: dense and segment captioning (their scores have no per-query span to draw).
 """
 

@@ -36,24 +36,24 @@ METRICS = {"loss": "training loss", "learning_rate": "learning rate", "grad_norm
 
 
 def metric_figure(rows, key: str, *, vocab_size: int | None = None, smoothing: float = 0.6):
-    """One metric against the step (a ``Figure``), or None when no row has a value for ``key``.
+    """One metric against the step (a :class:`~.picture.Picture`), or None when no row has a value for ``key``.
 
     The loss has its raw and smoothed (EMA ``smoothing``) curves in a legend, and ``vocab_size``
     adds ln(V), the loss of an untrained model, as a dashed line. Steps are whole numbers.
     """
     import math
 
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     from .dashboard import smooth  # (ipywidgets loads with it: the package needs it anyway)
+    from .picture import figure
 
     label = METRICS[key]
     points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
     if not points:
         return None
     steps, values = zip(*points)
-    fig = Figure(figsize=(5.0, 3.0), dpi=100)
+    fig = figure(5.0, 3.0)
     ax = fig.add_subplot()
     marker = "o" if len(points) <= 40 else None
     if key == "loss" and len(points) > 2 and smoothing > 0:

@@ -8,7 +8,8 @@
   (:func:`omni_bench.core.media.read_frames`, once for all rows) and shows up to ``max_thumbs`` per
   sampler, evenly picked from its choice and always including its first and last.
 
-Both return a ``matplotlib.figure.Figure`` on the Agg canvas (never pyplot). The text twin is
+Both return a :class:`~.picture.Picture` (a ``matplotlib.figure.Figure`` on the Agg canvas that a
+notebook shows as a picture; never pyplot). The text twin is
 ``str(comparison)``. Not covered: interactivity (the comparison is cheap: recompute and redraw).
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+
+from .picture import figure
 
 __all__ = ["draw_samplers", "draw_sampler_thumbnails", "thumbnail_picks", "SAMPLER_COLOURS"]
 
@@ -27,15 +30,6 @@ SAMPLER_COLOURS = {
 _OVERRUN = "#d62728"
 
 
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def draw_samplers(comparison, ax=None, *, names=None):
     """One row per sampler on a time axis (seconds); returns the Figure.
 
@@ -44,7 +38,7 @@ def draw_samplers(comparison, ax=None, *, names=None):
     """
     rows = [r for r in comparison.rows if names is None or r.name in names]
     if ax is None:
-        fig = _figure(9.0, 0.45 * len(rows) + 1.3)
+        fig = figure(9.0, 0.45 * len(rows) + 1.3)
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -119,7 +113,7 @@ def draw_sampler_thumbnails(path, comparison, *, names=None, max_thumbs: int = 6
     aspect = info.height / info.width
     names_in = 0.075 * max((len(r.name) for r in rows), default=8) + 0.3  # the name column, never clipped
     width = thumb_width * max_thumbs + names_in + 0.1
-    fig = _figure(width, (thumb_width * aspect + 0.35) * max(len(rows), 1) + 0.3)
+    fig = figure(width, (thumb_width * aspect + 0.35) * max(len(rows), 1) + 0.3)
     grid = fig.add_gridspec(max(len(rows), 1), max_thumbs, left=names_in / width, right=0.99, top=0.95,
                             bottom=0.02, wspace=0.05, hspace=0.35)
     for r, row in enumerate(rows):

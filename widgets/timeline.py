@@ -12,8 +12,9 @@ seconds the position ids claim instead.
 :func:`draw_timeline_pair` puts a misaligned sample above its fixed version on a shared
 time axis. The text twin is ``str(alignment)``.
 
-Figures are ``matplotlib.figure.Figure`` objects (Agg canvas), never pyplot; nothing
-here is imported by ``omni_bench``. Not covered: interaction (zoom / hover).
+Figures are :class:`~.picture.Picture` objects (a ``matplotlib.figure.Figure`` on the Agg canvas
+that a notebook shows as a picture), never pyplot; nothing here is imported by ``omni_bench``.
+Not covered: interaction (zoom / hover).
 """
 
 from __future__ import annotations
@@ -26,16 +27,13 @@ _COLOURS = {"VIDEO": ("#f28e2b", "#c4661b"), "AUDIO": ("#59a14f", "#3d7a35"), "c
 
 
 def _new_axes(width: float = 10.0, height: float = 3.0):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from .picture import PictureAxes, figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig.add_subplot(1, 1, 1)
+    return figure(width, height, layout="constrained").add_subplot(1, 1, 1, axes_class=PictureAxes)
 
 
 def draw_timeline(alignment, ax=None, *, title: str | None = None):
-    """Draw one Alignment (see module docstring) and return the Axes.
+    """Draw one Alignment (see module docstring) and return the Axes (in a notebook, its picture).
 
     ``ax``: an Axes to draw on (default: a new Figure of 10 x 3 inches). A legend under the axes
     explains the shades and the lines. ``title``
@@ -103,11 +101,9 @@ def draw_timeline_pair(misaligned, fixed, *, titles: tuple[str, str] | None = No
     """
     import textwrap
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from .picture import figure
 
-    fig = Figure(figsize=(10, 5.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(10, 5.2, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     if titles is None:
         advice = textwrap.fill(misaligned.recommendation.line, width=120)  # long CLI flags: wrap, don't clip
