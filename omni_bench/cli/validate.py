@@ -28,11 +28,17 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
+    from omni_bench.data.preference import is_preference_file, validate_pairs
     from omni_bench.data.records import load_records
     from omni_bench.data.validation import validate
 
-    records = load_records(args.annotations, format=args.data_format, task=args.task, time_format=args.time_format)
-    report = validate(records, media_root=args.media_root, settings=settings_from_args(args),
-                      max_total_tokens=args.max_total_tokens)
+    if is_preference_file(args.annotations):  # chosen / rejected pairs: the same gate, both sides
+        report = validate_pairs(args.annotations, args.media_root, settings=settings_from_args(args),
+                                max_total_tokens=args.max_total_tokens)
+    else:
+        records = load_records(args.annotations, format=args.data_format, task=args.task,
+                               time_format=args.time_format)
+        report = validate(records, media_root=args.media_root, settings=settings_from_args(args),
+                          max_total_tokens=args.max_total_tokens)
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else str(report))
     return 0

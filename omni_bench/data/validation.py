@@ -47,7 +47,7 @@ from omni_bench.data.tags import (
 )
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["ValidationReport", "Gate", "Checked", "check_record", "validate", "context_limit"]
+__all__ = ["ValidationReport", "Gate", "Checked", "check_record", "validate", "context_limit", "fold_audio"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class Gate:
         turns = turns_of(record.conversations, source=rid)
         if record.unresolved:
             raise time_token_error(rid, record.unresolved)
-        record = _fold_audio(record, turns)
+        record = fold_audio(record, turns)
         tags = media_tags(turns_of(record.conversations, source=rid))
         for tag, media in ((VIDEO_TAG, record.videos), (IMAGE_TAG, record.images)):
             if tags.count(tag) != len(media):
@@ -187,11 +187,16 @@ class Gate:
         if record.timestamps and duration is None:
             raise timestamps_error(rid, None, None)
         order = {VIDEO_TAG: iter([tokens for _, tokens, _ in checked]), IMAGE_TAG: iter(image_tokens)}
-        sample = build_sample(record, self.processor, [next(order[tag]) for tag in tags],
-                              max_total_tokens=self.max_total_tokens, system=self.system(record))
+        sample = self.fit(record, [next(order[tag]) for tag in tags])
         notes = tuple(f"{os.path.basename(path)}: {line}" for path, (_, _, lines) in zip(videos, checked)
                       for line in lines)
         return Checked(record, sample, videos, tuple(info for info, _, _ in checked), notes)
+
+    def fit(self, record, media_tokens) -> Sample:
+        """The record's sample under this gate's budget and system prompt, with ``media_tokens`` per tag
+        (a record already checked: the dataset after decoding, the rejected side of a pair)."""
+        return build_sample(record, self.processor, media_tokens, max_total_tokens=self.max_total_tokens,
+                            system=self.system(record))
 
     def system(self, record) -> str | None:
         """The system prompt a record is trained with: its own, else the settings' (None: the template's)."""
@@ -229,14 +234,14 @@ class Gate:
         return info, tokens, notes
 
 
-def _fold_audio(record, turns):
+def fold_audio(record, turns):
     """The record with each ``<video><audio>`` pair whose audio is the video's own track (the same file,
     or the same name with an audio suffix: LLaMA-Factory's ``4.mp4`` / ``4.mp3``) read as the video
     alone: the audio comes from the video (``use_audio_in_video``). Any other ``<audio>`` is refused.
 
     >>> from omni_bench.data.records import Record
     >>> r = Record("a", (("human", "<video><audio>Hi?"), ("gpt", "Yo.")), ("4.mp4",), audios=("4.mp3",))
-    >>> _fold_audio(r, turns_of(r.conversations)).conversations[0]
+    >>> fold_audio(r, turns_of(r.conversations)).conversations[0]
     ('human', '<video>Hi?')
     """
     tags = media_tags(turns)
