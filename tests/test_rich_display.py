@@ -55,6 +55,8 @@ def _pair():
 # draw_* name -> the call (tmp_path, clips) that draws it on the smallest input it takes
 BUILDERS = {
     "draw_layout": lambda tmp, clips: widgets.draw_layout(plan(META, frames=4)),
+    "draw_layouts": lambda tmp, clips: widgets.draw_layouts({"4 frames": plan(META, frames=4),
+                                                             "2 frames": plan(META, frames=2)}),
     "draw_metrics": lambda tmp, clips: widgets.draw_metrics([{"step": 1, "loss": 2.0, "learning_rate": 1e-4,
                                                               "grad_norm": 1.0}]),
     "draw_timeline": lambda tmp, clips: widgets.draw_timeline(alignment(media_plan(META))),
@@ -144,3 +146,19 @@ def test_in_a_kernel_a_figure_is_a_png_and_a_view_renders_once(tmp_path):
         assert len(outputs[i]) == 1
     assert outputs[2][0].data["text/plain"] == "grounding: 2 queries · mIoU 50.0 · unparseable 1"
     assert outputs[4][0].data["text/plain"].startswith("kept: 2 queries")
+
+
+def test_layouts_side_by_side_share_one_token_axis_and_count_every_token():
+    layouts = {"4 frames": plan(META, frames=4), "2 frames": plan(META, frames=2)}
+    fig = widgets.draw_layouts(layouts)
+    assert len(fig.axes) == 2
+    assert {ax.get_xlim() for ax in fig.axes} == {(0, len(layouts["4 frames"].input_ids))}
+    lines = widgets.render_layouts_text(layouts).splitlines()
+    for line, (name, layout) in zip(lines, layouts.items()):
+        head, counts = line.split(": ")
+        assert head.split() == [name.split()[0], name.split()[1], f"{len(layout.input_ids):,}", "tokens"]
+        by_kind = dict(part.rsplit(" ", 1) for part in counts.split(", "))
+        assert sum(int(v.replace(",", "")) for v in by_kind.values()) == len(layout.input_ids)
+        assert int(by_kind["VIDEO"].replace(",", "")) == layout.stats.video_tokens > 0
+        assert int(by_kind.get("AUDIO", "0").replace(",", "")) == layout.stats.audio_tokens
+        assert fig.axes[list(layouts).index(name)].get_title(loc="left").startswith(f"{name} · ")

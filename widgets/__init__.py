@@ -14,6 +14,8 @@ and the root's plain-text form is the view's one-line summary.
   clip's frames and audio under their tokens - waveform or the processor's log-mel
   ``input_features`` (:func:`processor_log_mel`) -, the verdict banner, selection table, live
   re-planning, ``view.save("x.html")``); text twin :func:`render_layout_text`.
+* :func:`draw_layouts` - several layouts of one clip side by side (one strip per model); text
+  twin :func:`render_layouts_text`.
 * :func:`run_images` - a training run's curves for ``omni-bench report RUN_DIR --html FILE``.
 * :func:`show_labels` - label-mask viewer; text twin :func:`render_labels_text`.
 * :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
@@ -42,7 +44,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "show_layout": "inspector", "render_layout_text": "layout_text", "render_selection_text": "layout_text",
-    "draw_layout": "inspector", "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
+    "draw_layout": "inspector", "draw_layouts": "layout_figure", "render_layouts_text": "layout_figure",
+    "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
     "InspectorView": "inspector", "MediaCache": "media_strip", "selection_media": "media_strip",
     "save_report": "report", "run_images": "report", "processor_log_mel": "log_mel",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
@@ -59,7 +62,7 @@ _EXPORTS = {
 
 __all__ = [
     "Clock", "Dashboard", "InspectorView", "LabelsView", "MediaCache", "save_report", "selection_media",
-    "clock_of", "draw_layout", "draw_metrics",
+    "clock_of", "draw_layout", "draw_layouts", "render_layouts_text", "draw_metrics",
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
     "Picture", "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",

@@ -19,6 +19,9 @@ Panels, top to bottom:
 
 Panels 2-5 share the selection's token axis; dashed lines mark the interleave chunk bounds.
 Runs are drawn as rectangles (one collection per band), so 50k tokens cost what their runs cost.
+
+:func:`draw_layouts` puts several layouts of one clip (e.g. one per model family) side by side:
+one overview strip each on a shared token axis; text twin :func:`render_layouts_text`.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .layout_text import default_selection
 from .log_mel import draw_log_mel
 from .media_strip import draw_audio, draw_chunk_bounds, draw_frames
 
-__all__ = ["draw_layout", "MIN_RUN_PX", "ids_per_second", "AUDIO_VIEWS"]
+__all__ = ["draw_layout", "draw_layouts", "render_layouts_text", "MIN_RUN_PX", "ids_per_second", "AUDIO_VIEWS"]
 
 AUDIO_VIEWS = ("waveform", "log-mel")  # what the audio row draws
 
@@ -203,3 +206,45 @@ def _legend(fig, kinds, roles, clock, Patch) -> None:
 def _title(layout) -> str:
     name = os.path.basename(layout.media) if layout.media else layout.source
     return f"{name} · {len(layout.input_ids):,} tokens · video_grid_thw {grid_text(layout)}"
+
+
+def _kind_counts(layout) -> str:
+    counts = np.bincount(np.asarray(layout.kinds), minlength=len(KIND_NAMES))
+    return ", ".join(f"{KIND_NAMES[k]} {counts[k]:,}" for k in (2, 3, 4, 0, 1) if counts[k])
+
+
+def render_layouts_text(layouts) -> str:
+    """Text twin of :func:`draw_layouts`: one line per layout, its tokens by kind.
+
+    For ``kitchen_talk.mkv`` at 8 frames (notebook 09): ``render_layouts_text({"qwen2.5-vl-7b": layout})``
+    -> ``"qwen2.5-vl-7b  1,236 tokens: VIDEO 1,196, text 32, special 8"`` (counts of ``layout.kinds``).
+    """
+    name = max((len(n) for n in layouts), default=0)
+    return "\n".join(f"{n:<{name}}  {len(layout.input_ids):,} tokens: {_kind_counts(layout)}"
+                     for n, layout in layouts.items())
+
+
+def draw_layouts(layouts, *, width: float = 10.0):
+    """Several layouts of one clip side by side: one strip per layout (kind, role and labelled
+    bands, as the inspector's overview) on one token axis, so lengths and where the media and
+    the reply sit compare at a glance. ``layouts`` maps a name (e.g. the profile) to a layout."""
+    from matplotlib.patches import Patch
+
+    longest = max((len(layout.input_ids) for layout in layouts.values()), default=1)
+    fig = figure(width, 0.75 * max(len(layouts), 1) + 0.9)
+    axes = np.atleast_1d(fig.subplots(max(len(layouts), 1), 1, sharex=True))
+    px = width * 100 * (_RIGHT - _LEFT)
+    for ax, (name, layout) in zip(axes, layouts.items()):
+        _draw_bands(ax, layout.kinds, role_codes(layout), labelled_mask(layout), MIN_RUN_PX * longest / px)
+        ax.set_title(f"{name} · {len(layout.input_ids):,} tokens · {_kind_counts(layout)}", fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    axes[0].set_xlim(0, longest)
+    axes[-1].set_xlabel("token position", fontsize=8)
+    kinds = np.unique(np.concatenate([np.asarray(layout.kinds) for layout in layouts.values()] or [[0]]))
+    handles = [Patch(color=KIND_COLOURS[k], label=KIND_NAMES[k]) for k in kinds.tolist()]
+    handles += [Patch(color=ROLE_COLOURS[r], label=ROLE_NAMES[r]) for r in (1, 2, 3)]
+    handles.append(Patch(color=LABEL_COLOUR, label="labelled"))
+    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=7, frameon=False)
+    fig.subplots_adjust(left=_LEFT, right=_RIGHT, top=1 - 0.45 / fig.get_figheight(),
+                        bottom=0.45 / fig.get_figheight(), hspace=1.0)
+    return fig
