@@ -18,7 +18,7 @@ from omni_bench.core.errors import OmniBenchError
 __all__ = ["main", "build_parser", "COMMANDS", "version_line"]
 
 # The subcommand modules, in help order; a new one (e.g. "eval") is one more name here.
-COMMANDS = ("inspect", "plan", "budget", "samplers", "validate", "train", "eval", "report", "bench", "env")
+COMMANDS = ("inspect", "plan", "budget", "samplers", "validate", "train", "pairs", "eval", "report", "bench", "env")
 
 _EPILOG = """\
 Media files are positional: omni-bench inspect CLIP, plan CLIP, samplers CLIP, budget FILE...
