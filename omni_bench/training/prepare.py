@@ -15,8 +15,8 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, DEFAULT_LORA_TARGETS, TrainConfig
 
-__all__ = ["lora_target_regex", "train_module_names", "adapt_model", "load_trained_model", "load_model",
-           "resolve_dtype", "prepare_model"]
+__all__ = ["lora_target_regex", "train_module_names", "adapt_model", "adapter_folder", "load_trained_model",
+           "load_model", "resolve_dtype", "prepare_model"]
 
 
 def lora_target_regex(model, targets=DEFAULT_LORA_TARGETS) -> str:
@@ -121,7 +121,8 @@ def prepare_model(config: TrainConfig, dtype):
     model = adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
                         lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                         lora_targets=targets, loss_backend=config.loss_backend,
-                        loss_chunk_size=config.loss_chunk_size, train_modules=config.train_modules)
+                        loss_chunk_size=config.loss_chunk_size, train_modules=config.train_modules,
+                        init_adapter=None if config.init_adapter is None else adapter_folder(config.init_adapter))
     from omni_bench.training.towers import install_idle_towers
 
     install_idle_towers(model)  # every process runs every tower on a sharded run (training/towers.py)
@@ -130,11 +131,14 @@ def prepare_model(config: TrainConfig, dtype):
 
 def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16, lora_alpha: int = 16,
                 lora_dropout: float = 0.05, lora_targets=DEFAULT_LORA_TARGETS, loss_backend: str = "auto",
-                loss_chunk_size: int | None = None, train_modules=()):
+                loss_chunk_size: int | None = None, train_modules=(), init_adapter: str | os.PathLike | None = None):
     """What :func:`train` does to a loaded model, as a function: base frozen, gradient
     checkpointing with input gradients, LoRA on the text model's projections only (peft),
     and the fused loss (``loss_chunk_size`` None: the loss's default); ``train_modules`` (names as
     :func:`train_module_names` reads them) train in full beside it. Returns the peft model.
+    ``init_adapter``: a trained adapter folder to continue instead of a new LoRA (its own rank, targets
+    and modules; the lora_* and train_modules arguments are not used), loaded twice: as the trained
+    ``"default"`` and as a frozen copy ``"ref"``, preference tuning's reference (training/dpo.py).
     Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
     from omni_bench._torchvision import ensure_torchvision
 
@@ -149,7 +153,14 @@ def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16,
                       modules_to_save=train_module_names(model, train_modules) or None)
     with warnings.catch_warnings():  # peft reads the deprecated is_gradient_checkpointing alias
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = get_peft_model(model, lora)
+        if init_adapter is None:
+            model = get_peft_model(model, lora)
+        else:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+            model.load_adapter(str(init_adapter), adapter_name="ref", is_trainable=False)
+            model.set_adapter("default")
     if gradient_checkpointing:  # after peft, which would hook every tower's input (_text_inputs_require_grad)
         base = model.get_base_model()
         base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -178,6 +189,17 @@ def _text_inputs_require_grad(model) -> None:
 
     embed = base.get_submodule(_text_decoder_name(base)).embed_tokens
     base._require_grads_hooks = [embed.register_forward_hook(require_grad)]  # what disable_... removes
+
+
+def adapter_folder(path: str | os.PathLike) -> Path:
+    """The adapter folder ``path`` names: a run directory (its ``adapter/``), or an adapter folder itself
+    (a ``checkpoint-N`` works); a one-line OmniBenchError when it holds none."""
+    path = Path(path)
+    for folder in (path / ADAPTER_DIR, path):
+        if (folder / "adapter_config.json").is_file():
+            return folder
+    raise OmniBenchError(f"{path}: no LoRA adapter (adapter_config.json) here or in {path / ADAPTER_DIR}; "
+                         "--init-adapter takes a training run's folder", source=str(path), reason="missing")
 
 
 def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike | None = None):

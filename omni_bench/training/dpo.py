@@ -1,0 +1,303 @@
+"""Direct preference optimisation (DPO) on video and audio-in-video: ``omni-bench train --method dpo``.
+
+What it computes is trl 1.16's ``DPOTrainer`` (``f_divergence_type="reverse_kl"``): for each pair the
+policy's and the reference's summed log-probs of the chosen and the rejected reply
+(:mod:`omni_bench.training.logprobs`), the log-ratios ``policy - reference``, and trl's per-pair loss
+of ``delta = chosen log-ratio - rejected log-ratio`` for the ``loss_type`` asked (``sigmoid``:
+``-log sigmoid(beta * delta)``; ``hinge``, ``ipo``, ``robust``, ... in :func:`dpo_loss`), averaged over
+the batch. The implicit rewards are ``beta x`` the log-ratios; the logged metrics are trl's:
+``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies``,
+``logps/chosen``, ``logps/rejected`` (means over the pairs of the logging window, gathered over
+processes). ``tests/test_dpo_trl.py`` runs trl's own trainer beside this one.
+
+What differs from trl, and why:
+
+* **the media once per pair**: the two rows of a pair share one decode, one processor call and one
+  tower pass; the reference pass reuses the same tower outputs while the towers are frozen
+  (:mod:`omni_bench.training.preference_batch`). trl's collator doubles the media (images only).
+* **the reference**: from a base model, the LoRA adapter disabled (as trl with a ``peft_config``);
+  from an SFT run (``--init-adapter``), a frozen copy of that adapter named ``"ref"`` (as trl does
+  when it is handed a ``PeftModel``); never the base model after SFT. At step 1 the policy is the
+  reference: the rewards are 0 and the sigmoid loss is ln 2.
+* **the replies' log-probs from hidden states in chunks**, never the N x V logits of a long prompt.
+* dropout is off during DPO (trl's ``disable_dropout=True`` default), so the policy and the
+  reference passes see the same network.
+
+Left out: trl's ``f_divergence_type`` other than reverse KL, ``loss_weights`` (several loss types at
+once), ``ld_alpha``, ``use_weighting`` (WPO), the batch-sorting ``aot`` losses, ``discopop`` and
+``sft``, ``sync_ref_model``, reference log-probs precomputed before training
+(``precompute_ref_log_probs``; the reference pass runs every step), the ``entropy`` / ``logits/*`` /
+``mean_token_accuracy`` metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.config import PreferenceSettings
+
+__all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "dpo_loss", "preference_data", "PairLogps", "pair_logprobs",
+           "reference_policy", "DPOStep", "dpo_step", "disable_dropout", "make_dpo_trainer_class"]
+
+DPO_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
+               "logps/rejected")  # trl's names, in metrics.jsonl
+REFERENCE_ADAPTER = "ref"  # the frozen copy of an --init-adapter (trl's name for it)
+
+
+def dpo_loss(chosen_logratios: torch.Tensor, rejected_logratios: torch.Tensor, settings: PreferenceSettings, *,
+             chosen_tokens: torch.Tensor | None = None, rejected_tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """trl's per-pair DPO loss [B] from the log-ratios ``policy - reference`` of each side [B].
+
+    ``chosen_tokens`` / ``rejected_tokens``: the replies' token counts, which ``ipo`` and
+    ``sigmoid_norm`` divide by (trl's per-token normalisation).
+
+    >>> zero = torch.zeros(1)
+    >>> round(float(dpo_loss(zero, zero, PreferenceSettings())), 6)  # ln 2 at the start
+    0.693147
+    """
+    beta, smoothing, kind = settings.beta, settings.label_smoothing, settings.loss_type
+    delta = chosen_logratios - rejected_logratios
+    if kind == "sigmoid":
+        return -F.logsigmoid(beta * delta)
+    if kind == "hinge":
+        return torch.relu(1 - beta * delta)
+    if kind in ("ipo", "sigmoid_norm"):
+        if chosen_tokens is None or rejected_tokens is None:
+            raise ValueError(f"loss_type {kind} needs the replies' token counts")
+        per_token = (chosen_logratios / chosen_tokens.clamp(min=1.0)
+                     - rejected_logratios / rejected_tokens.clamp(min=1.0))
+        return (per_token - 1 / (2 * beta)) ** 2 if kind == "ipo" else -F.logsigmoid(beta * per_token)
+    if kind == "exo_pair":
+        eps = torch.tensor(smoothing, device=delta.device)
+        return (torch.sigmoid(beta * delta) * (F.logsigmoid(beta * delta) - torch.log1p(-eps))
+                + torch.sigmoid(-beta * delta) * (F.logsigmoid(-beta * delta) - torch.log(eps)))
+    if kind == "nca_pair":
+        chosen, rejected = beta * chosen_logratios, beta * rejected_logratios
+        return -F.logsigmoid(chosen) - 0.5 * F.logsigmoid(-chosen) - 0.5 * F.logsigmoid(-rejected)
+    if kind == "robust":
+        return ((-(1 - smoothing) * F.logsigmoid(beta * delta) + smoothing * F.logsigmoid(-beta * delta))
+                / (1 - 2 * smoothing))
+    if kind == "bco_pair":
+        return -F.logsigmoid(beta * chosen_logratios) - F.logsigmoid(-beta * rejected_logratios)
+    if kind == "sppo_hard":
+        return (chosen_logratios - 0.5 / beta) ** 2 + (rejected_logratios + 0.5 / beta) ** 2
+    if kind == "apo_zero":
+        return 1 - torch.sigmoid(beta * chosen_logratios) + torch.sigmoid(beta * rejected_logratios)
+    if kind == "apo_down":
+        return torch.sigmoid(beta * chosen_logratios) + 1 - torch.sigmoid(beta * delta)
+    raise ValueError(f"unknown loss_type {kind!r}")
+
+
+# --------------------------------------------------------------------------- log-probs of a batch of pairs
+
+
+@dataclass
+class PairLogps:
+    """Summed reply log-probs of a batch's rows, split into its pairs' two sides."""
+
+    chosen: torch.Tensor  # [B]
+    rejected: torch.Tensor  # [B]
+    chosen_tokens: torch.Tensor  # [B] labelled tokens of each chosen reply
+    rejected_tokens: torch.Tensor  # [B]
+
+
+def _split(logps: torch.Tensor, tokens: torch.Tensor) -> PairLogps:
+    chosen, rejected = logps.chunk(2)
+    chosen_tokens, rejected_tokens = tokens.chunk(2)
+    return PairLogps(chosen, rejected, chosen_tokens.float(), rejected_tokens.float())
+
+
+def _towers_frozen(model) -> bool:
+    from omni_bench.training.preference_batch import _inner
+
+    _, inner = _inner(model)
+    towers = [getattr(inner, name, None) for name in ("visual", "audio_tower")]
+    return not any(p.requires_grad for tower in towers if tower is not None for p in tower.parameters())
+
+
+@contextlib.contextmanager
+def _as_forward(model, compute):
+    """While it lasts, calling ``model`` (through its peft / DDP wrappers) runs ``compute()``: DDP then
+    sees a forward and prepares its gradient reduction as for any step."""
+    from omni_bench.training.preference_batch import _inner
+
+    base, _ = _inner(model)
+    previous = base.__dict__.get("forward")
+    base.forward = lambda *args, **kwargs: compute()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del base.forward
+        else:
+            base.forward = previous
+
+
+def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, chunk_size: int | None = None):
+    """``(PairLogps, encodings)`` of a collated batch of pairs under ``model`` as it stands (adapter on).
+
+    ``encodings``: tower outputs from an earlier pass to reuse (None: encoded here, once per pair,
+    without a graph while the towers are frozen). ``shared=False``: the duplicated path.
+    """
+    from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, sequence_logprobs
+    from omni_bench.training.preference_batch import _inner, encode_media, pair_hidden_states
+
+    base, _ = _inner(model)
+    has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
+    if shared and has_media and encodings is None:
+        with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
+            encodings = encode_media(model, batch)
+
+    def compute():
+        hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+        return sequence_logprobs(hidden, base.get_output_embeddings(), batch["labels"],
+                                 chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
+
+    with _as_forward(model, compute):
+        logps, tokens = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return _split(logps, tokens), encodings
+
+
+@contextlib.contextmanager
+def reference_policy(model):
+    """The reference while it lasts: the ``"ref"`` adapter (a frozen copy of ``--init-adapter``) if the
+    model holds one, else the model with its adapter disabled (the base)."""
+    from omni_bench.training.preference_batch import _inner
+
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = model.module
+    if not hasattr(model, "peft_config"):
+        raise OmniBenchError(f"{type(_inner(model)[0]).__name__}: DPO here trains a LoRA adapter; the reference "
+                             "is the model without it (full fine-tuning is left out)", reason="unsupported-model")
+    if REFERENCE_ADAPTER in model.peft_config:
+        previous = model.active_adapter
+        model.set_adapter(REFERENCE_ADAPTER)
+        try:
+            yield
+        finally:
+            model.set_adapter(previous)
+    else:
+        with model.disable_adapter():
+            yield
+
+
+# --------------------------------------------------------------------------- one step
+
+
+@dataclass
+class DPOStep:
+    """One DPO forward: the loss and what trl logs of it."""
+
+    loss: torch.Tensor  # scalar, the mean per-pair loss
+    policy: PairLogps
+    reference: PairLogps
+    chosen_rewards: torch.Tensor  # [B] beta x chosen log-ratio (detached)
+    rejected_rewards: torch.Tensor  # [B]
+    encodings: object = None  # the tower outputs both passes used (MediaEncodings or None)
+
+
+def dpo_step(model, batch: dict, settings: PreferenceSettings, *, reference_model=None,
+             shared: bool = True) -> DPOStep:
+    """The policy pass (with a graph), the reference pass (without) and trl's loss for one batch.
+
+    ``reference_model``: the unwrapped peft model for the reference pass (default: ``model``).
+    The reference reuses the policy pass's tower outputs while the towers are frozen.
+    """
+    policy, encodings = pair_logprobs(model, batch, shared=shared)
+    reference_model = model if reference_model is None else reference_model
+    reuse = encodings if _towers_frozen(reference_model) else None
+    with torch.no_grad(), reference_policy(reference_model):
+        reference, _ = pair_logprobs(reference_model, batch, encodings=reuse, shared=shared)
+    chosen_ratio, rejected_ratio = policy.chosen - reference.chosen, policy.rejected - reference.rejected
+    losses = dpo_loss(chosen_ratio, rejected_ratio, settings, chosen_tokens=policy.chosen_tokens,
+                      rejected_tokens=policy.rejected_tokens)
+    return DPOStep(loss=losses.mean(), policy=policy, reference=reference,
+                   chosen_rewards=settings.beta * chosen_ratio.detach(),
+                   rejected_rewards=settings.beta * rejected_ratio.detach(), encodings=encodings)
+
+
+def disable_dropout(model) -> None:
+    """Every ``nn.Dropout`` of ``model`` to p = 0 (trl's ``disable_dropout``; LoRA's dropout included)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+# --------------------------------------------------------------------------- data and Trainer
+
+
+def preference_data(config, data_path):
+    """``(PreferenceDataset, PreferenceCollator)`` of a run's pair file: the pairs through the record gate
+    (:func:`omni_bench.data.preference.read_pairs`), every bad or over-budget pair in ``dataset.dropped``."""
+    from omni_bench.core.processor import load_processor
+    from omni_bench.core.stages import stage
+    from omni_bench.data.preference import read_pairs
+    from omni_bench.training.preference_batch import PreferenceCollator, PreferenceDataset
+
+    if config.packing or config.pack_dataset:
+        raise OmniBenchError("--method dpo keeps each pair's two rows side by side: --packing and --pack-dataset "
+                             "are for --method sft", reason="bad-settings")
+    stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
+    processor = load_processor(config.model or config.profile)
+    settings = config.layout_settings()
+    stage("train", f"reading the preference pairs of {data_path}...", config.progress)
+    pairs, problems = read_pairs(str(data_path), config.media_root, settings=settings, processor=processor,
+                                 max_total_tokens=config.max_total_tokens, progress=False)
+    dataset = PreferenceDataset(pairs, settings=settings, processor=processor,
+                                max_total_tokens=config.max_total_tokens)
+    dataset.dropped[:0] = problems
+    if len(dataset) == 0:
+        reasons = "; ".join(f"{d.source}: {d.reason}" for d in dataset.dropped[:3])
+        raise OmniBenchError(f"{data_path}: no preference pair makes a training pair ({reasons or 'no pairs'})",
+                             source=str(data_path), reason="no-samples")
+    return dataset, PreferenceCollator(processor, settings=settings)
+
+
+# --------------------------------------------------------------------------- the Trainer
+
+
+def make_dpo_trainer_class(base):
+    """``base`` (omni_bench's Trainer subclass, or transformers' ``Trainer``) with the DPO loss and trl's
+    metrics: ``compute_loss`` runs :func:`dpo_step`; ``log`` adds the window's means of
+    :data:`DPO_METRICS`, gathered over processes, as trl's ``DPOTrainer.log`` does."""
+
+    class PreferenceTrainer(base):
+        def __init__(self, *args, preference: PreferenceSettings | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            disable_dropout(self.model)  # trl's disable_dropout=True: the policy and reference see one network
+            self.preference = preference or PreferenceSettings()
+            self.model_accepts_loss_kwargs = False  # a mean over pairs: Trainer divides by the accumulation steps
+            self.dpo_metrics = defaultdict(list)
+            self.checked_grad = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            step = dpo_step(model, inputs, self.preference, reference_model=self.accelerator.unwrap_model(model))
+            if model.training and not self.checked_grad:
+                if not step.loss.requires_grad:
+                    raise OmniBenchError("the DPO loss does not require grad: no trainable parameter is reached "
+                                         "(check --lora-targets)", reason="no-grad")
+                self.checked_grad = True
+            gather = self.accelerator.gather
+            chosen, rejected = gather(step.chosen_rewards), gather(step.rejected_rewards)
+            values = {"rewards/chosen": chosen.mean(), "rewards/rejected": rejected.mean(),
+                      "rewards/margins": (chosen - rejected).mean(),
+                      "rewards/accuracies": (chosen > rejected).float().mean(),
+                      "logps/chosen": gather(step.policy.chosen.detach()).mean(),
+                      "logps/rejected": gather(step.policy.rejected.detach()).mean()}
+            for key, value in values.items():
+                self.dpo_metrics[key].append(float(value))
+            return (step.loss, step) if return_outputs else step.loss
+
+        def log(self, logs, start_time=None):
+            if self.dpo_metrics and "loss" in logs:
+                logs.update({key: sum(v) / len(v) for key, v in self.dpo_metrics.items()})
+                self.dpo_metrics.clear()
+            return super().log(logs, start_time)
+
+    return PreferenceTrainer
