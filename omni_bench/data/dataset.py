@@ -1,11 +1,13 @@
 """Training input: a torch ``Dataset`` of processor outputs with labels, and its collator.
 
 :class:`OmniSFTDataset` turns :class:`~omni_bench.data.records.Record` s into what the Omni
-thinker's ``forward`` takes. At construction every record is *planned* from metadata only
-(the video is probed, never decoded): the multi-turn :class:`~omni_bench.data.samples.Sample`
-is fitted to ``max_total_tokens`` and records that cannot make a sample (missing or
-unreadable video, no audio track when audio is asked for, bad roles, over budget...) are
-listed in ``dataset.dropped`` with their reason instead of failing later in training.
+thinker's ``forward`` takes. At construction every record passes the one record gate
+(:class:`~omni_bench.data.validation.Gate`, the very check ``validate`` makes: the video probed
+and planned, its first and last sampled frames and its audio track checked): the multi-turn
+:class:`~omni_bench.data.samples.Sample` is fitted to ``max_total_tokens`` (None: the model's
+context) and records that cannot make a sample (missing or unreadable video, no audio track when
+audio is asked for, bad roles, an unresolved time token, a timestamp outside the video, over
+budget...) are listed in ``dataset.dropped`` with validate's reason and message.
 ``dataset[i]`` then takes the media road (:mod:`omni_bench.layout.road`, as ``inspect`` and
 ``eval run`` do): it decodes exactly the planned frames and the video's own audio, calls
 transformers' processor the way omni_bench always does (the fps actually sampled, audio from
@@ -44,8 +46,9 @@ import torch
 from torch.utils.data import Dataset
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.problems import Problem, no_audio_error
+from omni_bench.core.problems import Problem
 from omni_bench.core.tokens import token_ids
+from omni_bench.data.validation import Gate
 from omni_bench.layout.arith import DEFAULT_FPS
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.settings import LayoutSettings
@@ -80,7 +83,7 @@ class OmniSFTDataset(Dataset):
     settings: frame sampling, sizes, chunking, ``use_audio`` and the ``system`` prompt
         (``prompt`` / ``answer`` are not used: the text comes from the records).
     processor: transformers' processor (default: ``load_processor(settings.profile)``).
-    max_total_tokens: budget for input + label tokens (None: no budget).
+    max_total_tokens: budget for input + label tokens (None: the model's context, as ``validate``).
     """
 
     def __init__(self, records: Sequence, *, media_root: str | os.PathLike = ".",
@@ -92,7 +95,9 @@ class OmniSFTDataset(Dataset):
         self.resolved = self.settings.resolve(resolve_profile(self.processor))
         self.profile = self.resolved.profile
         self.media_root = media_root
-        self.max_total_tokens = max_total_tokens
+        self.gate = Gate(media_root=media_root, settings=self.settings, processor=self.processor,
+                         max_total_tokens=max_total_tokens)
+        self.max_total_tokens = self.gate.max_total_tokens  # None given: the model's context, as validate
         self.use_audio = self.resolved.use_audio
         self.planned: list[PlannedSample] = []  # the samples items are made from
         self.dropped: list[Problem] = []  # records that make no sample, with the reason
@@ -103,28 +108,11 @@ class OmniSFTDataset(Dataset):
                 self.dropped.append(Problem.from_error(record.id, exc))
 
     def _plan(self, record) -> PlannedSample:
-        from omni_bench.core.media import probe
-        from omni_bench.data.content import check_content
-        from omni_bench.data.records import resolve_media
-        from omni_bench.data.samples import build_sample
-        from omni_bench.layout.road import plan_media
-
-        check_content(record)  # a broken line, a turn value not a string, a bad duration or interval
-        if record.images or len(record.videos) > 1:
-            raise OmniBenchError(f"{record.id}: images and several videos per record are not supported by "
-                                 "OmniSFTDataset", source=record.id, reason="unsupported")
-        video = info = media = None
-        tokens: tuple[int, ...] = ()
-        if record.videos:
-            video = str(resolve_media(record.videos[0], self.media_root))
-            info = probe(video)
-            if self.use_audio and not info.has_audio:
-                raise no_audio_error(video)
-            media = plan_media(info, self.resolved)  # the frames are sampled here, once
-            tokens = (media.span_tokens,)
-        sample = build_sample(record, self.processor, tokens, max_total_tokens=self.max_total_tokens,
-                              system=self.settings.system)
-        return PlannedSample(record, video, info, sample, media)
+        """The record through the one record gate (omni_bench.data.validation.Gate), as validate checks it."""
+        checked = self.gate.check(record)
+        if not checked.videos:
+            return PlannedSample(checked.record, None, None, checked.sample)
+        return PlannedSample(checked.record, checked.videos[0], checked.infos[0], checked.sample, checked.plans[0])
 
     def __len__(self) -> int:
         return len(self.planned)
@@ -137,7 +125,6 @@ class OmniSFTDataset(Dataset):
         """Decode the planned media, fit exactly, run the processor (the media road's stages 3-4).
 
         Returns (output dict, labels, frame indices, processor fps)."""
-        from omni_bench.data.samples import build_sample
         from omni_bench.layout.road import decode_media, process
 
         plan = self.planned[index]
@@ -146,9 +133,8 @@ class OmniSFTDataset(Dataset):
             media = decode_media(plan.media, self.resolved)
             exact = (media.plan.span_tokens,)
             if exact != sample.media_tokens:  # the decoded audio differs from the container's length
-                sample = build_sample(plan.record, self.processor, exact, max_total_tokens=self.max_total_tokens,
-                                      system=self.settings.system)
-        text = self.processor.apply_chat_template(sample.messages(self.settings.system), tokenize=False)
+                sample = self.gate.fit(plan.record, exact)
+        text = self.processor.apply_chat_template(sample.messages(), tokenize=False)
         out = dict(process(text, media, self.processor))
         labels = assistant_labels(out["input_ids"][0].numpy(), token_ids(self.processor))
         if len(labels) != sample.input_tokens or int((labels != IGNORE_INDEX).sum()) != sample.label_tokens:

@@ -76,7 +76,7 @@ class PreferencePair:
     prompt: tuple[tuple[str, str], ...]  # (role, text) turns "human" / "gpt", ending in "human"; tags in place
     chosen: str  # the preferred reply
     rejected: str  # the dispreferred reply
-    videos: tuple[str, ...] = ()  # video paths resolved against the media root, one per <video> tag
+    videos: tuple[str, ...] = ()  # absolute video paths (resolved against the media root), one per <video> tag
     audios: tuple[str, ...] = ()  # separate audio files (none once an <audio> is the video's own track)
     use_audio_in_video: bool = False  # the video's own audio track is part of the input (Omni, audio on)
     system: str | None = None  # the record's system prompt (None: the settings' / the template's)
@@ -172,8 +172,8 @@ def _pair(raw, index: int, stem: str, fmt: str, layout: Layout, media_root, use_
     known = {"id", layout.messages, layout.system, layout.videos, layout.audios, layout.images, layout.chosen,
              layout.rejected}
     extra = {k: v for k, v in raw.items() if k not in known}
-    videos = tuple(str(resolve_media(v, media_root)) for v in fields.videos)
-    audios = tuple(str(resolve_media(a, media_root)) for a in fields.audios)
+    videos = tuple(os.path.abspath(resolve_media(v, media_root)) for v in fields.videos)
+    audios = tuple(os.path.abspath(resolve_media(a, media_root)) for a in fields.audios)
     unresolved = tuple(dict.fromkeys(t for _, text in turns for t in TIME_TOKEN.findall(text)))
     pair = PreferencePair(index, rid, tuple(turns), chosen, rejected, videos, audios, False, fields.system,
                           extra)

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.media import VideoInfo
+from omni_bench.core.media import VideoInfo, probe, read_frames
 from omni_bench.core.problems import Problem, no_audio_error
 from omni_bench.data.content import check_content, check_silence, check_tracks
 from omni_bench.data.records import resolve_media
-from omni_bench.data.samples import Sample, build_sample, media_tags, media_token_count, turns_of
+from omni_bench.data.samples import Sample, build_sample, media_tags, turns_of
 from omni_bench.data.tags import (
     AUDIO_TAG,
     IMAGE_TAG,
@@ -45,6 +45,8 @@ from omni_bench.data.tags import (
     timestamps_error,
     unsupported_media_error,
 )
+from omni_bench.layout.plan import MediaPlan
+from omni_bench.layout.road import plan_media
 from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["ValidationReport", "Gate", "Checked", "check_record", "validate", "context_limit", "fold_audio"]
@@ -130,6 +132,7 @@ class Checked:
     sample: Sample  # the multi-turn sample fitted to the budget
     videos: tuple[str, ...]  # resolved video paths, in tag order
     infos: tuple[VideoInfo, ...]  # their probes
+    plans: tuple[MediaPlan, ...] = ()  # their media plans (omni_bench.layout.road.plan_media): what is decoded
     notes: tuple[str, ...] = ()  # what the model will not see of it (audio past the 300 s cap)
 
 
@@ -180,7 +183,7 @@ class Gate:
             raise unsupported_media_error(rid, "images")
         if len(videos) > 1:
             raise unsupported_media_error(rid, f"{len(videos)} videos in one record")
-        duration = record.duration or (checked[0][0].duration if checked else None)
+        duration = record.duration or (checked[0][0].info.duration if checked else None)
         outside = [t for t in record.timestamps if duration is not None and not 0 <= t <= duration + 1e-6]
         if outside:
             raise timestamps_error(rid, outside[0], duration)
@@ -190,7 +193,8 @@ class Gate:
         sample = self.fit(record, [next(order[tag]) for tag in tags])
         notes = tuple(f"{os.path.basename(path)}: {line}" for path, (_, _, lines) in zip(videos, checked)
                       for line in lines)
-        return Checked(record, sample, videos, tuple(info for info, _, _ in checked), notes)
+        return Checked(record, sample, videos, tuple(plan.info for plan, _, _ in checked),
+                       plans=tuple(plan for plan, _, _ in checked), notes=notes)
 
     def fit(self, record, media_tokens) -> Sample:
         """The record's sample under this gate's budget and system prompt, with ``media_tokens`` per tag
@@ -203,7 +207,7 @@ class Gate:
         return record.system if getattr(record, "system", None) is not None else self.settings.system
 
     def _video(self, path: str) -> tuple:
-        """(info, placeholder tokens, cap notes) of one video file, checked once; its error every time."""
+        """(media plan, placeholder tokens, cap notes) of one video file, checked once; its error every time."""
         if path not in self._videos:
             try:
                 self._videos[path] = self._check_video(path)
@@ -215,13 +219,10 @@ class Gate:
         return found
 
     def _check_video(self, path: str) -> tuple:
-        from omni_bench.core.media import probe, read_frames
-        from omni_bench.layout.frames import sample_indices
-
-        use_audio, profile = self.resolved.use_audio, self.resolved.profile
+        use_audio = self.resolved.use_audio
         info = probe(path)
-        indices = sample_indices(info, self.resolved, profile.temporal_patch_size)
-        read_frames(path, sorted({indices[0], indices[-1]}))
+        plan = plan_media(info, self.resolved)  # the media road's plan: the frames sampled once, here
+        read_frames(path, sorted({plan.frame_indices[0], plan.frame_indices[-1]}))
         if use_audio and not info.has_audio:
             raise no_audio_error(path)
         if use_audio and not info.audio_seconds:
@@ -229,9 +230,8 @@ class Gate:
         check_tracks(info)
         if use_audio:
             check_silence(path)
-        tokens = media_token_count(info, self.settings, self.processor)
         notes = tuple(_cap_notes(info, self.settings, self.processor)) if use_audio else ()
-        return info, tokens, notes
+        return plan, plan.span_tokens, notes
 
 
 def fold_audio(record, turns):
