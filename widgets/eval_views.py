@@ -158,9 +158,10 @@ def render_span_timelines_text(rows) -> str:
     return "\n".join(lines)
 
 
-def draw_span_timelines(rows, *, width: float = 10.0):
+def draw_span_timelines(rows, *, title: str = "", width: float = 10.0):
     """Per video, one lane per event: the true span (grey) and the predicted one (blue, thinner) on
-    the video's 0-100 % axis; an unparseable answer is marked ``?`` at the lane's end. Returns the Figure."""
+    the video's 0-100 % axis; an unparseable answer is marked ``?`` at the lane's end; ``title``
+    above them all. Returns the Figure."""
     from matplotlib.patches import Rectangle
 
     videos = _by_video(rows)
@@ -184,6 +185,8 @@ def draw_span_timelines(rows, *, width: float = 10.0):
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     axes[-1].set_xlabel("share of the video (grey: true span, blue: predicted)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9, x=0.01, ha="left")
     fig.tight_layout()
     return fig
 
