@@ -153,18 +153,20 @@ def test_layout_flag_help_is_the_layout_settings_field_comment():
 
 
 def test_train_flag_help_is_the_train_config_field_comment():
-    from omni_bench.cli.train import _FROM_LAYOUT
+    from omni_bench.core.composed import parts, unused_fields
 
-    comments = _source_comments(TrainConfig)
-    layout = _source_comments(LayoutSettings)
+    held = parts(TrainConfig)  # the parts' flags take their help from the part's own comments
     text = _help("train")
-    for f in dataclasses.fields(TrainConfig):
-        comment = layout[f.name] if f.name in _FROM_LAYOUT else comments[f.name]
-        flag, help_text = _flag_and_help(comment)
+    fields = [(TrainConfig, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in held]
+    fields += [(cls, f.name) for part, cls in held.items() for f in dataclasses.fields(cls)
+               if f.name not in unused_fields(TrainConfig, part)]
+    assert {"frames", "sampling", "data", "media_root", "max_steps"} <= {name for _, name in fields}
+    for cls, name in fields:
+        flag, help_text = _flag_and_help(_source_comments(cls)[name])
         flag = flag.split(" ")[0]  # a switch's comment may go on after its flag without a colon
-        assert flag in text, f.name
+        assert flag in text, name
         if help_text:
-            assert help_text in text, f.name
+            assert help_text in text, name
 
 
 def test_one_flag_name_per_concept():

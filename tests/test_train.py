@@ -45,7 +45,10 @@ def test_every_config_field_has_its_flag():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices["train"]
     dests = {action.dest for action in sub._actions}
-    fields = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+    from omni_bench.core.composed import flat_names, unused_fields
+
+    fields = set(flat_names(TrainConfig)) - set(unused_fields(TrainConfig, "layout"))  # the tree's settings
+    assert {"max_steps", "frames", "sampling", "data", "media_root"} <= fields
     assert fields <= dests
     args = parser.parse_args(["train", "--tiny", "--data", "d.json", "--resize", "56x56", "--lora-targets",
                               "q_proj,v_proj", "--no-audio", "--max-steps", "3"])

@@ -1,6 +1,7 @@
 """``omni-bench eval``: ``score LOG --annotations ANN`` scores a LongVALE answer log as LongVALE does;
-``run --annotations ANN --media-root DIR (--tiny | --model PATH | --adapter RUN_DIR) --output LOG``
-asks a model the questions first (flags: :class:`~omni_bench.eval.run.EvalConfig`'s fields)."""
+``run --annotations ANN (--tiny | --model PATH | --adapter RUN_DIR) --output LOG`` asks a model the
+questions first (flags: :class:`~omni_bench.eval.run.EvalConfig`'s settings, its data and layout parts
+included; ``--media-root`` defaults to ANN's folder)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 
 from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values, number_type
 
-__all__ = ["register"]
+__all__ = ["register", "config_from_args"]
 
 
 def register(subparsers) -> None:
@@ -42,19 +43,25 @@ def run_score(args) -> int:
 
 
 def _register_run(commands) -> None:
-    from omni_bench.eval.run import SAMPLING_OVERRIDES, EvalConfig
-    from omni_bench.training.config import TrainConfig
+    from omni_bench.eval.run import EvalConfig
 
     r = commands.add_parser("run", help="ask a model LongVALE's questions, append its answers to a log, score it")
-    add_field_flags(r, EvalConfig, defaults=False, exclusive=[("tiny", "model", "adapter")],
-                    borrow=(TrainConfig, SAMPLING_OVERRIDES))
+    add_field_flags(r, EvalConfig, defaults=False, exclusive=[("tiny", "model", "adapter"), ("frames", "fps")])
     add_json_flag(r)
     r.set_defaults(func=run_eval)
 
 
-def run_eval(args) -> int:
-    from omni_bench.eval.run import EvalConfig, evaluate
+def config_from_args(args):
+    """The :class:`~omni_bench.eval.run.EvalConfig` the parsed ``eval run`` flags describe (resolved: with
+    ``--adapter``, the run's settings with the flags given over them)."""
+    from omni_bench.eval.run import EvalConfig
 
-    result = evaluate(EvalConfig(**field_values(EvalConfig, args)))
+    return EvalConfig(**field_values(EvalConfig, args))
+
+
+def run_eval(args) -> int:
+    from omni_bench.eval.run import evaluate
+
+    result = evaluate(config_from_args(args))
     print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else str(result))
     return 0

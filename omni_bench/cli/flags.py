@@ -87,10 +87,9 @@ def _kind(hint) -> str:
     return {int: "int", float: "float"}.get(hint, "str")
 
 
-@functools.cache
-def field_flags(cls) -> dict[str, FieldFlag]:
-    """``{field name: FieldFlag}`` for every field of the dataclass ``cls``, from its comments."""
-    comments = _comments(cls)
+def _own_flags(cls, comments: dict[str, str] | None = None) -> dict[str, FieldFlag]:
+    """``{field name: FieldFlag}`` for the fields of ``cls`` itself, from their comments."""
+    comments = _comments(cls) if comments is None else comments
     hints = typing.get_type_hints(cls)
     flags = {}
     for f in dataclasses.fields(cls):
@@ -109,6 +108,33 @@ def field_flags(cls) -> dict[str, FieldFlag]:
         if metavar is None and kind != "switch":
             metavar = _METAVARS.get(kind, "TEXT")
         flags[f.name] = FieldFlag(f.name, flag, metavar, rest.strip(), kind, default)
+    return flags
+
+
+@functools.cache
+def field_flags(cls) -> dict[str, FieldFlag]:
+    """``{field name: FieldFlag}`` for every setting of the dataclass ``cls``, from its comments.
+
+    A composed config (:mod:`omni_bench.core.composed`) gives its own fields' flags and its parts'
+    (``TrainConfig``: ``--max-steps`` from its own comment, ``--frames`` from ``LayoutSettings``'), one
+    help per flag wherever the field is held; a part's fields the config does not use get none, a
+    ``metadata={"flags": {...}}`` comment renames one.
+    """
+    from omni_bench.core.composed import flag_overrides, parts, unused_fields
+
+    held = parts(cls)
+    own = {name: spec for name, spec in _own_flags(cls).items() if name not in held}
+    if not held:
+        return own
+    flags = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in held:
+            flags[f.name] = own[f.name]
+            continue
+        renamed = _own_flags(held[f.name], {**_comments(held[f.name]), **flag_overrides(cls, f.name)})
+        for name, spec in renamed.items():
+            if name not in own and name not in unused_fields(cls, f.name):
+                flags[name] = spec
     return flags
 
 
@@ -233,14 +259,15 @@ def add_json_flag(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
 
 
-def add_layout_flags(parser) -> None:
-    """The LayoutSettings flags (profile or model, sampling, sizes, chunks, audio, prompts) and --json."""
+def add_layout_flags(parser, *, unused: tuple[str, ...] = ()) -> None:
+    """The LayoutSettings flags (profile or model, sampling, sizes, chunks, audio, prompts) and --json;
+    ``unused``: the fields a command does not use (``validate``: the records hold the prompts), no flag."""
     which = parser.add_mutually_exclusive_group()
     add_field_flags(which, LayoutSettings, ["profile"])
     which.add_argument("--model", metavar="PATH", help="a local checkpoint directory (its processor, via "
                                                         "AutoProcessor), instead of a built-in --profile")
-    add_field_flags(parser, LayoutSettings, [*SAMPLING_FIELDS, "use_audio", "audio_max_seconds", "prompt", "answer",
-                                             "system"],
+    names = [*SAMPLING_FIELDS, "use_audio", "audio_max_seconds", "prompt", "answer", "system"]
+    add_field_flags(parser, LayoutSettings, [name for name in names if name not in unused],
                     exclusive=[("frames", "fps")])
     add_json_flag(parser)
 

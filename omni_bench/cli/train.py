@@ -1,9 +1,9 @@
-"""``omni-bench train``: one flag per :class:`~omni_bench.training.run.TrainConfig` field, and the command.
+"""``omni-bench train``: one flag per :class:`~omni_bench.training.config.TrainConfig` setting, and the command.
 
-The sampling, size and chunk fields TrainConfig shares with
-:class:`~omni_bench.layout.settings.LayoutSettings` take their flags (and help) from LayoutSettings,
-so ``train --min-pixels`` is the very flag of ``inspect`` and ``plan``; the other fields take theirs
-from TrainConfig's field comments.
+TrainConfig holds its parts (the data part, the layout part, the preference part); the flags are generated
+from that tree (:func:`~omni_bench.cli.flags.field_flags`), each with its part's field comment as help, so
+``train --min-pixels`` is the very flag of ``inspect`` and ``plan`` and ``train --media-root`` that of
+``validate``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ import json
 import math
 import os
 
-from omni_bench.cli.flags import SAMPLING_FIELDS, add_field_flags, add_json_flag, field_values
-from omni_bench.layout.settings import LayoutSettings
+from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
 
 __all__ = ["register", "add_train_flags", "config_from_args", "run_train_command"]
-
-_FROM_LAYOUT = (*SAMPLING_FIELDS, "use_audio", "system")  # the fields whose flags LayoutSettings defines
 
 
 def register(subparsers) -> None:
@@ -27,23 +24,22 @@ def register(subparsers) -> None:
 
 
 def add_train_flags(parser) -> None:
-    """The ``omni-bench train`` flags: one per :class:`TrainConfig` field, plus --config and --json.
+    """The ``omni-bench train`` flags: one per :class:`TrainConfig` setting, plus --config and --json.
 
     Every flag defaults to "not given", so ``--config FILE`` supplies values and flags override them;
     each help names the field's default.
     """
-    from omni_bench import TrainConfig
+    from omni_bench.training.config import TrainConfig
 
     parser.add_argument("--config", metavar="FILE",
                         help="a JSON config file (a run's config.json works); flags given override it")
-    add_field_flags(parser, TrainConfig, defaults=False, exclusive=[("model", "tiny"), ("frames", "fps")],
-                    borrow=(LayoutSettings, _FROM_LAYOUT))
+    add_field_flags(parser, TrainConfig, defaults=False, exclusive=[("model", "tiny"), ("frames", "fps")])
     add_json_flag(parser)
 
 
 def config_from_args(args):
     """A :class:`TrainConfig` from parsed ``train`` flags (``--config`` first, given flags over it)."""
-    from omni_bench import TrainConfig
+    from omni_bench.training.config import TrainConfig
 
     given = field_values(TrainConfig, args)
     if getattr(args, "config", None):

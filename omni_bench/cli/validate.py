@@ -5,40 +5,44 @@ from __future__ import annotations
 import argparse
 import json
 
-from omni_bench.cli.flags import add_field_flags, add_layout_flags, settings_from_args
+from omni_bench.cli.flags import add_field_flags, add_layout_flags, field_flags, settings_from_args
+
+__all__ = ["register", "config_from_args", "run"]
 
 
 def register(subparsers) -> None:
-    from omni_bench import TrainConfig
-    from omni_bench.data.records import TASKS, TIME_FORMATS
+    from omni_bench.data.settings import DataSettings
 
     p = subparsers.add_parser("validate", help="check every record of a training file (media, tags, roles, budget)")
-    p.add_argument("annotations", metavar="ANNOTATIONS",
-                   help="LongVALE SFT / LongVALE annotations / Qwen-VL JSON or JSONL file")
-    p.add_argument("--media-root", metavar="DIR", default=".",
-                   help="folder the records' media paths are relative to (default: the current folder)")
-    add_field_flags(p, TrainConfig, ["data_format", "max_total_tokens"])  # the same flags as train's
+    p.add_argument("annotations", metavar="ANNOTATIONS", help="the annotation file (train's --data): LongVALE SFT "
+                   "or annotations, Qwen-VL, LLaMA-Factory sharegpt or ms-swift; JSON or JSON Lines")
+    # the data part's flags, as train's (--media-root: the file's folder when not given, in every command)
+    add_field_flags(p, DataSettings, [name for name in field_flags(DataSettings) if name != "data"])
     p.add_argument("--format", dest="data_format", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
-    p.add_argument("--task", default="grounding", choices=TASKS, help="what LongVALE annotations are turned into")
-    p.add_argument("--time-format", default="relative", choices=TIME_FORMATS,
-                   help="timestamps as LongVALE's two digits (40) or percentages (40.0%%)")
-    add_layout_flags(p)  # sampling and size decide the budget; --prompt/--answer are not used here
+    add_layout_flags(p, unused=("prompt", "answer"))  # sampling and size decide the budget
     p.set_defaults(func=run)
+
+
+def config_from_args(args):
+    """(:class:`~omni_bench.data.settings.DataSettings`, :class:`~omni_bench.layout.settings.LayoutSettings`)
+    the parsed flags describe."""
+    from omni_bench.cli.flags import field_values
+    from omni_bench.data.settings import DataSettings
+
+    return DataSettings(**field_values(DataSettings, args), data=args.annotations), settings_from_args(args)
 
 
 def run(args) -> int:
     """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
     from omni_bench.data.preference import is_preference_file, validate_pairs
-    from omni_bench.data.records import load_records
     from omni_bench.data.validation import validate
 
-    if is_preference_file(args.annotations):  # chosen / rejected pairs: the same gate, both sides
-        report = validate_pairs(args.annotations, args.media_root, settings=settings_from_args(args),
-                                max_total_tokens=args.max_total_tokens)
+    data, settings = config_from_args(args)
+    if is_preference_file(data.data):  # chosen / rejected pairs: the same gate, both sides
+        report = validate_pairs(data.data, data.media_folder(), settings=settings,
+                                max_total_tokens=data.max_total_tokens)
     else:
-        records = load_records(args.annotations, format=args.data_format, task=args.task,
-                               time_format=args.time_format)
-        report = validate(records, media_root=args.media_root, settings=settings_from_args(args),
-                          max_total_tokens=args.max_total_tokens)
+        report = validate(data.read(), media_root=data.media_folder(), settings=settings,
+                          max_total_tokens=data.max_total_tokens)
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else str(report))
     return 0

@@ -23,34 +23,43 @@ Left out: sampling-based decoding, several queries per event, pre-extracted feat
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from omni_bench.core.composed import composed, flat_names, unused_fields
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.data.settings import DataSettings
 from omni_bench.eval.answers import PARSE_MODES, parse_span
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
 from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, read_log
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
 from omni_bench.eval.score import SCORE_TASKS, Scores, score
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["EvalConfig", "EvalRun", "evaluate", "SAMPLING_OVERRIDES"]
 
-# The sampling / size / chunk fields of an evaluation (TrainConfig's, same flags); None: the run's or the default.
-SAMPLING_OVERRIDES = ("frames", "fps", "min_pixels", "max_pixels", "resize", "seconds_per_chunk",
-                      "position_id_per_seconds", "processor_fps", "use_audio", "system")
-
-
+@composed
 @dataclass(frozen=True)
 class EvalConfig:
-    """What an evaluation run is asked to do; ``omni-bench eval run`` flags map 1:1."""
+    """What an evaluation run is asked to do; ``omni-bench eval run`` flags map 1:1.
 
-    annotations: str | None = None  # --annotations ANN: LongVALE eval annotations {video_id: {duration, ...}}
-    media_root: str | None = None  # --media-root DIR: the videos, <video_id>.mp4 etc. (None: ANN's folder)
+    It holds the data part (:class:`~omni_bench.data.settings.DataSettings`: the annotation file as
+    ``--annotations``, the media root, the token budget) and the layout part
+    (:class:`~omni_bench.layout.settings.LayoutSettings`), as ``TrainConfig`` does; flat keywords fill
+    them (``EvalConfig(annotations=..., tiny=True, frames=4)``). The layout is resolved when the config is
+    made: with ``adapter``, the run's own settings with the ones given here over them, and the run's model
+    as the profile; with ``model``, its checkpoint as the profile.
+    """
+
+    dataset: DataSettings = field(default_factory=DataSettings, metadata={
+        "unused": ("data_format", "task", "time_format", "split_turns"),  # LongVALE eval annotations, one turn each
+        "flags": {"data": "--annotations ANN: LongVALE eval annotations {video_id: {duration, timestamps, "
+                          "sentences}}"}})
     output: str = "runs/eval.jsonl"  # --output LOG: the answer log (JSON Lines), appended; answered queries skipped
-    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
     tiny: bool = False  # --tiny: the profile's random-init tiny model, seeded with --seed
     model: str | None = None  # --model PATH: a checkpoint directory (weights + processor)
-    adapter: str | None = None  # --adapter RUN_DIR: a training run: its base model, adapter and sampling
+    adapter: str | None = None  # --adapter RUN_DIR: a training run: its base model, adapter and sampling settings
+        # (flags given here replace the run's)
     seed: int = 0  # --seed: the tiny model's init seed (a run's own with --adapter)
     task: str = "all"  # --task: grounding | captioning | seg_captioning | all
     prompts: str = "longvale"  # --prompts: longvale (LongVALE eval.py's questions) | training
@@ -60,16 +69,15 @@ class EvalConfig:
     batch_size: int = 4  # --batch-size N: queries per generate call
     parse: str = "longvale"  # --parse: longvale | lenient (how the printed scores read answers)
     progress: bool = True  # --no-progress hides the progress bar
-    frames: int | None = None  # --frames N: sample N frames per video (None: the run's, or fps 2)
-    fps: float | None = None  # --fps F: sample F frames per second
-    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge
-    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge
-    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
-    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave
-    position_id_per_seconds: float | None = None  # --position-id-per-seconds
-    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
-    use_audio: bool | None = None  # --no-audio: ignore the videos' audio tracks
-    system: str | None = None  # --system: system prompt (None: the chat template's default)
+    layout: LayoutSettings = field(default_factory=LayoutSettings,
+                                   metadata={"unused": ("prompt", "answer")})  # the questions are LongVALE's
+
+    @classmethod
+    def _part_base(cls, part: str, given: dict):
+        """The layout flat keywords change: the ``adapter`` run's, else the defaults."""
+        if part == "layout" and given.get("adapter") and not given.get("tiny") and not given.get("model"):
+            return _train_config(given["adapter"]).layout_settings()
+        return DataSettings() if part == "dataset" else LayoutSettings()
 
     def __post_init__(self):
         def bad(message: str):
@@ -79,6 +87,7 @@ class EvalConfig:
             bad("pass --annotations ANN (LongVALE eval annotations)")
         if sum(bool(x) for x in (self.tiny, self.model, self.adapter)) != 1:
             bad("pass exactly one of --tiny (with --profile), --model PATH or --adapter RUN_DIR")
+        self._check_unused()
         if self.task not in SCORE_TASKS:
             bad(f"--task must be one of {', '.join(SCORE_TASKS)}, got {self.task!r}")
         if self.prompts not in PROMPT_STYLES:
@@ -90,9 +99,18 @@ class EvalConfig:
                 bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 0:
             bad(f"--limit must be >= 0, got {self.limit}")
+        owner = (_train_config(self.adapter).layout_settings().profile if self.adapter else self.model)
+        if owner and self.layout.profile != owner:  # the model decides the processor
+            object.__setattr__(self, "layout", self.layout.replace(profile=owner))
 
     def replace(self, **changes) -> EvalConfig:
         return dataclasses.replace(self, **changes)
+
+
+# The LayoutSettings fields an evaluation takes besides the profile (the same flags as train's); given, they
+# replace the run's.
+SAMPLING_OVERRIDES = tuple(name for name, path in flat_names(EvalConfig).items() if path[0] == "layout"
+                           and name != "profile" and name not in unused_fields(EvalConfig, "layout"))
 
 
 @dataclass(frozen=True)
@@ -129,16 +147,9 @@ def _train_config(path: str):
     return TrainConfig.from_file(run / CONFIG_FILE)
 
 
-def _settings(config: EvalConfig):
-    """The LayoutSettings the queries are sampled with: the run's (``adapter``) or the default, then the flags."""
-    from omni_bench.layout.settings import LayoutSettings
-
-    base = _train_config(config.adapter).layout_settings() if config.adapter else \
-        LayoutSettings(profile=config.model or config.profile)
-    given = {name: getattr(config, name) for name in SAMPLING_OVERRIDES if getattr(config, name) is not None}
-    if "frames" in given or "fps" in given:  # one way of sampling replaces the other
-        given = {"frames": None, "fps": None, **given}
-    return dataclasses.replace(base, **given)
+def _settings(config: EvalConfig) -> LayoutSettings:
+    """The LayoutSettings the queries are sampled with (resolved when the config was made)."""
+    return config.layout
 
 
 def _load_model(config: EvalConfig):
@@ -233,9 +244,9 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     if todo:
         settings = _settings(config)
         loaded_model, loaded_processor = _load_model(config) if model is None else (model, processor)
-        media_root = config.media_root if config.media_root is not None else str(Path(config.annotations).parent)
-        dataset = OmniSFTDataset(_records(todo, annotations), media_root=media_root, settings=settings,
-                                 processor=loaded_processor)
+        dataset = OmniSFTDataset(_records(todo, annotations), media_root=config.dataset.media_folder(),
+                                 settings=settings, processor=loaded_processor,
+                                 max_total_tokens=config.max_total_tokens)
         skipped = tuple(dataset.dropped)
         by_id = {f"{q.video_id}|{q.task}|{q.sentence_id}": q for q in todo}
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,13 @@ import dataclasses
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from omni_bench.core.composed import composed, flat_dict
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.data.settings import DataSettings
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["TrainConfig", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", "RESUMABLE_CHANGES"]
 
@@ -30,39 +33,30 @@ CONFIG_FILE = "config.json"
 ADAPTER_DIR = "adapter"
 
 
+@composed
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on; CLI flags map 1:1 (``--max-steps`` is ``max_steps``)."""
+    """Everything a training run depends on; CLI flags map 1:1 (``--max-steps`` is ``max_steps``).
+
+    It holds two parts, as ``HfArgumentParser`` composes dataclasses: ``dataset``
+    (:class:`~omni_bench.data.settings.DataSettings`: the annotation file, format, task, media root,
+    token budget) and ``layout`` (:class:`~omni_bench.layout.settings.LayoutSettings`: frames, sizes,
+    chunks, audio, system prompt). Their fields keep their names: ``TrainConfig(data=..., frames=4)``
+    fills the parts, ``config.frames`` reads ``config.layout.frames``, and ``config.json`` is flat
+    (:mod:`omni_bench.core.composed`). A new part (preference tuning's knobs) is one more field here.
+    """
 
     # model
-    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
     model: str | None = None  # --model PATH: checkpoint directory (weights + processor); None: --tiny
     tiny: bool = False  # --tiny: random-init tiny model of --profile (CPU smoke runs, not quality)
     # method (a preference-tuning part adds its knobs beside these)
     method: str = "sft"  # --method NAME: the training objective: sft (supervised fine-tuning on the replies)
     init_adapter: str | None = None  # --init-adapter DIR: a trained LoRA adapter to start from (a run's adapter/
         # folder); used by preference tuning, refused with --method sft
-    # data
-    data: str | None = None  # --data FILE: annotations (LongVALE SFT, LongVALE annotations or Qwen-VL JSON)
-    data_format: str = "auto"  # --data-format: auto | longvale | longvale-annotations | qwen-vl
-    task: str = "grounding"  # --task: what LongVALE annotations become: grounding | dense | segment (as validate)
-    split_turns: bool = False  # --split-turns: each human/gpt pair of a record is its own sample, the media in
-        # each (as an evaluation asks each event alone; omni_bench.data.turns)
-    media_root: str | None = None  # --media-root DIR: videos are relative to it (None: the --data folder)
-    max_total_tokens: int | None = None  # --max-total-tokens: input + label budget, earliest turns dropped
-    # frame sampling and sizes (omni_bench.layout.settings.LayoutSettings)
-    frames: int | None = None  # --frames N: sample N frames per video
-    fps: float | None = None  # --fps F: sample F frames per second (2.0 when neither is given)
-    min_frames: int = 4  # --min-frames: lower bound of fps sampling
-    max_frames: int = 768  # --max-frames: upper bound of fps sampling
-    min_pixels: int | None = None  # --min-pixels: per-frame size.shortest_edge (None: the profile's)
-    max_pixels: int | None = None  # --max-pixels: per-frame size.longest_edge (None: the profile's)
-    resize: tuple[int, int] | None = None  # --resize HxW: fixed frame size (multiples of 28)
-    seconds_per_chunk: float | None = None  # --seconds-per-chunk: VIDEO/AUDIO interleave (None: 2)
-    position_id_per_seconds: float | None = None  # --position-id-per-seconds (None: 25)
-    processor_fps: float | None = None  # --processor-fps: fps handed to the processor (None: sampled fps)
-    use_audio: bool = True  # --no-audio turns it off: audio comes from each video's own track
-    system: str | None = None  # --system: system prompt (None: the chat template's default)
+    # the records, and how each sample is laid out (their flags and help come from the parts)
+    dataset: DataSettings = field(default_factory=DataSettings)
+    layout: LayoutSettings = field(default_factory=LayoutSettings,
+                                   metadata={"unused": ("prompt", "answer")})  # the records hold both
     # optimisation
     max_steps: int = 100  # --max-steps: optimizer steps
     learning_rate: float = 1e-4  # --learning-rate: peak learning rate (the LongVALE notebook's 1e-4)
@@ -108,6 +102,7 @@ class TrainConfig:
             bad("pass --model PATH (a checkpoint directory) or --tiny (random-init tiny model)")
         if not self.data:
             bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
+        self._check_unused()  # --prompt / --answer: the records hold the prompts and replies
         from omni_bench.core.numbers import check_fields
 
         check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
@@ -127,37 +122,41 @@ class TrainConfig:
             bad(f"--lora-targets must be module names such as q_proj,v_proj, got {self.lora_targets!r}")
         if not all(re.fullmatch(r"\w+(?:\.\w+)*", t) for t in self.train_modules):
             bad(f"--train-modules must be module names such as norm,lm_head, got {self.train_modules!r}")
-        from omni_bench.data.records import TASKS
 
-        if self.task not in TASKS:
-            bad(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        self.layout_settings()  # validates the sampling fields
+    def layout_settings(self) -> LayoutSettings:
+        """The :class:`~omni_bench.layout.settings.LayoutSettings` the dataset samples with (``--model``'s
+        checkpoint as the profile when given)."""
+        return self.layout.replace(profile=self.model) if self.model else self.layout
 
-    def layout_settings(self):
-        """The :class:`~omni_bench.layout.settings.LayoutSettings` the dataset samples with."""
-        from omni_bench.layout.settings import LayoutSettings
-
-        return LayoutSettings(
-            profile=self.model or self.profile, frames=self.frames, fps=self.fps, min_frames=self.min_frames,
-            max_frames=self.max_frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels,
-            resize=self.resize, seconds_per_chunk=self.seconds_per_chunk,
-            position_id_per_seconds=self.position_id_per_seconds, processor_fps=self.processor_fps,
-            use_audio=self.use_audio, system=self.system)
+    def absolute(self) -> TrainConfig:
+        """The config with every path absolute (data file, media root, output, and the model and adapter folders
+        that exist): what a run records in ``config.json``, so ``--config RUN/config.json`` works from any folder."""
+        folders = {name: str(Path(getattr(self, name)).absolute()) for name in ("model", "init_adapter")
+                   if getattr(self, name) and Path(getattr(self, name)).exists()}
+        return self.replace(dataset=self.dataset.absolute(), output=str(Path(self.output).absolute()), **folders)
 
     def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes``: fields of the config or of its parts, by name (``frames=8``)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Flat ``{field: value}``, the parts' fields by their names: a run's ``config.json``."""
+        return flat_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """A config from a dict (e.g. a run's ``config.json``); unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
+        """A config from a dict (e.g. a run's ``config.json``, flat as every version wrote it, or with the parts
+        as objects); unknown keys are an error."""
+        from omni_bench.core.composed import flat_names, parts
+
+        known = set(flat_names(cls)) | set(parts(cls))
         unknown = sorted(set(data) - known)
         if unknown:
             raise OmniBenchError(f"unknown training settings: {', '.join(unknown)}", reason="bad-settings")
         values = dict(data)
+        for name in parts(cls):  # a part given as a JSON object: its fields by name
+            if isinstance(values.get(name), dict):
+                values = {**values.pop(name), **values}
         if values.get("resize") is not None:
             values["resize"] = tuple(values["resize"])
         for key in ("lora_targets", "train_modules"):

@@ -416,8 +416,8 @@ def _resolved_config(config: TrainConfig):
     data_path = _data_path(config)
     dtype = resolve_dtype(config)
     # the resolved config: what config.json records and what a resumption must match
-    config = config.replace(media_root=config.media_root if config.media_root is not None else str(data_path.parent),
-                            dtype=str(dtype).replace("torch.", ""))
+    # paths absolute, so the run's config.json works as --config from any folder
+    config = config.absolute().replace(dtype=str(dtype).replace("torch.", ""))
     return config, data_path, dtype
 
 
@@ -433,17 +433,12 @@ def _training_data(config: TrainConfig, data_path: Path):
     """The planned dataset of the records and its collator; raises when no record makes a sample."""
     from omni_bench.core.processor import load_processor
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
-    from omni_bench.data.records import load_records
 
     stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
     processor = load_processor(config.model or config.profile)
     settings = config.layout_settings()
-    records = load_records(str(data_path), format=config.data_format, task=config.task)
+    records = config.dataset.read()  # as validate reads them: format, task, time format, split turns
     stage("train", f"read {len(records)} records from {data_path}; building the samples...", config.progress)
-    if config.split_turns:
-        from omni_bench.data.turns import split_turns
-
-        records = split_turns(records)
     dataset = OmniSFTDataset(records, media_root=config.media_root, settings=settings, processor=processor,
                              max_total_tokens=config.max_total_tokens)
     if len(dataset) == 0:
