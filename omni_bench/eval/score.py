@@ -130,7 +130,8 @@ def _captioning(entries: list[dict], annotations: Mapping, parse: str, examples:
         if not events:
             bad.append((vid, entry["answer"]))
         predictions[vid] = merge_events(events, video["duration"])
-    metrics = {k: v * 100 for k, v in dense_scores(predictions, {v: annotations[v] for v in predictions}).items()}
+    truths = {v: annotations[v] for v in annotations if v in predictions}  # the annotation file's order
+    metrics = {k: v * 100 for k, v in dense_scores(predictions, truths).items()}
     return TaskScores("captioning", metrics, len(answers), len(bad), tuple(bad[:examples]))
 
 
