@@ -19,10 +19,11 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.data.settings import DataSettings
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["TrainConfig", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE", "ADAPTER_DIR", "RESUMABLE_CHANGES"]
+__all__ = ["TrainConfig", "PreferenceSettings", "LOSS_TYPES", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE",
+           "ADAPTER_DIR", "RESUMABLE_CHANGES"]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-METHODS = ("sft",)  # --method values; preference tuning adds its own
+METHODS = ("sft", "dpo")  # --method values: supervised fine-tuning, direct preference optimisation
 _DTYPES = ("auto", "float32", "bfloat16")
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 LOSS_BACKENDS = ("auto", "chunked", "liger", "naive")  # training.loss.BACKENDS; here, checked without torch
@@ -31,6 +32,38 @@ RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_tota
                       "num_workers", "output"}
 CONFIG_FILE = "config.json"
 ADAPTER_DIR = "adapter"
+
+
+# trl 1.16 DPOTrainer's loss_type values that take one (chosen, rejected) pair at a time (omni_bench.training.dpo)
+LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "apo_zero",
+              "apo_down", "sigmoid_norm")
+
+
+@dataclass(frozen=True)
+class PreferenceSettings:
+    """``--method dpo``'s knobs: trl's ``DPOConfig`` names, meanings and defaults (omni_bench.training.dpo)."""
+
+    beta: float = 0.1  # --beta: trl's beta, the strength of the pull towards the reference (the implicit
+        # reward is beta x the log-ratio of policy to reference)
+    loss_type: str = "sigmoid"  # --loss-type: trl's loss_type: sigmoid | hinge | ipo | exo_pair | nca_pair | robust
+        # | bco_pair | sppo_hard | apo_zero | apo_down | sigmoid_norm
+    label_smoothing: float = 0.0  # --label-smoothing: trl's label_smoothing, the assumed share of flipped pairs
+        # (robust: [0, 0.5); exo_pair: > 0)
+
+    def __post_init__(self):
+        def bad(message: str):
+            raise OmniBenchError(message, reason="bad-settings")
+
+        if self.loss_type not in LOSS_TYPES:
+            bad(f"--loss-type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        if not (isinstance(self.beta, (int, float)) and 0 < self.beta < float("inf")):
+            bad(f"--beta must be a finite number > 0, got {self.beta!r}")
+        if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
+            bad(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.loss_type == "robust" and not self.label_smoothing < 0.5:
+            bad(f"--loss-type robust takes --label-smoothing in [0, 0.5), got {self.label_smoothing}")
+        if self.loss_type == "exo_pair" and self.label_smoothing == 0:
+            bad("--loss-type exo_pair needs --label-smoothing > 0 (e.g. 1e-3, trl's advice)")
 
 
 @composed
@@ -53,6 +86,7 @@ class TrainConfig:
     method: str = "sft"  # --method NAME: the training objective: sft (supervised fine-tuning on the replies)
     init_adapter: str | None = None  # --init-adapter DIR: a trained LoRA adapter to start from (a run's adapter/
         # folder); used by preference tuning, refused with --method sft
+    preference: PreferenceSettings = field(default_factory=PreferenceSettings)  # --method dpo's knobs
     # the records, and how each sample is laid out (their flags and help come from the parts)
     dataset: DataSettings = field(default_factory=DataSettings)
     layout: LayoutSettings = field(default_factory=LayoutSettings,

@@ -210,6 +210,12 @@ class PreferenceCollator:
             if "chosen_mm_token_type_ids" in it:
                 row["mm_token_type_ids"] = it["chosen_mm_token_type_ids"]
             rows.append(row)
+        frames = max((row["input_features"].shape[-1] for row in rows if "input_features" in row), default=0)
+        for row in rows:  # Qwen3-Omni's mel features are as long as each audio: padded to the longest (mask 0)
+            if "input_features" in row and row["input_features"].shape[-1] < frames:
+                short = frames - row["input_features"].shape[-1]
+                row["input_features"] = pad(row["input_features"], (0, short))
+                row["feature_attention_mask"] = pad(row["feature_attention_mask"], (0, short))
         batch = self.collator(rows)  # the chosen rows and every pair's media, once
         rejected = {"input_ids": ([it["rejected_input_ids"] for it in items], self.collator.pad_id),
                     "labels": ([it["rejected_labels"] for it in items], IGNORE_INDEX),
@@ -286,8 +292,9 @@ def pair_model_inputs(batch: dict, *, shared: bool = True) -> dict:
     every row with its own copy of the pixels and mel features, as trl and LLaMA-Factory build them.
     """
     order = _order(batch)
-    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "mm_token_type_ids", "use_audio_in_video")
-              if key in batch}
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "mm_token_type_ids") if key in batch}
+    if batch.get("pixel_values_videos") is not None and "use_audio_in_video" in batch:
+        inputs["use_audio_in_video"] = batch["use_audio_in_video"]
     for key in PER_VIDEO_KEYS:
         if batch.get(key) is not None:
             inputs[key] = batch[key][order]

@@ -110,6 +110,9 @@ class RunResult:
             lines.append(f"{row['step']:>6} {row['loss']:>9.4f} {row['learning_rate']:>10.3e} "
                          f"{'-' if grad is None else format(grad, '.4f'):>10} {row['tokens']:>8} "
                          f"{row['label_tokens']:>7} {row['peak_mib']:>9.0f}")
+        last = self.metrics[-1] if self.metrics else {}
+        if "rewards/accuracies" in last:  # --method dpo: trl's metrics of the last logged step
+            lines.append("last step: " + ", ".join(f"{key} {last[key]:.4f}" for key in _METHOD_METRICS if key in last))
         lines.append(f"adapter: {self.adapter_dir}")
         if self.checkpoints:
             lines.append("checkpoints: " + ", ".join(c.name for c in self.checkpoints))
@@ -259,6 +262,11 @@ def _check_loss_requires_grad(loss) -> None:
             reason="no-grad")
 
 
+# What a method logs beside the loss (--method dpo: training.dpo.DPO_METRICS, trl's names), in metrics.jsonl
+_METHOD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
+                   "logps/rejected")
+
+
 def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: bool, listeners=()):
     from transformers import TrainerCallback
 
@@ -273,6 +281,7 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
                    "grad_norm": None if logs.get("grad_norm") is None else float(logs["grad_norm"]),
                    "tokens": trainer.window["tokens"], "label_tokens": trainer.window["label_tokens"],
                    "peak_mib": round(_peak_mib(), 1), "epoch": round(float(logs.get("epoch", state.epoch or 0)), 4)}
+            row.update({key: float(logs[key]) for key in _METHOD_METRICS if key in logs})  # --method dpo: trl's names
             trainer.window.update(tokens=0, label_tokens=0)
             if is_main:
                 with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
@@ -431,6 +440,10 @@ def _start_run_dir(config: TrainConfig, output_dir: Path, resume_from: Path | No
 
 def _training_data(config: TrainConfig, data_path: Path):
     """The planned dataset of the records and its collator; raises when no record makes a sample."""
+    if config.method == "dpo":  # preference pairs, the media once per pair (training/dpo.py)
+        from omni_bench.training.dpo import preference_data
+
+        return preference_data(config, data_path)
     from omni_bench.core.processor import load_processor
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 
@@ -454,7 +467,12 @@ def _make_trainer(model, args, dataset, collator, output_dir: Path, config: Trai
     ``callbacks`` are TrainerCallbacks (added as they are) or callables (called with each metrics row)."""
     from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
-    trainer = _make_trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer_class, extra = _make_trainer_class(), {}
+    if config.method == "dpo":  # trl's DPO loss and metrics on the same Trainer (training/dpo.py)
+        from omni_bench.training.dpo import make_dpo_trainer_class
+
+        trainer_class, extra = make_dpo_trainer_class(trainer_class), {"preference": config.preference}
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator, **extra)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     hooks = [c for c in callbacks if isinstance(c, (TrainerCallback, type))]

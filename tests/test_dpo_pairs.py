@@ -1,0 +1,138 @@
+"""The media once per pair: a pair's two rows share one decode, one processor call and one tower pass,
+and give the log-probs and position ids that each sequence gets on its own.
+
+References, on the tiny model of each family (Qwen2.5-Omni with audio in video, Qwen2.5-VL, Qwen3-VL,
+Qwen3-Omni): each sequence (chosen and rejected, the rejected one processed by the processor itself,
+not spliced) run alone through the model's own forward, whose position ids are its ``get_rope_index``;
+and the duplicated path (every row with its own copy of the media, as trl and LLaMA-Factory build it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from omni_bench import tiny_model
+from omni_bench.core.processor import load_processor
+from omni_bench.core.tokens import token_ids
+from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+from omni_bench.data.preference import PreferencePair
+from omni_bench.layout.settings import LayoutSettings
+from omni_bench.training.logprobs import sequence_logprobs
+from omni_bench.training.preference_batch import (
+    PreferenceCollator,
+    PreferenceDataset,
+    encode_media,
+    last_reply_labels,
+    pair_hidden_states,
+)
+
+pytestmark = pytest.mark.slow  # four tiny models, the bundled clips decoded
+
+CLIPS = Path(__file__).resolve().parent.parent / "data" / "clips"
+PROFILES = ["qwen2.5-omni-7b", "qwen2.5-vl-7b", "qwen3-vl-2b", "qwen3-omni-30b-a3b"]
+
+
+def _pairs(audio: bool):
+    ask = "<video>\nAt which time interval can we see the white bar cross the middle of the frame?"
+    return [PreferencePair(0, "street", (("human", ask),), "From 40 to 60.", "From 00 to 99, the whole clip.",
+                           videos=(str(CLIPS / "street_market.mkv"),), use_audio_in_video=audio),
+            PreferencePair(1, "kitchen", (("human", "<video>\nWhat is heard?"), ("gpt", "A voice."),
+                                          ("human", "And then?")), "A kettle.", "Silence.",
+                           videos=(str(CLIPS / "kitchen_talk.mkv"),), use_audio_in_video=audio)]
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def case(request):
+    profile = request.param
+    processor = load_processor(profile)
+    settings = LayoutSettings(profile=profile, frames=4, resize=(56, 56))
+    pairs = _pairs(settings.resolve().use_audio)
+    dataset = PreferenceDataset(pairs, settings=settings, processor=processor)
+    model = tiny_model(profile).float()
+    return profile, processor, settings, pairs, dataset, model
+
+
+def _positions_seen(model, run):
+    """The position ids the decoder received during ``run()``."""
+    seen = []
+    handle = model.model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["position_ids"]), with_kwargs=True)
+    try:
+        out = run()
+    finally:
+        handle.remove()
+    return out, seen[-1]
+
+
+def _video_encodes(model, run) -> tuple[object, int]:
+    """``run()`` and the videos the vision tower encoded meanwhile."""
+    count = [0]
+    visual = model.model.visual
+    handle = visual.register_forward_pre_hook(lambda m, args, kwargs: count.__setitem__(
+        0, count[0] + int(kwargs.get("grid_thw", args[1] if len(args) > 1 else None).shape[0])), with_kwargs=True)
+    try:
+        return run(), count[0]
+    finally:
+        handle.remove()
+
+
+def test_pair_dataset_keeps_both_pairs(case):
+    _, _, _, pairs, dataset, _ = case
+    assert len(dataset) == len(pairs) and not dataset.dropped
+
+
+def test_rejected_row_equals_the_processors_own(case):
+    """The spliced rejected row is the processor's ids of the rejected conversation, labels on its last reply."""
+    _, processor, settings, pairs, dataset, _ = case
+    own = OmniSFTDataset([p.record("rejected") for p in pairs], media_root=".", settings=settings,
+                         processor=processor)
+    for i in range(len(pairs)):
+        item = dataset[i]
+        assert item["rejected_input_ids"].tolist() == own[i]["input_ids"].tolist()
+        labels = item["rejected_labels"]
+        assert labels.tolist() == last_reply_labels(own[i]["input_ids"], token_ids(processor)).tolist()
+        reply = processor.tokenizer.decode(item["rejected_input_ids"][labels != -100])
+        assert reply == pairs[i].rejected + "<|im_end|>"  # the final reply only, not the earlier "A voice."
+
+
+def test_pair_logprobs_and_positions_equal_each_sequence_alone(case):
+    profile, processor, _, _, dataset, model = case
+    batch = PreferenceCollator(processor)([dataset[0], dataset[1]])
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        (hidden, positions), videos = _video_encodes(
+            model, lambda: _positions_seen(model, lambda: pair_hidden_states(model, batch)))
+        shared, _ = sequence_logprobs(hidden, head, batch["labels"])
+        duplicated_hidden, duplicated_videos = _video_encodes(model, lambda: pair_hidden_states(model, batch,
+                                                                                               shared=False))
+        duplicated, _ = sequence_logprobs(duplicated_hidden, head, batch["labels"])
+    assert videos == 2 and duplicated_videos == 4  # once per pair, against once per row
+    assert (shared - duplicated).abs().max() <= 1e-5
+    rows = [dataset[0]["chosen_input_ids"], dataset[1]["chosen_input_ids"], dataset[0]["rejected_input_ids"],
+            dataset[1]["rejected_input_ids"]]
+    items = [dataset.sft[0], dataset.sft[1]]  # the chosen sequences' own processor outputs (the media)
+    for row, ids in enumerate(rows):
+        item = dict(items[row % 2], input_ids=ids, attention_mask=torch.ones_like(ids),
+                    labels=last_reply_labels(ids, token_ids(processor)))
+        if "mm_token_type_ids" in item:
+            item["mm_token_type_ids"] = batch["mm_token_type_ids"][row, :len(ids)]
+        one = OmniCollator(processor)([item])
+        labels = one.pop("labels")
+        with torch.no_grad():
+            out, alone = _positions_seen(model, lambda one=one: model.model(**one, use_cache=False))
+            logps, _ = sequence_logprobs(out.last_hidden_state, head, labels)
+        assert torch.equal(positions[:, row, :len(ids)], alone[:, 0]), (profile, row)
+        assert abs(float(logps[0]) - float(shared[row])) <= 1e-5, (profile, row)
+
+
+def test_media_encoded_once_per_pair(case):
+    _, processor, _, _, dataset, model = case
+    batch = PreferenceCollator(processor)([dataset[0], dataset[1]])
+    with torch.no_grad():
+        encodings = encode_media(model, batch)
+    assert encodings.videos == 2
+    assert encodings.audios == (2 if batch.get("input_features") is not None else 0)
+    assert batch["pixel_values_videos"].shape[0] == int(batch["video_grid_thw"].prod(-1).sum())  # not doubled
