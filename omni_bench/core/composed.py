@@ -98,10 +98,11 @@ def _nest(cls, values: dict) -> dict:
         given = own.get(part)
         if isinstance(given, dict):  # a part as a JSON object
             given = part_cls(**given)
-        if given is None and not changes[part]:
-            continue
         base = given if given is not None else cls._part_base(part, own)
-        own[part] = dataclasses.replace(base, **changes[part]) if changes[part] else base
+        if changes[part]:  # the part's own replace where it has one (LayoutSettings: frames and fps exclude)
+            change = getattr(base, "replace", functools.partial(dataclasses.replace, base))
+            base = change(**changes[part])
+        own[part] = base
     return own
 
 
@@ -139,15 +140,9 @@ def composed(cls):
 def flat_dict(config) -> dict:
     """``{flat name: value}`` of every field the config uses, parts flattened, in field order.
 
-    >>> from omni_bench.layout.settings import LayoutSettings
-    >>> from dataclasses import dataclass, field
-    >>> @composed
-    ... @dataclass(frozen=True)
-    ... class Demo:
-    ...     steps: int = 1
-    ...     layout: LayoutSettings = field(default_factory=LayoutSettings, metadata={"unused": ("prompt", "answer")})
-    >>> d = Demo(steps=2, frames=8)
-    >>> d.layout.frames, d.frames, flat_dict(d)["frames"], "prompt" in flat_dict(d)
+    >>> from omni_bench.training.config import TrainConfig
+    >>> config = TrainConfig(tiny=True, data="d.json", frames=8)
+    >>> config.layout.frames, config.frames, flat_dict(config)["frames"], "prompt" in flat_dict(config)
     (8, 8, 8, False)
     """
     cls = type(config)

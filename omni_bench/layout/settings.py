@@ -65,6 +65,15 @@ class LayoutSettings:
         check_fields(self)  # finite, whole where an int, in range, min <= max (omni_bench.core.numbers)
 
     def replace(self, **changes) -> LayoutSettings:
+        """A copy with ``changes``; one way of sampling replaces the other (``frames`` given clears ``fps``,
+        ``fps`` clears ``frames``), as a flag given over a ``--config`` file or a training run's settings does.
+
+        >>> LayoutSettings(frames=4).replace(fps=1.0).frames is None
+        True
+        """
+        for one, other in (("frames", "fps"), ("fps", "frames")):
+            if changes.get(one) is not None and other not in changes:
+                changes[other] = None
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
