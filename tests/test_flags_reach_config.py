@@ -84,9 +84,7 @@ def test_every_subcommand_is_walked():
 def test_every_train_flag_reaches_the_config_json_record():
     from omni_bench.cli.flags import field_flags
     from omni_bench.cli.train import config_from_args
-    from omni_bench.training.config import TrainConfig
-
-    from omni_bench.training.config import METHODS
+    from omni_bench.training.config import METHODS, TrainConfig
 
     parser = build_parser()
     sub = _subparsers(parser)["train"]
