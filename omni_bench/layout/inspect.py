@@ -33,7 +33,7 @@ __all__ = ["inspect"]
 def inspect(media: str, settings: LayoutSettings | None = None, *, processor=None, **changes) -> TokenLayout:
     """Run the real processor on a clip and return the :class:`TokenLayout` it produced.
 
-    ``inspect("data/clips/longvale_a.mkv", frames=16)`` - settings can be given as a
+    ``inspect("data/clips/street_market.mkv", frames=16)`` - settings can be given as a
     :class:`LayoutSettings` or as keyword changes to the defaults. Raises
     :class:`OmniBenchError` for a missing, unreadable or truncated file, for a video
     without audio when audio is asked for, and for a sample beyond the model's context

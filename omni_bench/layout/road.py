@@ -115,7 +115,7 @@ def prepare_media(media: str | os.PathLike | VideoInfo, settings: LayoutSettings
                   processor) -> MediaInputs:
     """Stages 1-3: resolve, plan, decode. ``media``: a path or a probed :class:`VideoInfo`.
 
-    >>> media = prepare_media("data/clips/longvale_a.mkv", LayoutSettings(frames=4), processor)  # doctest: +SKIP
+    >>> media = prepare_media("data/clips/street_market.mkv", LayoutSettings(frames=4), processor)  # doctest: +SKIP
     >>> media.frames.shape, media.plan.grid                                                        # doctest: +SKIP
     """
     resolved = resolve(settings, processor)
