@@ -12,6 +12,9 @@ CLIPS = ROOT / "data" / "clips"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# stage lines go to any stderr (omni_bench.core.stages); the tests that read a command's one error line want
+# none, and the tests of stage lines ask for them
+os.environ.setdefault("OMNI_BENCH_PROGRESS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -131,7 +131,7 @@ def _env() -> dict:
     for key, value in {"MPLBACKEND": "Agg", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
                        "TRANSFORMERS_OFFLINE": "1"}.items():
         env.setdefault(key, value)
-    env.pop("OMNI_BENCH_PROGRESS", None)
+    env["OMNI_BENCH_PROGRESS"] = "0"  # stage lines (stderr, with timings) are not part of the pages' transcripts
     return env
 
 
