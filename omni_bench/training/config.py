@@ -140,6 +140,9 @@ class TrainConfig:
         from omni_bench.core.numbers import check_fields
 
         check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
+        if self.warmup_steps >= self.max_steps > 0 and self.warmup_steps and self.lr_scheduler != "constant":
+            bad(f"--warmup-steps {self.warmup_steps} is not shorter than the run (--max-steps {self.max_steps}): the "
+                "learning rate would never reach --learning-rate; lower --warmup-steps")
         if self.pack_dataset and self.max_total_tokens is None:
             bad("--pack-dataset fills rows of --max-total-tokens tokens: pass --max-total-tokens N")
         if self.method not in METHODS:
