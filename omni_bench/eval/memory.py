@@ -1,0 +1,222 @@
+"""Memory of a generation batch, planned before anything is decoded.
+
+:func:`estimate_batch` adds up, in bytes, what one ``model.generate`` call on a batch of
+planned samples holds at its peak, from the plan (:mod:`omni_bench.layout.road`) and the
+model's shape (:class:`ModelShape`, read off its config) alone:
+
+``decoded``   the largest item's decoded frames (uint8, native size) and their float32 copy at
+              the processor's size (items are decoded one at a time);
+``pixels``    ``pixel_values_videos`` of every item (float32, patches x 1176), twice (the items
+              and the collated batch), and once more in the model's dtype;
+``audio``     the feature extractor's ``input_features`` of every item (float32, 128 mel bins x its
+              padded frames), and the batch's trimmed copy;
+``towers``    the vision tower's live tensors of one block over all patches (hidden x 6 +
+              intermediate x 3 per patch) and the audio tower's over its frames, in the model's dtype;
+``prefill``   the language model's live tensors of one layer over the padded batch
+              (B x L x (hidden x 6 + intermediate x 3)) plus the input embeddings;
+``kv_cache``  layers x 2 (keys, values) x kv heads x head dim x B x (L + new tokens) x dtype bytes;
+``logits``    the prefill's logits: B x L x vocab in the model's dtype when the model's forward
+              has no ``logits_to_keep`` (the Qwen2.5-Omni thinker computes every position's), else
+              B x vocab; plus generate's float32 copy of the last position's.
+
+Not counted: the model's weights (loaded before the budget is read, so outside it), the
+attention scores (torch's fused CPU / CUDA attention does not hold L x L), allocator slack and
+Python objects. The figure is an estimate, checked against measured peaks in
+``docs/evaluation.md``.
+
+:func:`memory_budget` reads the budget (``--max-memory`` such as ``"8GiB"``, else
+:data:`MEMORY_SHARE` of the machine's available memory, ``/proc/meminfo`` MemAvailable or
+psutil), and :func:`plan_batches` splits the items into batches of at most ``batch_size`` that
+each fit it, shrinking a batch where needed, or refuses in one line naming the sample and the fix.
+``eval run`` calls them; so can the preference / RL rollouts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from omni_bench.core.errors import OmniBenchError
+
+__all__ = ["ModelShape", "ItemCost", "BatchEstimate", "estimate_batch", "memory_budget", "parse_size",
+           "plan_batches", "MEMORY_SHARE"]
+
+MEMORY_SHARE = 0.25  # the default budget: this share of the memory the machine has available
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+          "t": 1000**4, "tb": 1000**4, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+PATCH_VALUES = 3 * 2 * 14 * 14  # values per patch of pixel_values_videos (channels x temporal x patch x patch)
+
+
+def parse_size(text: str | int | float) -> int:
+    """Bytes of a size such as ``"8GiB"``, ``"512 MB"`` or ``1e9``; OmniBenchError for anything else.
+
+    >>> parse_size("8GiB"), parse_size("1.5 GB"), parse_size(4096)
+    (8589934592, 1500000000, 4096)
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not match or match.group(2) not in _UNITS or float(match.group(1)) <= 0:
+        raise OmniBenchError(f"--max-memory expects a size such as 8GiB, 6GB or 4096MiB, got {text!r}",
+                             reason="bad-settings")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def available_memory() -> int:
+    """Bytes of memory the machine has available now: /proc/meminfo MemAvailable, else psutil."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def memory_budget(max_memory: str | int | None = None) -> tuple[int, str]:
+    """(bytes, how it was chosen): ``max_memory`` parsed, else :data:`MEMORY_SHARE` of the available memory."""
+    if max_memory is not None:
+        size = parse_size(max_memory)
+        return size, f"--max-memory {_gib(size)}"
+    available = available_memory()
+    return int(available * MEMORY_SHARE), f"{MEMORY_SHARE:.0%} of the {_gib(available)} available"
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What a generation batch's memory depends on in a model (read by :meth:`of_model`)."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    hidden: int
+    intermediate: int
+    vocab: int
+    dtype_bytes: int
+    full_logits: bool  # the forward computes logits for every position (no logits_to_keep)
+    vision_hidden: int = 0
+    vision_intermediate: int = 0
+    audio_hidden: int = 0
+    audio_intermediate: int = 0
+
+    @classmethod
+    def of_model(cls, model) -> ModelShape:
+        import inspect
+
+        config = model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        vision = getattr(config, "vision_config", None)
+        audio = getattr(config, "audio_config", None)
+        heads = int(text.num_attention_heads)
+        parameter = next(model.parameters())
+        return cls(
+            layers=int(text.num_hidden_layers), kv_heads=int(getattr(text, "num_key_value_heads", None) or heads),
+            head_dim=int(getattr(text, "head_dim", None) or text.hidden_size // heads), hidden=int(text.hidden_size),
+            intermediate=int(text.intermediate_size), vocab=int(text.vocab_size),
+            dtype_bytes=parameter.element_size(),
+            full_logits="logits_to_keep" not in inspect.signature(model.forward).parameters,
+            vision_hidden=int(getattr(vision, "hidden_size", 0) or 0),
+            vision_intermediate=int(getattr(vision, "intermediate_size", 0) or 0),
+            audio_hidden=int(getattr(audio, "d_model", 0) or 0),
+            audio_intermediate=int(getattr(audio, "encoder_ffn_dim", 0) or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ItemCost:
+    """One planned sample as the estimate sees it (:meth:`of_planned` reads it off a dataset's plan)."""
+
+    name: str  # the sample, as a refusal names it
+    tokens: int  # input ids of the prompt
+    patches: int = 0  # rows of pixel_values_videos (t x h x w)
+    feature_frames: int = 0  # padded frames of input_features (0: no audio)
+    mel_frames: int = 0  # valid mel frames
+    mel_bins: int = 128
+    decoded_bytes: int = 0  # decoded frames (uint8, native size) plus their float32 copy at the processor's size
+
+    @classmethod
+    def of_planned(cls, planned) -> ItemCost:
+        """From a :class:`~omni_bench.data.dataset.PlannedSample` (its sample and MediaPlan)."""
+        media, tokens = planned.media, int(planned.sample.input_tokens)
+        if media is None:
+            return cls(planned.record.id, tokens)
+        t, h, w = media.grid
+        profile, info = media.profile, media.info
+        rh, rw = media.resized_hw
+        decoded = media.frames * (info.height * info.width * 3 + rh * rw * 3 * 4)
+        features = _feature_frames(media) if media.use_audio else 0
+        return cls(planned.record.id, tokens, patches=t * h * w, feature_frames=features,
+                   mel_frames=media.mel_frames if media.use_audio else 0, mel_bins=profile.mel_bins,
+                   decoded_bytes=decoded)
+
+
+def _feature_frames(media) -> int:
+    from omni_bench.families import family_of
+
+    return int(family_of(media.profile).feature_frames(media.mel_frames, media.profile))
+
+
+@dataclass(frozen=True)
+class BatchEstimate:
+    """Bytes a generation batch holds at its peak, by part (see the module docstring)."""
+
+    items: tuple[str, ...]
+    parts: tuple[tuple[str, int], ...]
+
+    @property
+    def total(self) -> int:
+        return sum(size for _, size in self.parts)
+
+    def __str__(self) -> str:
+        largest = sorted(self.parts, key=lambda part: -part[1])[:3]
+        return f"{_gib(self.total)} ({', '.join(f'{name} {_gib(size)}' for name, size in largest)})"
+
+
+def estimate_batch(items: list[ItemCost], shape: ModelShape, max_new_tokens: int) -> BatchEstimate:
+    """What one ``generate`` call on ``items`` (left-padded into one batch) holds at its peak, in bytes."""
+    batch, length = len(items), max(item.tokens for item in items)
+    d = shape.dtype_bytes
+    patches = sum(item.patches for item in items)
+    mel = max((item.mel_frames for item in items), default=0)
+    logits = batch * (length if shape.full_logits else 1) * shape.vocab * d + 2 * batch * shape.vocab * 4
+    parts = (
+        ("decoded", max(item.decoded_bytes for item in items)),
+        ("pixels", patches * PATCH_VALUES * (4 * 2 + d)),
+        ("audio", sum(item.mel_bins * item.feature_frames * 4 for item in items)
+         + batch * (items[0].mel_bins * mel * 4)),
+        ("towers", patches * (shape.vision_hidden * 6 + shape.vision_intermediate * 3) * d
+         + sum(item.mel_frames // 2 for item in items) * (shape.audio_hidden * 6 + shape.audio_intermediate * 3) * d),
+        ("prefill", batch * length * (shape.hidden * 7 + shape.intermediate * 3) * d),
+        ("kv_cache", shape.layers * 2 * shape.kv_heads * shape.head_dim * batch * (length + max_new_tokens) * d),
+        ("logits", logits),
+    )
+    return BatchEstimate(tuple(item.name for item in items), parts)
+
+
+def plan_batches(items: list[ItemCost], shape: ModelShape, max_new_tokens: int, batch_size: int,
+                 budget: int, budget_text: str = "") -> list[list[int]]:
+    """Indices of ``items`` in batches of at most ``batch_size`` in order, each within ``budget`` bytes.
+
+    A batch over the budget is shrunk (its last items move to the next batch); an item over
+    the budget alone raises OmniBenchError naming it, the estimate and the fix.
+    """
+    batches, start = [], 0
+    while start < len(items):
+        size = min(batch_size, len(items) - start)
+        while size > 1 and estimate_batch(items[start:start + size], shape, max_new_tokens).total > budget:
+            size -= 1
+        alone = estimate_batch(items[start:start + size], shape, max_new_tokens)
+        if alone.total > budget:
+            item = items[start]
+            raise OmniBenchError(
+                f"{item.name}: one generation needs about {alone} ({item.tokens:,} input ids), over the memory "
+                f"budget of {_gib(budget)}{f' ({budget_text})' if budget_text else ''}; lower --fps / --frames or "
+                "--max-pixels, or raise --max-memory", source=item.name, reason="too-costly")
+        batches.append(list(range(start, start + size)))
+        start += size
+    return batches
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"
