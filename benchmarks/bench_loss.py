@@ -17,12 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from omni_bench.bench.loss import DEFAULT_BENCH_CHUNK_SIZE, bench_loss, format_bench_loss
+from omni_bench.core.machine import describe_machine
 
+ROOT = Path(__file__).resolve().parent.parent  # results go to ROOT/benchmarks/results
 
-from omni_bench.bench.loss import DEFAULT_BENCH_CHUNK_SIZE, bench_loss, format_bench_loss  # noqa: E402
-from omni_bench.core.machine import describe_machine  # noqa: E402
 
 GOAL = {"tokens": 4096, "hidden": 1024, "vocab": 151936}
 

@@ -1,6 +1,6 @@
 """One LoRA training step per loss backend on a thinker with Qwen2.5-Omni-3B's text widths.
 
-Issue 6, item 7: on a GPU, the real-size Omni-3B text model (36 layers) at 8k tokens,
+The step study: on a GPU, the real-size Omni-3B text model (36 layers) at 8k tokens,
 transformers' loss vs Liger's vs ours, step time and peak memory. Without a GPU the same
 code runs a reduced study on CPU (the real widths and vocabulary, fewer layers and tokens)
 so the figures still compare the backends inside a full training step. Writes
@@ -18,11 +18,11 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from omni_bench.bench.step import bench_step, format_bench_step
+from omni_bench.core.machine import describe_machine
 
-from omni_bench.bench.step import bench_step, format_bench_step  # noqa: E402
-from omni_bench.core.machine import describe_machine  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # results go to ROOT/benchmarks/results
+
 
 
 def main(argv: list[str] | None = None) -> int:

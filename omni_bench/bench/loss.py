@@ -23,10 +23,9 @@ In each worker:
    ``benchmarks/bench_loss.py`` uses) runs every backend twice, each time in a fresh worker,
    alternating backends, and keeps the best time and the largest peak.
 
-Peak memory on CPU is the resident set size: the kernel's high-water mark (``VmHWM``, reset
-through ``/proc/self/clear_refs`` just before the run) where the kernel allows that reset,
-together with a background thread sampling ``/proc/self/statm`` every millisecond; the
-larger of the two counts. On CUDA it is ``torch.cuda.max_memory_allocated``. Figures are
+Peak memory on CPU is the resident set size (:class:`omni_bench.bench.base.PeakRSS`: the
+kernel's high-water mark together with a thread sampling it every millisecond). On CUDA it is
+``torch.cuda.max_memory_allocated``. Figures are
 MiB above the baseline. The workers save their gradients with ``torch.save``; the parent
 compares them (``max_grad_diff``: largest absolute difference, any backend vs the first).
 
@@ -37,15 +36,14 @@ loop, Linux only for CPU memory (``/proc``).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import torch
 
+from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
 from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
@@ -53,63 +51,11 @@ __all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
 DEFAULT_BENCH_CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # the loss's own default, chosen with this benchmark
 _IGNORE_INDEX = -100
 _MIB = 2**20
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-# --------------------------------------------------------------------------- memory probes
+# --------------------------------------------------------------------------- memory probe (omni_bench.bench.base)
 
-
-def _rss_bytes() -> int:
-    """Current resident set size of this process, from /proc/self/statm."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_hwm() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM); False where the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _hwm_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class _PeakRSS:
-    """Peak RSS in bytes between :meth:`start` and :meth:`stop` (see the module docstring)."""
-
-    def __init__(self, interval_s: float = 0.001) -> None:
-        self.interval_s = interval_s
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._hwm_valid = False
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval_s)
-
-    def start(self) -> None:
-        self._hwm_valid = _reset_hwm()
-        self.peak = _rss_bytes()
-        self._thread.start()
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-        if self._hwm_valid:
-            self.peak = max(self.peak, _hwm_bytes())
-        return self.peak
+_PeakRSS, _rss_bytes = PeakRSS, rss_bytes  # the names this module's tests and workers have used
 
 
 # --------------------------------------------------------------------------- worker
@@ -196,23 +142,8 @@ def _worker(spec: dict, out_dir: str) -> dict:
 # --------------------------------------------------------------------------- parent
 
 
-def run_module_worker(module: str, args: list[str], *, label: str) -> dict:
-    """Run ``python -m MODULE ARGS...`` in a fresh process with this project importable, and
-    return the JSON object on its last stdout line. A failure raises RuntimeError naming
-    ``label``, with the end of the worker's stderr. Used by the loss and step benchmarks."""
-    import subprocess
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{label} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def _run_worker(spec: dict, out_dir: str) -> dict:
-    return run_module_worker("omni_bench.bench.loss", ["_worker", json.dumps(spec), out_dir],
+    return run_worker("omni_bench.bench.loss", ["_worker", json.dumps(spec), out_dir],
                              label=f"benchmark worker for backend {spec['backend']!r}")
 
 

@@ -2,7 +2,8 @@
 
 What it measures
 ----------------
-Issue 6's GPU study: a randomly initialised thinker with a profile's **real text
+The step study (the loss backends inside a whole training step; on a GPU, Qwen2.5-Omni-3B's
+36 layers at 8,192 tokens): a randomly initialised thinker with a profile's **real text
 dimensions** (``tiny_model(profile, text_dims=True)``: for ``qwen2.5-omni-3b`` hidden 2048,
 36 layers, intermediate 11008, vocabulary 151,936; the audio and vision towers stay tiny,
 the input is text only), prepared exactly as :func:`omni_bench.train` prepares a model
@@ -16,7 +17,7 @@ SPEC``), as in :mod:`omni_bench.bench.loss`: one warm-up step (kernels, AdamW st
 ``steps`` measured steps. Figures: mean seconds per measured step; peak memory of the
 measured steps above the memory held just before them (weights, adapter, optimizer state):
 on CUDA ``torch.cuda.max_memory_allocated``, on CPU the resident set size (the probe of
-:mod:`omni_bench.bench.loss`); and the first measured step's loss. The same seed gives every
+:mod:`omni_bench.bench.base`); and the first measured step's loss. The same seed gives every
 backend the same weights and tokens, so their losses must agree: ``max_loss_diff``.
 
 Backends: ``naive`` (the model's logits + transformers' ``ForCausalLMLoss``, which upcasts
@@ -42,7 +43,7 @@ _MIB = 2**20
 def _worker(spec: dict) -> dict:
     import torch
 
-    from omni_bench.bench.loss import _PeakRSS, _rss_bytes
+    from omni_bench.bench.base import PeakRSS, rss_bytes
     from omni_bench.core.models import tiny_model
     from omni_bench.training.prepare import adapt_model
 
@@ -76,8 +77,8 @@ def _worker(spec: dict) -> dict:
         baseline = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     else:
-        baseline = _rss_bytes()
-        probe = _PeakRSS()
+        baseline = rss_bytes()
+        probe = PeakRSS()
         probe.start()
     losses, start = [], time.perf_counter()
     for _ in range(spec["steps"]):
@@ -96,9 +97,9 @@ def _worker(spec: dict) -> dict:
 
 
 def _run_worker(spec: dict) -> dict:
-    from omni_bench.bench.loss import run_module_worker
+    from omni_bench.bench.base import run_worker
 
-    return run_module_worker("omni_bench.bench.step", ["_worker", json.dumps(spec)],
+    return run_worker("omni_bench.bench.step", ["_worker", json.dumps(spec)],
                              label=f"step benchmark worker for backend {spec['backend']!r}")
 
 

@@ -1,0 +1,156 @@
+"""What every benchmark shares: one shape, one memory probe, one subprocess worker.
+
+The shape a benchmark module follows (``omni_bench.bench.<name>``)::
+
+    @dataclass(frozen=True)
+    class LossBench:                   # the config: every field a flag, its comment the help
+        tokens: int = 4096             # N: rows of hidden states
+        ...
+
+    def run(config) -> BenchResult     # measures, returns data (never prints)
+
+    BenchResult.to_markdown()          # the table benchmarks/results/<name>.md keeps
+    BenchResult.to_dict()              # what --json prints and <name>.json keeps
+
+Each configuration measured runs in its own fresh process through :func:`run_worker`
+(``python -m omni_bench.bench.<name> _worker SPEC``; the worker prints one JSON line), so one
+backend's peak, allocator state or imports never show in another's figures; inside it,
+:class:`PeakRSS` (or ``torch.cuda.max_memory_allocated`` on CUDA) is the memory probe.
+
+Peak memory on CPU is the resident set size: the kernel's high-water mark (``VmHWM``, reset
+through ``/proc/self/clear_refs`` just before the run) where the kernel allows that reset,
+together with a background thread sampling ``/proc/self/statm`` every millisecond; the larger
+of the two counts. Linux only (``/proc``).
+
+Not covered yet: ``loss``, ``step``, ``packing`` and ``decode`` keep their own config
+arguments and result dicts (they use this module's probe and worker); moving them to the
+config dataclass + :class:`BenchResult` shape, with ``omni-bench bench <name>`` generated from
+the config, is the next step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table"]
+
+MIB = 2**20
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- memory probe
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process, from /proc/self/statm."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_hwm() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM); False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakRSS:
+    """Peak RSS in bytes between :meth:`start` and :meth:`stop` (see the module docstring)."""
+
+    def __init__(self, interval_s: float = 0.001) -> None:
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._hwm_valid = False
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._hwm_valid = _reset_hwm()
+        self.peak = rss_bytes()
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+        if self._hwm_valid:
+            self.peak = max(self.peak, _hwm_bytes())
+        return self.peak
+
+
+# --------------------------------------------------------------------------- subprocess worker
+
+
+def run_worker(module: str, args: list[str], *, label: str) -> dict:
+    """Run ``python -m MODULE ARGS...`` in a fresh process with this project importable, and
+    return the JSON object on its last stdout line. A failure raises RuntimeError naming
+    ``label``, with the end of the worker's stderr."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{label} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- result
+
+
+def markdown_table(columns: tuple[str, ...], rows: list[dict]) -> str:
+    """``markdown_table(("backend", "peak_mib"), [{"backend": "naive", "peak_mib": 12.5}])`` ->
+    ``"| backend | peak_mib |\\n|---|---:|\\n| naive | 12.5 |"`` (numbers right-aligned, None as -)."""
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) \
+            else str(value)
+
+    numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows if
+                   r.get(c) is not None) and any(r.get(c) is not None for r in rows) for c in columns]
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
+    body = ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What a benchmark's ``run(config)`` returns: the config, one row per measured case, the machine."""
+
+    name: str  # the benchmark ("loss", "step", ...)
+    config: dict  # the config it ran with (dataclasses.asdict of the config)
+    columns: tuple[str, ...]  # the row keys shown in the Markdown table, in order
+    rows: list[dict]  # one dict per measured case
+    notes: tuple[str, ...] = field(default=())  # lines under the table (the checked property, caveats)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "config": self.config, "rows": self.rows, "notes": list(self.notes)}
+
+    def to_markdown(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
+        parts = [f"### {self.name}", "", settings, "", markdown_table(self.columns, self.rows)]
+        if self.notes:
+            parts += ["", *self.notes]
+        return "\n".join(parts) + "\n"
