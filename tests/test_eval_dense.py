@@ -1,4 +1,5 @@
-"""Dense captioning's rules (merge, +1 end, tIoU, matching) and SODA's DP, each on a hand-computed case.
+"""Dense captioning's rules (merge, +1 end, tIoU, matching, tokenizer batches, video order) and SODA's DP,
+each on a hand-computed case.
 
 The rules are pure Python and need nothing; the METEOR / CIDEr totals at the end call
 pycocoevalcap (Java) on the pairs the rules give, listed here by hand.
@@ -7,16 +8,20 @@ pycocoevalcap (Java) on the pairs the rules give, listed here by hand.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import random
 import shutil
 import string
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from omni_bench import OmniBenchError, score
 from omni_bench.eval.answers import parse_events
-from omni_bench.eval.dense import caption_pairs, merge_events, tiou
+from omni_bench.eval.dense import TIOUS, caption_pairs, dense_details, merge_events, tiou, visit_orders
 from omni_bench.eval.soda import best_matching, soda_prf
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None,
@@ -230,3 +235,114 @@ def test_without_java_one_clear_line(monkeypatch):
     monkeypatch.setattr(coco.shutil, "which", lambda name: None)
     with pytest.raises(OmniBenchError, match="java not found on PATH: METEOR and the PTB tokenizer"):
         score(_log(), ANNOTATIONS, task="captioning")
+
+
+# ---- issue 26: the rules LongVALE's code follows that a single tokenizer run hides ----------------
+# LongVALE's code tokenizes in batches (one Stanford PTBTokenizer run per batch of lines), and the
+# tokenizer reads across line ends: "a." at the end of a line stays one token unless the next line
+# opens with a sentence starter ("The", "A", "He"). Which line comes next depends on the batch: per
+# threshold, hypotheses and references pair after pair (garbage references among them), videos in
+# a Python set's order (PYTHONHASHSEED=0 is the documented control); SODA has its own two batches.
+
+py311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="set orders listed for CPython 3.11+'s string hash")
+
+
+def _tokens(lines):
+    from omni_bench.eval.coco import ptb_tokenize
+
+    done = ptb_tokenize({k: [line] for k, line in enumerate(lines)})
+    return [done[k][0] for k in range(len(lines))]
+
+
+@needs_java
+def test_ptb_reads_across_line_ends():
+    assert _tokens(["a man plays with a.", "The dog runs."]) == ["a man plays with a", "the dog runs"]
+    assert _tokens(["a man plays with a.", "the dog runs."]) == ["a man plays with a.", "the dog runs"]
+    assert _tokens(["a man plays with a.", "Dogs run."]) == ["a man plays with a.", "dogs run"]
+    assert _tokens(["qxzjvkwpqxzj", "He plays with a."]) == ["qxzjvkwpqxzj", "he plays with a."]  # end of batch
+
+
+@py311
+def test_videos_are_visited_in_a_python_sets_order_under_hash_seed_0():
+    # LongVALE iterates set(video ids); under PYTHONHASHSEED=0, CPython 3.11+ gives v2, v1, v3 for these
+    assert visit_orders(["v1", "v2", "v3"], ["v3", "v1", "v2"]) == (("v2", "v1", "v3"), ("v2", "v1", "v3"))
+    assert visit_orders(["a", "b"], ["b", "a"]) == (("a", "b"), ("a", "b"))
+
+
+def test_visit_orders_are_the_same_in_processes_with_other_hash_seeds():
+    code = ("import json; from omni_bench.eval.dense import visit_orders; "
+            "print(json.dumps(visit_orders(['v%d' % i for i in range(40)], ['v%d' % i for i in range(39, -1, -1)])))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(runs) == 1
+    activitynet, soda = json.loads(runs.pop())
+    assert sorted(activitynet) == sorted(soda) == sorted(f"v{i}" for i in range(40))
+
+
+def _scorers(refs: list[str], hyps: list[str]) -> tuple[float, float]:
+    from pycocoevalcap.cider.cider import Cider
+
+    from omni_bench.eval.coco import meteor_scorer
+
+    gts, res = {k: [r] for k, r in enumerate(refs)}, {k: [h] for k, h in enumerate(hyps)}
+    return meteor_scorer().compute_score(gts, res)[0], Cider().compute_score(gts, res)[0]
+
+
+def _details(answers: dict, annotations: dict):
+    predictions = {vid: merged(text) for vid, text in answers.items()}
+    return dense_details(predictions, {vid: annotations[vid] for vid in annotations if vid in predictions})
+
+
+@pytest.mark.slow
+@needs_java
+def test_each_threshold_tokenizes_its_own_pairs_with_the_garbage_among_them():
+    annotations = {"solo": {"duration": 100.0, "timestamps": [[0, 50], [0, 100]],
+                            "sentences": ["He plays with a.", "The cat sleeps."]}}
+    # p0 = [50, 100] "The cat sleeps.", p1 = [0, 50] "he plays with a."; tIoUs: p0-t1 0.5 - eps,
+    # p1-t0 1 - eps, p1-t1 0.5 - eps. At 0.3: (p0, t1), (p1, t0), (p1, t1); above: (p0, garbage), (p1, t0).
+    details = _details({"solo": "From 50 to 99, The cat sleeps.\nFrom 00 to 49, he plays with a."}, annotations)
+    # 0.3, hypotheses: "he plays with a." is followed by "he ..." then ends the batch: kept whole both times;
+    # references: "He plays with a." is followed by "The cat sleeps.": split
+    low = _scorers(["the cat sleeps", "he plays with a", "the cat sleeps"],
+                   ["the cat sleeps", "he plays with a.", "he plays with a."])
+    assert (details.meteor[0.3]["solo"], details.cider[0.3]["solo"]) == low
+    # 0.5 and up: both "a." lines end their batch (kept), the garbage reference comes first
+    garbage = "".join(random.Random(7).choice(string.ascii_lowercase) for _ in range(17))  # any such string
+    high = _scorers([garbage, "he plays with a."], ["the cat sleeps", "he plays with a."])
+    for threshold in (0.5, 0.7, 0.9):
+        assert (details.meteor[threshold]["solo"], details.cider[threshold]["solo"]) == high
+    assert low[0] < high[0]  # the split "a." costs the 0.3 pair its exact match
+
+
+@pytest.mark.slow
+@needs_java
+@py311
+def test_the_next_video_in_set_order_decides_how_the_last_caption_tokenizes():
+    annotations = {"v1": {"duration": 100.0, "timestamps": [[0, 50]], "sentences": ["Dogs run."]},
+                   "v2": {"duration": 100.0, "timestamps": [[50, 100], [0, 50]],
+                          "sentences": ["A woman sings.", "A man plays with a."]}}
+    answers = {"v1": "From 00 to 49, The dog runs.",  # the log names v1 first; LongVALE visits v2 first
+               "v2": "From 50 to 99, a woman sings.\nFrom 00 to 49, a man plays with a."}
+    details = _details(answers, annotations)
+    assert list(details.meteor[0.5]) == ["v2", "v1"]
+    # METEOR / CIDEr batches: [v2's pairs, v1's]; v2's "a." line is followed by v1's first line:
+    # hypotheses "The dog runs." (split), references "Dogs run." (kept)
+    v2 = _scorers(["a woman sings", "a man plays with a."], ["a woman sings", "a man plays with a"])
+    v1 = _scorers(["dogs run"], ["the dog runs"])
+    for threshold in TIOUS:
+        assert (details.meteor[threshold]["v2"], details.cider[threshold]["v2"]) == v2
+        assert (details.meteor[threshold]["v1"], details.cider[threshold]["v1"]) == v1
+    # SODA's batches, each video in time order: predictions "a man plays with a." then "a woman sings."
+    # (kept); true sentences "A man plays with a." then "A woman sings." (split)
+    from omni_bench.eval.coco import meteor_scorer
+
+    def m(true: str, predicted: str) -> float:  # the true sentence is METEOR's hypothesis
+        return meteor_scorer().compute_score({0: [predicted]}, {0: [true]})[1][0]
+
+    total = 50 / (50 + 1e-8) * m("a man plays with a", "a man plays with a.") \
+        + 50 / (50 + 1e-8) * m("a woman sings", "a woman sings")
+    assert details.soda["v2"] == pytest.approx(total / 2, rel=1e-12)  # P = R = total / 2
+    assert details.soda["v1"] == pytest.approx(50 / (50 + 1e-8) * m("dogs run", "the dog runs"), rel=1e-12)
+    totals = details.totals()
+    assert totals["METEOR"] == pytest.approx((v2[0] + v1[0]) / 2, rel=1e-12)
+    assert totals["CIDEr"] == pytest.approx((v2[1] + v1[1]) / 2, rel=1e-12)
