@@ -22,13 +22,14 @@ score differs or omni_bench's two runs are not identical.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from longvale_reference import differences, ours_dense, reference_dense, write_case
+from longvale_reference import differences, hardness, ours_dense, reference_dense, write_case
 
 
 def _largest(a: dict, b: dict) -> float:
@@ -39,6 +40,8 @@ def _largest(a: dict, b: dict) -> float:
 
 def _compare(source: str, folder: Path, seed: int, videos: int, random_seeds: list[int]) -> bool:
     ann, log = write_case(folder, seed, videos)
+    kinds = hardness(json.loads(ann.read_text()), [json.loads(line) for line in log.read_text().splitlines()])
+    print(f"seed {seed}: videos showing each kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()), flush=True)
     reference = reference_dense(log, ann, source, hash_seed=0, random_seed=random_seeds[0])
     ok = True
     for random_seed in random_seeds[1:]:
@@ -46,7 +49,7 @@ def _compare(source: str, folder: Path, seed: int, videos: int, random_seeds: li
         found = differences(other, reference, tolerance=0.0)
         ok &= not found
         print(f"seed {seed}: LongVALE under random.seed({random_seed}) vs ({random_seeds[0]}): "
-              f"{len(found)} values differ" + (f" ({found[0]})" if found else ""))
+              f"{len(found)} values differ" + (f" ({found[0]})" if found else ""), flush=True)
     first, second = ours_dense(log, ann, hash_seed=1), ours_dense(log, ann, hash_seed=2)
     same = first == second
     ok &= same
@@ -60,6 +63,7 @@ def _compare(source: str, folder: Path, seed: int, videos: int, random_seeds: li
           f"LongVALE by more than 1e-6: {len(found)}; largest difference {_largest(first, reference):.3g}")
     for line in found[:10]:
         print("    " + line)
+    sys.stdout.flush()
     return ok
 
 

@@ -14,6 +14,7 @@ threshold and video, SODA_c's F per video. :func:`dense_case` writes the hard lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -168,8 +169,8 @@ def _run(driver: str, args: list[str], source: str, env: dict | None = None) -> 
 
 
 def reference_scores(log_path, data_path, source: str) -> dict:
-    """LongVALE's metrics of a log (percent, full precision) and its per-line grounding IoUs."""
-    return _run(_DRIVER, [str(log_path), str(data_path)], source)
+    """LongVALE's metrics (percent, full precision) and per-line grounding IoUs of a log, under ``PYTHONHASHSEED=0``."""
+    return _run(_DRIVER, [str(log_path), str(data_path)], source, {**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def reference_dense(log_path, data_path, source: str, hash_seed: int = 0, random_seed: int = 0) -> dict:
@@ -325,3 +326,34 @@ def differences(ours: dict, theirs: dict, tolerance: float = 1e-6) -> list[str]:
         if abs(ours["totals"][key] - value) > tolerance:
             found.append(f"{key}: ours {ours['totals'][key]}, LongVALE {value}")
     return found
+
+
+def hardness(annotations: dict, log: list[dict]) -> dict[str, int]:
+    """How many answered videos of a log show each kind of trouble (the last answer of each video).
+
+    ``no_event``, ``repeats_last_line``, ``out_of_order``, ``reversed``, ``outside_video``, ``merged``,
+    ``unmatched_at_0.9`` (a merged event overlapping no true event by 0.9), ``truth_gaps`` and
+    ``truth_overlaps`` (of the annotated events).
+    """
+    from omni_bench.eval.answers import parse_events
+    from omni_bench.eval.dense import merge_events, tiou
+
+    counts = dict.fromkeys(("no_event", "repeats_last_line", "out_of_order", "reversed", "outside_video", "merged",
+                            "unmatched_at_0.9", "truth_gaps", "truth_overlaps"), 0)
+    for vid, answer in {e["video_id"]: e["answer"] for e in log if e["task"] == "captioning"}.items():
+        video, events, lines = annotations[vid], parse_events(answer), answer.split("\n")
+        stamps = sorted(video["timestamps"])
+        counts["truth_gaps"] += stamps[0][0] > 0 or any(b[0] > a[1] for a, b in itertools.pairwise(stamps))
+        counts["truth_overlaps"] += any(b[0] < a[1] for a, b in itertools.pairwise(stamps))
+        if not events:
+            counts["no_event"] += 1
+            continue
+        merged = merge_events(events, video["duration"])
+        starts = [e.span.start for e in events]
+        counts["repeats_last_line"] += len(lines) > 1 and lines[-1] == lines[-2]
+        counts["out_of_order"] += starts != sorted(starts)
+        counts["reversed"] += any(e.span.start > e.span.end for e in events)
+        counts["outside_video"] += any(e.span.end >= 100 for e in events)
+        counts["merged"] += len(merged) < len(events)
+        counts["unmatched_at_0.9"] += any(all(tiou(m[:2], t) < 0.9 for t in video["timestamps"]) for m in merged)
+    return counts

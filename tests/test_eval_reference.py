@@ -3,6 +3,9 @@
 LongVALE's ``longvalellm/eval`` is read from a git directory of the public ttgeng233/LongVALE
 repository (``$LONGVALE_GIT_DIR``; see tests/longvale_reference.py) and run from a temporary
 folder in a separate interpreter; its grounding IoUs come from its ``eval.py`` ``iou``.
+Dense captioning is also compared per video and threshold on hard generated logs, LongVALE
+run under the documented controls (``PYTHONHASHSEED=0``, ``random.seed(0)``), omni_bench in
+two fresh interpreters under other hash seeds.
 Skipped where no such directory exists (CI has no copy: nothing of LongVALE is committed).
 """
 
@@ -13,7 +16,7 @@ import random
 import shutil
 
 import pytest
-from longvale_reference import git_dir, reference_scores
+from longvale_reference import differences, git_dir, hardness, ours_dense, reference_dense, reference_scores, write_case
 
 from omni_bench import score
 
@@ -99,7 +102,23 @@ def test_scores_equal_longvale_metric_code(tmp_path, seed):
         assert set(ours[task]) == set(theirs)
         for key, value in theirs.items():  # LongVALE averages over a set's order: equal up to float summation
             assert ours[task][key] == pytest.approx(value, rel=1e-12, abs=1e-12), (task, key)
+    assert ours["captioning"] == reference["captioning"]  # under PYTHONHASHSEED=0: every digit
     # the log is varied: some answers of each kind are unreadable, some events merge
     tasks = {t.task: t for t in ours.tasks}
     assert tasks["grounding"].unparseable > 0 and tasks["captioning"].unparseable > 0
     assert 0 < ours["grounding"]["mIoU"] < 100 and 0 < ours["captioning"]["soda_c"] < 100
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dense_equals_longvale_per_video_and_threshold_on_hard_logs(tmp_path, seed):
+    """Gaps, overlaps, out-of-order, reversed and out-of-video events, merges, repeated lines, no events."""
+    ann_path, log_path = write_case(tmp_path, seed)
+    theirs = reference_dense(log_path, ann_path, git_dir(), hash_seed=0, random_seed=seed)
+    first, second = ours_dense(log_path, ann_path, hash_seed=1), ours_dense(log_path, ann_path, hash_seed=2)
+    assert first == second  # identical across processes, whatever their hash seed
+    assert differences(first, theirs, tolerance=1e-6) == []
+    assert sum(len(row) for row in theirs["METEOR"].values()) == 4 * 12
+    kinds = hardness(json.loads(ann_path.read_text()), [json.loads(line) for line in log_path.read_text().splitlines()])
+    assert all(kinds[k] > 0 for k in ("repeats_last_line", "out_of_order", "outside_video", "merged",
+                                      "unmatched_at_0.9", "truth_gaps", "truth_overlaps")), kinds
+    assert score(log_path, ann_path, task="captioning")["captioning"] == pytest.approx(first["totals"], rel=1e-12)
