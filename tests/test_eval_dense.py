@@ -346,3 +346,11 @@ def test_the_next_video_in_set_order_decides_how_the_last_caption_tokenizes():
     totals = details.totals()
     assert totals["METEOR"] == pytest.approx((v2[0] + v1[0]) / 2, rel=1e-12)
     assert totals["CIDEr"] == pytest.approx((v2[1] + v1[1]) / 2, rel=1e-12)
+
+
+def test_visit_orders_without_an_interpreter_is_one_clear_line(monkeypatch):
+    import omni_bench.eval.dense as dense
+
+    monkeypatch.setattr(dense.sys, "executable", "/nonexistent/python")
+    with pytest.raises(OmniBenchError, match="could not run /nonexistent/python to find LongVALE's video order"):
+        visit_orders(["only-in-this-test"], ["only-in-this-test"])

@@ -64,8 +64,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omni_bench.core.errors import OmniBenchError
 from omni_bench.eval.answers import Event, to_seconds
-from omni_bench.eval.coco import cider, meteor, ptb_tokenize
+from omni_bench.eval.coco import cider, meteor, ptb_tokenize, require_scorers
 from omni_bench.eval.soda import order_by_start, soda_prf
 
 __all__ = ["TIOUS", "MAX_PROPOSALS", "HASH_SEED", "tiou", "merge_events", "caption_pairs", "ascii_only",
@@ -156,9 +157,14 @@ def ascii_only(text: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _orders(truth_ids: tuple[str, ...], predicted_ids: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    done = subprocess.run([sys.executable, "-S", "-c", _ORDER_SCRIPT], input=json.dumps([truth_ids, predicted_ids]),
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, "PYTHONHASHSEED": str(HASH_SEED)})
+    try:
+        done = subprocess.run([sys.executable, "-S", "-c", _ORDER_SCRIPT], capture_output=True, text=True,
+                              check=True, input=json.dumps([truth_ids, predicted_ids]),
+                              env={**os.environ, "PYTHONHASHSEED": str(HASH_SEED)})
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise OmniBenchError(f"could not run {sys.executable or 'python'} to find LongVALE's video order ({error}); "
+                             "dense captioning needs a Python interpreter it can start", reason="missing-dependency"
+                             ) from None
     activitynet, soda = json.loads(done.stdout)
     return tuple(activitynet), tuple(soda)
 
@@ -173,10 +179,19 @@ def visit_orders(truth_ids: Sequence[str], predicted_ids: Sequence[str]) -> tupl
     return _orders(tuple(truth_ids), tuple(predicted_ids))
 
 
-def _tokenized(lines: Sequence[str]) -> list[str]:
-    """One PTB tokenizer run over ``lines`` (one caption each), as one of LongVALE's batches."""
+@functools.lru_cache(maxsize=256)
+def _batch(lines: tuple[str, ...]) -> tuple[str, ...]:
     done = ptb_tokenize({k: [ascii_only(text)] for k, text in enumerate(lines)})
-    return [done[k][0] for k in range(len(lines))]
+    return tuple(done[k][0] for k in range(len(lines)))
+
+
+def _tokenized(lines: Sequence[str]) -> tuple[str, ...]:
+    """One PTB tokenizer run over ``lines`` (one caption each), as one of LongVALE's batches.
+
+    The tokenizer is deterministic, so a batch met again (thresholds with the same pairs) is
+    not run again.
+    """
+    return _batch(tuple(lines))
 
 
 @dataclass(frozen=True)
@@ -251,6 +266,7 @@ def dense_details(predictions: Mapping[str, list[tuple[float, float, str]]],
     log first names the videos; ``truths``: the annotation of each of those videos
     (``timestamps`` in seconds, ``sentences``), in the annotation file's order.
     """
+    require_scorers()  # before any cached batch could hide a missing Java
     truth_ids = [vid for vid in truths if vid in predictions]
     activitynet, soda_order = visit_orders(truth_ids, list(predictions))
     meteors, ciders = {}, {}
