@@ -29,6 +29,7 @@ import os
 import ipywidgets as W
 import numpy as np
 
+from omni_bench.core.profiles import DEFAULT_PROFILE
 from omni_bench.layout.arith import DEFAULT_FPS
 from omni_bench.layout.verdict import banner_lines, findings, layout_alignment
 
@@ -231,7 +232,7 @@ def _plan_controls(view) -> dict:
     try:
         profile = omni_bench.get_profile(settings.profile)
     except omni_bench.OmniBenchError:
-        profile = omni_bench.PROFILES["qwen2.5-omni-7b"]
+        profile = omni_bench.PROFILES[DEFAULT_PROFILE]
     resolved = settings.resolve(profile)
     total = getattr(view.meta, "total_frames", None) or 768
     px = 28 * 28

@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.profiles import PROFILES, get_profile
+from omni_bench.core.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from omni_bench.core.stages import stage
 
 __all__ = ["LightTokenizer", "LightProcessor", "load_planner", "light_of"]
@@ -181,7 +181,7 @@ def _light(folder: str):
     return LightProcessor(path, LightTokenizer(path), template, processor_class)
 
 
-def load_planner(name_or_path: str = "qwen2.5-omni-7b", command: str = "plan"):
+def load_planner(name_or_path: str = DEFAULT_PROFILE, command: str = "plan"):
     """What ``plan`` / ``budget`` need of the processor of a profile or a checkpoint directory.
 
     A :class:`LightProcessor` (no torch, no transformers) when the folder holds

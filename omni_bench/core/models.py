@@ -13,7 +13,7 @@ and the MoE ``Qwen3OmniMoeThinkerForConditionalGeneration`` (4 experts, 2 per to
 
 from __future__ import annotations
 
-from omni_bench.core.profiles import Profile, get_profile
+from omni_bench.core.profiles import DEFAULT_PROFILE, Profile, get_profile
 
 __all__ = ["tiny_model", "tiny_config", "checkpoint_values", "mrope_section", "TINY"]
 
@@ -93,7 +93,7 @@ def _family_config(profile: Profile, *, text_dims: bool, layers: int | None):
     return family_of(profile).tiny_config(profile, text=text, vision=vision, hidden=hidden)
 
 
-def tiny_model(name: str = "qwen2.5-omni-7b", *, seed: int = 0, text_dims: bool = False, dtype=None,
+def tiny_model(name: str = DEFAULT_PROFILE, *, seed: int = 0, text_dims: bool = False, dtype=None,
                layers: int | None = None):
     """A randomly initialised Omni thinker / VL model with the profile's real vocabulary size.
 

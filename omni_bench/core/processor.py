@@ -35,7 +35,7 @@ from pathlib import Path
 
 from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.profiles import PROFILES, Profile, get_profile
+from omni_bench.core.profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 
 __all__ = ["load_processor", "cache_dir", "vocabulary_path", "profile_of", "resolve_profile"]
 
@@ -155,7 +155,7 @@ _load = functools.lru_cache(maxsize=16)(_from_pretrained)  # checkpoint folders:
 _load_profile = functools.lru_cache(maxsize=None)(_from_pretrained)  # profiles (a few): one object each, never evicted
 
 
-def load_processor(name_or_path: str = "qwen2.5-omni-7b"):
+def load_processor(name_or_path: str = DEFAULT_PROFILE):
     """Return transformers' processor for a profile name or a local checkpoint directory.
 
     >>> proc = load_processor("qwen2.5-omni-7b")           # doctest: +SKIP

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Profile", "PROFILES", "get_profile", "OMNI_SPECIAL_TOKENS", "VL_SPECIAL_TOKENS"]
+__all__ = ["Profile", "PROFILES", "DEFAULT_PROFILE", "get_profile", "OMNI_SPECIAL_TOKENS", "VL_SPECIAL_TOKENS"]
 
 # Special tokens that follow the 151,643 BPE ranks of the Qwen2 vocabulary, at their real ids.
 _COMMON_HEAD = {"<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645}
@@ -145,6 +145,8 @@ _OMNI_SYSTEM = (
     "perceiving auditory and visual inputs, as well as generating text and speech."
 )
 _VL_SYSTEM = "You are a helpful assistant."
+
+DEFAULT_PROFILE = "qwen2.5-omni-7b"  # the profile a command or function uses when none is named
 
 PROFILES: dict[str, Profile] = {
     "qwen2.5-omni-7b": Profile(

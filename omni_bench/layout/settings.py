@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.profiles import Profile
+from omni_bench.core.profiles import DEFAULT_PROFILE, Profile
 from omni_bench.layout.arith import DEFAULT_FPS
 
 __all__ = ["LayoutSettings", "ResolvedSettings", "parse_resize", "SAMPLING_RULES"]
@@ -20,7 +20,7 @@ class LayoutSettings:
 
     # Each comment is the help of the field's command-line flag, "--flag METAVAR: what it is"; comment lines
     # indented under a field continue its help.
-    profile: str = "qwen2.5-omni-7b"  # --profile NAME: built-in processor profile
+    profile: str = DEFAULT_PROFILE  # --profile NAME: built-in processor profile (for --tiny, the tiny model's shape)
     frames: int | None = None  # --frames N: sample N frames per video
         # (rounded to the temporal patch, as qwen-vl-utils' nframes)
     fps: float | None = None  # --fps F: sample F frames per second of video

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.profiles import DEFAULT_PROFILE
 from omni_bench.layout import arith
 from omni_bench.sampling.samplers import (
     APOLLO_TOKENS_PER_FRAME,
@@ -142,7 +143,7 @@ def _resized(height: int | None, width: int | None, frames: int, *, min_pixels: 
 def compare_samplers(total_frames: int, native_fps: float, *, frames: int | None = None,
                      fps: float | None = None, min_frames: int = 4, max_frames: int = 768,
                      height: int | None = None, width: int | None = None, min_pixels: int | None = None,
-                     max_pixels: int | None = None, profile: str = "qwen2.5-omni-7b",
+                     max_pixels: int | None = None, profile: str = DEFAULT_PROFILE,
                      cap_pixels_per_frame: bool = False,
                      names: Sequence[str] | None = None) -> SamplerComparison:
     """Run every sampler on one request and measure what each keeps.
@@ -257,7 +258,7 @@ def budget_table(duration: float, native_fps: float, width: int, height: int, to
                  fps_options: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
                  pixel_limits: Sequence[int] = tuple(k * 28 * 28 for k in (16, 32, 64, 128, 256, 768)),
                  min_pixels: int | None = None, min_frames: int = 4, max_frames: int = 768,
-                 profile: str = "qwen2.5-omni-7b") -> list[BudgetRow]:
+                 profile: str = DEFAULT_PROFILE) -> list[BudgetRow]:
     """Frames x per-frame resolution against a VIDEO-token budget, one row per combination.
 
     For each rate in ``fps_options``: frames = qwen-vl-utils' ``smart_nframes`` (fps path). For

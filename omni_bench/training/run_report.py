@@ -78,10 +78,10 @@ def _is_number(value) -> bool:
 
 
 def _vocab_size(config: dict) -> int | None:
-    from omni_bench.core.profiles import get_profile
+    from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
 
     try:
-        return int(get_profile(config.get("profile") or "qwen2.5-omni-7b").vocab_size)
+        return int(get_profile(config.get("profile") or DEFAULT_PROFILE).vocab_size)
     except (OmniBenchError, AttributeError, TypeError, ValueError):
         return None
 
