@@ -150,3 +150,32 @@ def test_train_reads_llamafactory_and_ms_swift_files(name, tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert (result["samples"], result["dropped"]) == (2, [])
     assert f"read 2 records from {path} as {name}" in done.stderr
+
+
+def test_budget_counts_a_training_file_as_validate_does(tmp_path, capsys, omni_processor):
+    from omni_bench.data.record_budget import VALIDATE_LINE, budget_records
+    from omni_bench.data.validation import Gate
+
+    path = _files(tmp_path)["sharegpt-openai"]
+    records = load_records(path)
+    result = budget_records(records, media_root=CLIPS, settings=SETTINGS, processor=omni_processor)
+    gate = Gate(media_root=CLIPS, settings=SETTINGS, processor=omni_processor)
+    samples = [gate.check(r).sample for r in records]  # what validate and training count (nothing dropped here)
+    assert result.sources == [r.id for r in records] and result.problems == []
+    assert result.budget.total_tokens.tolist() == [s.input_tokens for s in samples]
+    assert result.budget.label_tokens.tolist() == [s.label_tokens for s in samples]
+    assert (result.budget.video_tokens + result.budget.audio_tokens + result.budget.text_tokens).tolist() == \
+        result.budget.total_tokens.tolist()
+    swift = _files(tmp_path)["ms-swift"]  # absolute media paths
+    assert main(["budget", str(swift), "--frames", "4", "--resize", "56x56", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["inputs"], report["budgeted"], report["problems"], report["note"]) == (2, 2, [], VALIDATE_LINE)
+    # media relative to the file's folder, where they are not: each record listed with its reason
+    assert main(["budget", str(path), "--frames", "4", "--resize", "56x56", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [p["reason"] for p in report["problems"]] == ["missing", "missing"] and report["budgeted"] == 0
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(json.dumps([{"conversations": [{"from": "human", "value": "Hi?"}], "chosen": "a",
+                                  "rejected": "b"}]))
+    assert main(["budget", str(pairs)]) == 2
+    assert f"preference pairs are budgeted by omni-bench validate {pairs}" in capsys.readouterr().err

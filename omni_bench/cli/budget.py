@@ -38,8 +38,18 @@ def _metadata_records(path: str) -> list[dict]:
 def run(args) -> int:
     from pathlib import Path
 
+    from omni_bench.data.record_budget import VALIDATE_LINE, budget_training_file, is_training_file
     from omni_bench.layout.budget import budget_dataset
 
+    training = [name for name in args.inputs if is_training_file(name)]
+    if training:  # a training file: every record's prompts, replies and media, as validate counts them
+        if len(args.inputs) > 1:
+            raise OmniBenchError(f"{training[0]}: a training file is budgeted alone (omni-bench budget "
+                                 f"{training[0]}), not with other inputs", source=training[0], reason="bad-settings")
+        result = budget_training_file(training[0], settings_from_args(args), max_total_tokens=args.max_total_tokens)
+        report = {**result.to_dict(per_sample=args.per_sample), "note": VALIDATE_LINE}
+        print(json.dumps(report, ensure_ascii=False) if args.json else f"{result}\n{VALIDATE_LINE}")
+        return 0
     items: list = []
     for name in args.inputs:
         if Path(name).suffix.lower() in (".json", ".jsonl") and Path(name).is_file():

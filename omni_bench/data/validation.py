@@ -163,8 +163,12 @@ class Gate:
         self.max_total_tokens = max_total_tokens
         self._videos: dict[str, tuple] = {}  # path -> (info, tokens, notes) or the OmniBenchError it raised
 
-    def check(self, record) -> Checked:
-        """Check one record (the module docstring's order); raise OmniBenchError with its reason."""
+    def check(self, record, *, headers_only: bool = False) -> Checked:
+        """Check one record (the module docstring's order); raise OmniBenchError with its reason.
+
+        ``headers_only``: the videos are probed and planned but not decoded (no first / last frame, no
+        silence check) and the sample holds every turn, not fitted to the budget: what ``budget`` counts.
+        """
         rid = record.id
         check_content(record)  # what the loader noted: broken line, turn values, durations, intervals
         turns = turns_of(record.conversations, source=rid)
@@ -176,7 +180,7 @@ class Gate:
             if tags.count(tag) != len(media):
                 raise tag_count_error(rid, tag, tags.count(tag), len(media))
         videos = tuple(str(resolve_media(name, self.media_root)) for name in record.videos)
-        checked = [self._video(path) for path in videos]
+        checked = [self._headers(path) if headers_only else self._video(path) for path in videos]
         image_tokens = [_image_tokens(str(resolve_media(name, self.media_root)), self.resolved.profile)
                         for name in record.images]
         if record.images:
@@ -190,7 +194,9 @@ class Gate:
         if record.timestamps and duration is None:
             raise timestamps_error(rid, None, None)
         order = {VIDEO_TAG: iter([tokens for _, tokens, _ in checked]), IMAGE_TAG: iter(image_tokens)}
-        sample = self.fit(record, [next(order[tag]) for tag in tags])
+        media_tokens = [next(order[tag]) for tag in tags]
+        sample = build_sample(record, self.processor, media_tokens, system=self.system(record)) if headers_only \
+            else self.fit(record, media_tokens)
         notes = tuple(f"{os.path.basename(path)}: {line}" for path, (_, _, lines) in zip(videos, checked)
                       for line in lines)
         return Checked(record, sample, videos, tuple(plan.info for plan, _, _ in checked),
@@ -217,6 +223,14 @@ class Gate:
         if isinstance(found, OmniBenchError):
             raise found
         return found
+
+    def _headers(self, path: str) -> tuple:
+        """(media plan, placeholder tokens, no notes) from the container's headers only (``budget``)."""
+        info = probe(path)
+        plan = plan_media(info, self.resolved)
+        if self.resolved.use_audio and not info.has_audio:
+            raise no_audio_error(path)
+        return plan, plan.span_tokens, ()
 
     def _check_video(self, path: str) -> tuple:
         use_audio = self.resolved.use_audio
