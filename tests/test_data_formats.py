@@ -124,17 +124,19 @@ def _files(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def test_validate_reads_llamafactory_and_ms_swift_files(tmp_path, capsys, omni_processor):
+def test_validate_reads_llamafactory_and_ms_swift_files(tmp_path, capsys, monkeypatch, omni_processor):
     for name, path in _files(tmp_path).items():
         assert main(["validate", str(path), "--data-format", name, "--media-root", str(CLIPS), "--frames", "4",
                      "--resize", "56x56", "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert (report["total"], report["valid"], report["data_format"]) == (2, 2, name)
+    monkeypatch.setenv("OMNI_BENCH_PROGRESS", "1")  # auto's choice is a stage line on stderr
     assert main(["validate", str(tmp_path / "llamafactory.json"), "--media-root", str(CLIPS), "--frames", "4",
                  "--resize", "56x56"]) == 0
-    assert capsys.readouterr().out.splitlines()[:2] == ["2 of 2 records valid (budget 32768 tokens: the model's "
-                                                        "context, the tokenizer's model_max_length = config "
-                                                        "max_position_embeddings)", "  read as: sharegpt-openai"]
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == ("2 of 2 records valid (budget 32768 tokens: the model's context, the tokenizer's "
+                                   "model_max_length = config max_position_embeddings)")
+    assert f"omni-bench validate: read 2 records from {tmp_path / 'llamafactory.json'} as sharegpt-openai" in err
 
 
 @pytest.mark.slow

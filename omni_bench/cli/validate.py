@@ -34,6 +34,7 @@ def config_from_args(args):
 
 def run(args) -> int:
     """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
+    from omni_bench.core.stages import stage
     from omni_bench.data.preference import is_preference_file, validate_pairs
     from omni_bench.data.validation import validate
 
@@ -42,7 +43,10 @@ def run(args) -> int:
         report = validate_pairs(data.data, data.media_folder(), settings=settings,
                                 max_total_tokens=data.max_total_tokens)
     else:
-        report = validate(data.read(), media_root=data.media_folder(), settings=settings,
+        records = data.read()
+        formats = ", ".join(dict.fromkeys(r.source for r in records))  # the format auto chose (train says it too)
+        stage("validate", f"read {len(records)} records from {data.data} as {formats}; checking them...")
+        report = validate(records, media_root=data.media_folder(), settings=settings,
                           max_total_tokens=data.max_total_tokens)
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else str(report))
     return 0

@@ -77,7 +77,6 @@ class ValidationReport:
         source = f": {self.budget_source}" if self.budget_source else ""
         lines = [f"{self.valid} of {self.total} records valid" + (
             f" (budget {self.max_total_tokens} tokens{source})" if self.max_total_tokens else "")]
-        lines += [f"  read as: {self.data_format}"] if self.data_format else []
         lines += [f"  {rid}: valid after dropping its earliest {n} turn(s)" for rid, n in self.truncated]
         lines += [f"  {rid}: {note}" for rid, note in self.notes]
         lines += [f"  {p.source}: [{p.reason}] {p.message}" for p in self.problems]
