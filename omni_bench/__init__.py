@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from omni_bench._lazy import lazy_exports
 from omni_bench._torchvision import install_import_hook
-
-__version__ = "0.1.0"
+from omni_bench._version import __version__
 
 # defining module -> the public names it holds
 _MODULES = {

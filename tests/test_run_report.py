@@ -24,6 +24,7 @@ from omni_bench.training.config import TrainConfig
 from omni_bench.training.metrics import read_metrics
 from omni_bench.training.run import train
 from omni_bench.training.run_report import run_report_text
+from omni_bench_widgets import run_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "longvale_grounding.json"
@@ -75,7 +76,7 @@ def test_html_is_self_contained_and_draws_the_curves(run_dir, tmp_path):
 
 def test_report_carries_the_metrics_file_exactly(run_dir, tmp_path):
     html_file, md_file = tmp_path / "run.html", tmp_path / "run.md"
-    write_run_report(run_dir, html_path=html_file, md_path=md_file)
+    write_run_report(run_dir, html_path=html_file, md_path=md_file, figures=run_figures)
     page, markdown = html_file.read_text(encoding="utf-8"), md_file.read_text(encoding="utf-8")
     raw = _raw_rows(run_dir)
     assert len(raw) == 3 and [r["step"] for r in raw] == ["1", "2", "3"]

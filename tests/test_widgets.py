@@ -20,9 +20,9 @@ from omni_bench import LayoutSettings, inspect, probe, rope_positions
 from omni_bench.core.tokens import token_ids
 from omni_bench.layout import arith
 from omni_bench.layout.token_layout import LayoutStats, build_layout
+from omni_bench.training.metrics import read_metrics_file
 from omni_bench_widgets import (
     draw_layout,
-    read_metrics,
     render_dashboard_text,
     render_labels_text,
     render_layout_text,
@@ -313,12 +313,12 @@ def _write(path, rows, tail=""):
 def test_read_metrics_leaves_a_partial_line(tmp_path):
     path = tmp_path / "metrics.jsonl"
     _write(path, _rows(1, 3), tail='{"step": 20, "lo')
-    rows, offset, skipped = read_metrics(path)
+    rows, offset, skipped = read_metrics_file(path)
     assert [r["step"] for r in rows] == [5, 10, 15] and skipped == 0
     _write(path, [], tail='ss": 0.5}\nnot json\n')
-    rows, offset, skipped = read_metrics(path, offset)
+    rows, offset, skipped = read_metrics_file(path, offset)
     assert rows == [{"step": 20, "loss": 0.5}] and skipped == 1
-    assert read_metrics(tmp_path / "missing.jsonl") == ([], 0, 0)
+    assert read_metrics_file(tmp_path / "missing.jsonl") == ([], 0, 0)
 
 
 @pytest.mark.slow

@@ -16,7 +16,9 @@ and the root's plain-text form is the view's one-line summary.
   re-planning, ``view.save("x.html")``); text twin :func:`render_layout_text`.
 * :func:`draw_layouts` - several layouts of one clip side by side (one strip per model); text
   twin :func:`render_layouts_text`.
-* :func:`run_images` - a training run's curves for ``omni-bench report RUN_DIR --html FILE``.
+* :func:`run_images` / :func:`run_figures` - a training run's curves for ``omni-bench report RUN_DIR --html
+  FILE`` (``omni_bench.write_run_report(..., figures=run_figures)``); :func:`plot_metrics` - them as
+  PNG files in the run folder (``omni_bench.train(config, plot=plot_metrics)``).
 * :func:`show_labels` - label-mask viewer; text twin :func:`render_labels_text`.
 * :func:`show_dashboard` - training curves from ``metrics.jsonl``; text twin
   :func:`render_dashboard_text`.
@@ -47,9 +49,9 @@ _EXPORTS = {
     "draw_layout": "inspector", "draw_layouts": "layout_figure", "render_layouts_text": "layout_figure",
     "token_rows": "layout_text", "clock_of": "layout_text", "Clock": "layout_text",
     "InspectorView": "inspector", "MediaCache": "media_strip", "selection_media": "media_strip",
-    "save_report": "report", "run_images": "report", "processor_log_mel": "log_mel",
+    "save_report": "report", "run_images": "report", "run_figures": "report", "processor_log_mel": "log_mel",
     "show_labels": "labels", "render_labels_text": "labels", "label_pieces": "labels", "LabelsView": "labels",
-    "show_dashboard": "dashboard", "render_dashboard_text": "dashboard", "read_metrics": "dashboard",
+    "show_dashboard": "dashboard", "render_dashboard_text": "dashboard",
     "draw_metrics": "dashboard", "Dashboard": "dashboard", "plot_metrics": "plots",
     "png_bytes": "picture", "Picture": "picture",
     "draw_timeline": "timeline", "draw_timeline_pair": "timeline",
@@ -64,11 +66,11 @@ __all__ = [
     "Clock", "Dashboard", "InspectorView", "LabelsView", "MediaCache", "save_report", "selection_media",
     "clock_of", "draw_layout", "draw_layouts", "render_layouts_text", "draw_metrics",
     "draw_sampler_thumbnails", "draw_samplers", "draw_timeline", "draw_timeline_pair", "label_pieces", "plot_metrics",
-    "Picture", "png_bytes", "read_metrics", "render_dashboard_text", "render_labels_text", "render_layout_text",
+    "Picture", "png_bytes", "render_dashboard_text", "render_labels_text", "render_layout_text",
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
     "show_eval", "EvalView", "grounding_rows", "render_grounding_table_text", "draw_iou_histogram",
     "render_iou_histogram_text", "draw_span_timelines", "render_span_timelines_text",
-    "run_images", "processor_log_mel",
+    "run_images", "run_figures", "processor_log_mel",
     "__version__",
 ]
 

@@ -2,7 +2,7 @@
 
 A run writes ``metrics.jsonl``, one JSON object per logging step with ``step``, ``loss``,
 ``learning_rate``, ``grad_norm``, ``tokens``, ``label_tokens`` and ``peak_mib`` (peak
-memory in MiB). :func:`read_metrics` reads it (a half-written last line is left for the
+memory in MiB). :func:`omni_bench.training.metrics.read_metrics_file` reads it (a half-written last line is left for the
 next read); :class:`Dashboard` keeps the rows, re-reads only what was appended
 (:meth:`Dashboard.refresh`), accepts rows pushed by a trainer (:meth:`Dashboard.log`)
 and optionally polls in a thread. The text twin :func:`render_dashboard_text` summarises
@@ -19,11 +19,11 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
-from omni_bench.training.metrics import read_metrics_file as read_metrics
+from omni_bench.training.metrics import read_metrics_file
 
 from ._common import Root, contract, figure, png_bytes
 
-__all__ = ["show_dashboard", "render_dashboard_text", "read_metrics", "draw_metrics", "smooth", "Dashboard",
+__all__ = ["show_dashboard", "render_dashboard_text", "draw_metrics", "smooth", "Dashboard",
            "PANELS"]
 
 # panel title -> key in a metrics row
@@ -177,7 +177,7 @@ class Dashboard:
         if self.path is None:
             return 0
         with self._lock:
-            new, self._offset, skipped = read_metrics(self.path, self._offset)
+            new, self._offset, skipped = read_metrics_file(self.path, self._offset)
             self.rows.extend(new)
             self.skipped += skipped
         if new:

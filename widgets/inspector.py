@@ -14,8 +14,7 @@ text, real time and temporal position id, and controls that re-plan the layout l
 * :func:`show_layout` - the widget (see the contract in ``omni_bench_widgets``);
   ``view.save("report.html")`` keeps it as a self-contained report.
 
-Re-planning uses ``omni_bench.plan(meta, settings)`` (metadata only, fast); where that is
-not available it falls back to ``omni_bench.inspect(meta.path, settings)``. A combination the
+Re-planning uses ``omni_bench.plan(meta, settings)`` (metadata only, fast). A combination the
 controls cannot plan (max pixels below min pixels, more frames than the clip has) is refused:
 the layout stays, the status line says why. Not covered: clicking on the strip (use the
 range slider or the segment list), several videos.
@@ -23,14 +22,15 @@ range slider or the segment list), several videos.
 
 from __future__ import annotations
 
-import importlib
 import os
 
 import ipywidgets as W
 import numpy as np
 
+import omni_bench
+from omni_bench.core.arith import DEFAULT_FPS
 from omni_bench.core.profiles import DEFAULT_PROFILE
-from omni_bench.layout.arith import DEFAULT_FPS
+from omni_bench.layout.plan import plan
 from omni_bench.layout.verdict import banner_lines, findings, layout_alignment
 
 from ._common import KIND_COLOURS, KIND_NAMES, Root, contract, grid_text, png_bytes, tokenizer_of
@@ -51,6 +51,7 @@ from .layout_text import (
 )
 from .log_mel import render_log_mel_text
 from .media_strip import MediaCache, render_media_text, selection_media
+from .report import save_report
 
 __all__ = ["show_layout", "render_layout_text", "render_selection_text", "token_rows", "draw_layout",
            "default_selection", "clock_of", "Clock", "InspectorView"]
@@ -74,7 +75,7 @@ class InspectorView:
         self.selection = default_selection(layout)
         self.error: str | None = None
         self.replans = 0  # how many times the controls re-planned
-        self.planner: str | None = None  # "plan" or "inspect": what re-planning calls
+        self.planner: str | None = None  # "plan" once re-planned: what re-planning calls
         self.media_path = media_path or layout.media or getattr(meta, "path", None)
         self.media_cache = MediaCache()
         self.audio_view = "waveform"  # the audio row: "waveform" or "log-mel" (AUDIO_VIEWS)
@@ -161,8 +162,6 @@ class InspectorView:
 
     def save(self, path) -> str:
         """Write the view as a self-contained report: HTML (``.html``) or Markdown (``.md``); returns the path."""
-        from .report import save_report
-
         return save_report(self, path)
 
     def refuse(self, reason: str) -> None:
@@ -170,20 +169,14 @@ class InspectorView:
         self.error = reason
 
     def replan(self, settings) -> None:
-        """Re-plan with new settings (``omni_bench.plan``, else ``inspect``); refusals set ``error``."""
-        import omni_bench
-
+        """Re-plan with new settings (``omni_bench.plan``, metadata only); refusals set ``error``."""
         refusal = refusal_of(settings, self.meta)
         if refusal is not None:
             self.refuse(refusal)
             return
         try:
-            planner = _planner()
-            self.planner = "plan" if planner is not None else "inspect"
-            if planner is not None:
-                layout = planner(self.meta, settings)
-            else:
-                layout = omni_bench.inspect(getattr(self.meta, "path", self.meta), settings)
+            layout = plan(self.meta, settings)
+            self.planner = "plan"
         except (omni_bench.OmniBenchError, ValueError) as exc:
             self.refuse(str(exc))
             return
@@ -194,24 +187,8 @@ class InspectorView:
         self.selection = carried_selection(old_layout, old_selection, layout)
 
 
-def _planner():
-    """``omni_bench.plan`` (metadata only), or None where the planner is not available."""
-    import omni_bench
-
-    try:
-        return omni_bench.plan
-    except (AttributeError, ImportError):
-        pass
-    try:
-        return importlib.import_module("omni_bench.layout.plan").plan
-    except (ImportError, AttributeError):
-        return None
-
-
 def _settings_for(layout, settings):
     """The settings to re-plan from: the given ones, or what the layout's stats say."""
-    import omni_bench
-
     if settings is not None:
         return settings
     s = layout.stats
@@ -226,8 +203,6 @@ def _settings_for(layout, settings):
 
 
 def _plan_controls(view) -> dict:
-    import omni_bench
-
     settings, s = view.settings, view.layout.stats
     try:
         profile = omni_bench.get_profile(settings.profile)
@@ -261,8 +236,6 @@ def _plan_controls(view) -> dict:
 
 def _settings_from_controls(view, controls: dict, initial_pixels: tuple[int, int]):
     """(settings, None) for the controls' values, or (None, the reason they are refused)."""
-    import omni_bench
-
     c = {name: w.value for name, w in controls.items()}
     changes = dict(frames=c["frames"], fps=None) if c["sampling"] == "frames" else dict(frames=None, fps=c["fps"])
     pixels = (c["min_pixels"], c["max_pixels"])
@@ -312,8 +285,6 @@ def show_layout(layout, *, meta=None, settings=None, display: bool = True):
     rows. Returns the root widget, or with ``display=False`` ``{"widget", "controls", "view"}``;
     ``view`` is an :class:`InspectorView`.
     """
-    import omni_bench
-
     if isinstance(meta, (str, os.PathLike)):
         meta = omni_bench.probe(meta)
     view = InspectorView(layout, meta, _settings_for(layout, settings))

@@ -12,15 +12,15 @@ temporal id of every token), the selection as rows, and the plain-text report + 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from omni_bench.core.arith import DEFAULT_FPS
 from omni_bench.core.profiles import PROFILES
 from omni_bench.families import family_of
-from omni_bench.families.qwen3_alignment import AUDIO_TOKENS_PER_SECOND
-from omni_bench.layout.arith import DEFAULT_FPS
+from omni_bench.layout.alignment import AUDIO_TOKEN_SECONDS, alignment, temporal_positions
+from omni_bench.layout.verdict import banner_lines
 
 from ._common import KIND_NAMES, ROLE_NAMES, labelled_mask, role_codes, runs, tokenizer_of
 
@@ -48,14 +48,6 @@ class Clock:
     step: np.ndarray | None = None
 
 
-def _core(name: str):
-    # the module, not the package attribute: `omni_bench.layout.alignment` may name the module or the function
-    try:
-        return getattr(importlib.import_module("omni_bench.layout.alignment"), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def clock_of(layout) -> Clock:
     """The :class:`Clock` of a layout: temporal ids, real seconds and chunk of each token.
 
@@ -65,17 +57,15 @@ def clock_of(layout) -> Clock:
     ``alignment(layout).chunks`` (none for Qwen3, which has no 2 s chunks).
     """
     n = len(layout.input_ids)
-    temporal_positions, alignment = _core("temporal_positions"), _core("alignment")
     temporal = times = chunk = None
-    if temporal_positions is not None:
-        try:
-            temporal = np.asarray(temporal_positions(layout))
-        except (ValueError, KeyError, StopIteration, TypeError):
-            temporal = None
-        if temporal is not None and temporal.shape != (n,):
-            temporal = None
+    try:
+        temporal = np.asarray(temporal_positions(layout))
+    except (ValueError, KeyError, StopIteration, TypeError):
+        temporal = None
+    if temporal is not None and temporal.shape != (n,):
+        temporal = None
     span = next((seg for seg in layout.segments if seg.kind == "vision"), None)
-    if alignment is None or span is None:
+    if span is None:
         return Clock(temporal)
     family = _family(layout)
     try:  # Qwen3 has no 2 s chunks (Family.chunk_alignment): no chunk column
@@ -95,9 +85,7 @@ def clock_of(layout) -> Clock:
         times[video, 0], times[video, 1] = starts[steps], starts[steps + 1]
         grid_step[video] = steps
     if audio.size:
-        step = float(_core("AUDIO_TOKEN_SECONDS") or 0.04)
-        if family is not None and family.has_audio and not family.chunk_alignment:  # Qwen3-Omni: 13 per second
-            step = 1 / AUDIO_TOKENS_PER_SECOND
+        step = family.audio_token_seconds if family is not None else AUDIO_TOKEN_SECONDS  # Qwen3-Omni: 1/13 s
         times[audio, 0] = np.arange(audio.size) * step
         times[audio, 1] = times[audio, 0] + step
     media = inside[kinds[span.start:span.end] >= 2]
@@ -256,8 +244,6 @@ def render_layout_text(layout, selection: tuple[int, int] | None = None, *, max_
 def verdict_text(layout, timing=None) -> str:
     """The inspector's banner as text: the CLI report's alignment verdict, its fix and drift per chunk,
     then its size line and warnings (:func:`omni_bench.layout.verdict.banner_lines`), one per line."""
-    from omni_bench.layout.verdict import banner_lines
-
     return "\n".join(banner_lines(layout, timing)[0])
 
 

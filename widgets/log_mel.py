@@ -24,9 +24,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["processor_log_mel", "log_mel_runs", "draw_log_mel", "render_log_mel_text", "FRAMES_PER_SECOND"]
+__all__ = ["processor_log_mel", "log_mel_runs", "draw_log_mel", "render_log_mel_text", "FRAMES_PER_SECOND",
+           "audio_runs", "bare_axes"]
 
 FRAMES_PER_SECOND = 100  # mel frames per second: sampling_rate / hop_length = 16000 / 160
+
+
+def audio_runs(layout, start: int, stop: int) -> list[tuple[int, int]]:
+    """``[(first, end), ...]``: the runs of AUDIO tokens in ``[start, stop)`` (the waveform's and the log-mel's)."""
+    audio = np.concatenate([[False], layout.kinds[start:stop] == 3, [False]])
+    edges = np.flatnonzero(audio[1:] != audio[:-1])
+    return [(start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def bare_axes(ax) -> None:
+    """No frame but the bottom axis (the media rows under the token strip)."""
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
 
 
 def processor_log_mel(processor, audio: np.ndarray, sampling_rate: int) -> np.ndarray:
@@ -45,8 +59,6 @@ def processor_log_mel(processor, audio: np.ndarray, sampling_rate: int) -> np.nd
 
 def log_mel_runs(layout, clock, mel: np.ndarray, start: int, stop: int) -> list[tuple[int, int, int, int]]:
     """``[(first token, one past last token, first mel frame, one past last frame), ...]`` per AUDIO run."""
-    from .media_strip import audio_runs
-
     if clock is None or clock.times is None:
         return []
     out = []
@@ -60,8 +72,6 @@ def log_mel_runs(layout, clock, mel: np.ndarray, start: int, stop: int) -> list[
 
 def draw_log_mel(ax, layout, clock, mel: np.ndarray, start: int, stop: int) -> int:
     """Each AUDIO run's log-mel frames over its tokens (one colour scale for the whole track); returns the runs."""
-    from .media_strip import bare_axes
-
     bins = mel.shape[0]
     lo, hi = (float(mel.min()), float(mel.max())) if mel.size else (0.0, 1.0)
     drawn = 0

@@ -25,7 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import omni_bench
+
 from .layout_text import frames_per_step
+from .log_mel import audio_runs, bare_axes, processor_log_mel
 
 __all__ = ["Media", "MediaCache", "selection_media", "render_media_text", "draw_frames", "draw_audio",
            "draw_chunk_bounds", "audio_runs", "bare_axes", "THUMB_HEIGHT"]
@@ -67,8 +70,6 @@ class MediaCache:
 
     def media(self, layout, path=None) -> Media | None:
         """The :class:`Media` of ``layout`` (its ``media`` file, or ``path``); None without a file or frames."""
-        import omni_bench
-
         path = os.fspath(path) if path is not None else layout.media
         s = layout.stats
         if not path or not s.frame_indices or not os.path.exists(path):
@@ -89,10 +90,6 @@ class MediaCache:
     def log_mel(self, layout, media: Media | None) -> np.ndarray | None:
         """``[mel_bins, frames]``: the processor's log-mel of ``media.audio`` (:func:`.log_mel.processor_log_mel`),
         computed once per (clip, profile); None without decoded audio or a profile's processor."""
-        import omni_bench
-
-        from .log_mel import processor_log_mel
-
         if media is None or media.audio is None:
             return None
         key = (media.path, layout.profile)
@@ -107,8 +104,6 @@ class MediaCache:
 
 
 def _sampling_rate(layout) -> int:
-    import omni_bench
-
     try:
         return omni_bench.get_profile(layout.profile).sampling_rate
     except (omni_bench.OmniBenchError, AttributeError):
@@ -210,12 +205,6 @@ def draw_frames(ax, layout, clock, media: Media, start: int, stop: int) -> int:
     return len(extents)
 
 
-def audio_runs(layout, start: int, stop: int) -> list[tuple[int, int]]:
-    audio = np.concatenate([[False], layout.kinds[start:stop] == 3, [False]])
-    edges = np.flatnonzero(audio[1:] != audio[:-1])
-    return [(start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
 def draw_audio(ax, layout, clock, media: Media, start: int, stop: int) -> int:
     """The waveform's min/max envelope of each AUDIO run's seconds over its tokens; returns the runs drawn."""
     runs = audio_runs(layout, start, stop)
@@ -253,8 +242,3 @@ def draw_chunk_bounds(axes, clock, start: int, stop: int) -> list[int]:
         ax.vlines(bounds, 0, 1, transform=ax.get_xaxis_transform(), colors="#333333", linestyles="dashed",
                   linewidth=0.6, label="chunk boundary")
     return bounds
-
-
-def bare_axes(ax) -> None:
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)

@@ -29,8 +29,11 @@ def run(args) -> int:
 
     from omni_bench.training.run_report import run_report_text, write_run_report
 
+    figures = None
+    if args.html or args.md:  # the curves are drawn by the views: the CLI composes them (matplotlib loads here)
+        from omni_bench_widgets.report import run_figures as figures
     record = write_run_report(args.run_dir, html_path=args.html, md_path=args.md, eval_log=args.eval_log,
-                              annotations=args.annotations)
+                              annotations=args.annotations, figures=figures)
     for path in (args.html, args.md):
         if path:
             print(f"omni-bench: report written to {path}", file=sys.stderr)

@@ -59,8 +59,9 @@ def run_train_command(args) -> int:
     config = config_from_args(args)  # a bad --config is refused before the slow imports
     stage("train", "importing torch, transformers and peft...", config.progress)
     from omni_bench import train
+    from omni_bench_widgets.plots import plot_metrics  # the run folder's curves: the CLI composes the views
 
-    result = train(config)
+    result = train(config, plot=plot_metrics)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False))

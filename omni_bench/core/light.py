@@ -28,9 +28,12 @@ import json
 import os
 from pathlib import Path
 
+from omni_bench.core import processor as heavy
+from omni_bench.core.chat_template import render
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from omni_bench.core.stages import stage
+from omni_bench.families import family_of_model_type
 
 __all__ = ["LightTokenizer", "LightProcessor", "load_planner", "light_of"]
 
@@ -132,8 +135,6 @@ class LightProcessor:
     def apply_chat_template(self, conversation, tokenize: bool = False, add_generation_prompt: bool = False,
                             **kwargs):
         """The chat text, rendered as transformers' processor renders it (``tokenize=True``: its ids)."""
-        from omni_bench.core.chat_template import render
-
         text = render(self.chat_template, conversation, add_generation_prompt=add_generation_prompt,
                       **{**self.tokenizer.special_tokens_map, **kwargs})
         return self.tokenizer.encode(text) if tokenize else text
@@ -160,8 +161,6 @@ def _processor_class(folder: Path) -> str | None:
                 return str(value)
     config = folder / "config.json"
     if config.is_file():
-        from omni_bench.families import family_of_model_type
-
         model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "")
         return family_of_model_type(model_type).processor_classes[0]
     return None
@@ -189,8 +188,6 @@ def load_planner(name_or_path: str = DEFAULT_PROFILE, command: str = "plan"):
     :func:`~omni_bench.core.processor.load_processor`, with a stage line on stderr saying so
     (``command`` names the subcommand in it). Repeated calls return the same object.
     """
-    from omni_bench.core import processor as heavy
-
     path = Path(os.path.expanduser(str(name_or_path)))
     if path.is_dir():
         light = _light(str(path.resolve()))

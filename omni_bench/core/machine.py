@@ -16,6 +16,9 @@ import importlib
 import os
 import platform
 
+from omni_bench._torchvision import ensure_torchvision
+from omni_bench._version import __version__
+
 __all__ = ["cpu_model", "describe_machine", "package_version", "environment", "ENV_PACKAGES"]
 
 # The distributions a bug report names, by their import / distribution names.
@@ -84,8 +87,6 @@ def environment() -> dict:
     OMP_NUM_THREADS that are set), ``torch_threads``, ``cuda`` (available or not), ``cuda_version``,
     ``gpus`` (names). Without torch the torch-side keys are None and ``gpus`` is empty.
     """
-    from omni_bench import __version__
-
     info: dict = {"omni_bench": __version__, "python": platform.python_version(), "platform": platform.platform(),
                   "packages": {name: package_version(name) for name in ENV_PACKAGES},
                   "torchvision_status": None, "cpu": cpu_model(), "cpu_capability": None,
@@ -94,8 +95,6 @@ def environment() -> dict:
     if info["packages"]["torch"] == NOT_INSTALLED:
         return info
     import torch
-
-    from omni_bench._torchvision import ensure_torchvision
 
     info["torchvision_status"] = ensure_torchvision()
     info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()

@@ -31,6 +31,7 @@ import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.packets import count_packets, resampled_length
+from omni_bench.core.problems import no_audio_error
 
 __all__ = ["VideoInfo", "probe", "read_frames", "read_audio", "write_clip", "AUDIO_RATE", "VIDEO_SUFFIXES"]
 
@@ -252,8 +253,6 @@ def read_audio(path: str | os.PathLike, *, sampling_rate: int = AUDIO_RATE) -> n
 
     with _open_container(path) as container:
         if not container.streams.audio:
-            from omni_bench.core.problems import no_audio_error
-
             raise no_audio_error(path)
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)

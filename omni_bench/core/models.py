@@ -13,13 +13,12 @@ and the MoE ``Qwen3OmniMoeThinkerForConditionalGeneration`` (4 experts, 2 per to
 
 from __future__ import annotations
 
+from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.profiles import DEFAULT_PROFILE, Profile, get_profile
+from omni_bench.families import family_of
+from omni_bench.families.base import TINY
 
 __all__ = ["tiny_model", "tiny_config", "checkpoint_values", "mrope_section", "TINY"]
-
-# Small dimensions shared by the tiny models (head_dim 16; mrope sections sum to 8).
-TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2,
-            audio_d_model=32, audio_layers=2)
 
 
 def tiny_config(profile: Profile | str, *, text_dims: bool = False, layers: int | None = None):
@@ -88,8 +87,6 @@ def _family_config(profile: Profile, *, text_dims: bool, layers: int | None):
                   num_heads=2, patch_size=profile.patch_size, spatial_merge_size=profile.merge_size,
                   temporal_patch_size=profile.temporal_patch_size, out_hidden_size=hidden,
                   fullatt_block_indexes=[TINY["vision_depth"] - 1], window_size=112)
-    from omni_bench.families import family_of
-
     return family_of(profile).tiny_config(profile, text=text, vision=vision, hidden=hidden)
 
 
@@ -103,14 +100,10 @@ def tiny_model(name: str = DEFAULT_PROFILE, *, seed: int = 0, text_dims: bool = 
     """
     import torch
 
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()
     profile = get_profile(name)
     config = tiny_config(profile, text_dims=text_dims, layers=layers)
     torch.manual_seed(seed)
-    from omni_bench.families import family_of
-
     model = family_of(profile).tiny_model_class()(config)
     if dtype is not None:
         model = model.to(dtype)

@@ -36,6 +36,7 @@ from pathlib import Path
 from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from omni_bench.families import FAMILIES, family_of, family_of_processor
 
 __all__ = ["load_processor", "cache_dir", "vocabulary_path", "profile_of", "resolve_profile"]
 
@@ -108,8 +109,6 @@ def _build(profile: Profile, folder: Path) -> None:
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": profile.image_min_pixels, "longest_edge": profile.image_max_pixels}, **common
     )
-    from omni_bench.families import family_of
-
     video_processor = family_of(profile).video_processor(profile, common)
     processor = family_of(profile).build_processor(profile, image_processor=image_processor,
                                                    video_processor=video_processor, tokenizer=tokenizer,
@@ -197,8 +196,6 @@ def resolve_profile(processor) -> Profile:
     built = profile_of(processor)
     if built is not None:
         return built
-    from omni_bench.families import FAMILIES, family_of_processor
-
     named = getattr(processor, "processor_class", None)  # a LightProcessor names transformers' class
     family = next((f for f in FAMILIES.values() if named in f.processor_classes), None) if named else None
     return PROFILES[(family or family_of_processor(processor)).default_profile]

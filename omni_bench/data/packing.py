@@ -8,7 +8,8 @@ block-diagonal causal mask (SDPA, eager), and flash-attention takes the same cut
 ``cu_seqlens``. Rows 1-3 are each sample's own rope ids, exactly as the model's
 ``get_rope_index`` computes them for that sample alone: TMRoPE with the video's audio
 interleaved (second per grid, audio lengths, the model's ``seconds_per_chunk``) for Omni
-(:func:`omni_positions`), 5.23's MRoPE for VL (:func:`omni_bench.layout.rope.vl_rope_index`).
+(:func:`omni_positions`), 5.23's MRoPE for VL (:func:`omni_bench.families.qwen2_5_vl.vl_rope_index`):
+each family's own rule (``Family.packed_positions``), asked by :func:`sample_positions`.
 
 :func:`~omni_bench.layout.budget_packing.pack_rows` places samples into rows of at most ``capacity`` tokens, first-fit
 decreasing; :func:`pack_items` builds the batch: ids, labels (every sample's first label is
@@ -35,6 +36,8 @@ import numpy as np
 import torch
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.families import FAMILIES, family_of, family_of_model_type
+from omni_bench.families.qwen2_5_alignment import omni_positions
 from omni_bench.layout.budget_packing import pack_rows
 from omni_bench.layout.labels import IGNORE_INDEX
 
@@ -46,7 +49,7 @@ __all__ = ["RopeConfig", "pack_rows", "omni_positions", "sample_positions", "pac
 class RopeConfig:
     """The model values a sample's rope ids depend on (the MODEL's config, not the processor's)."""
 
-    family: str  # "omni" or "vl"
+    family: str  # the family's key ("omni" or "vl": the families packing covers, Family.packing)
     merge_size: int = 2  # vision_config.spatial_merge_size
     position_id_per_seconds: float = 25  # Omni: temporal ids per second
     seconds_per_chunk: float = 2  # Omni: the model's VIDEO/AUDIO chunk (get_rope_index re-chunks with it)
@@ -58,78 +61,30 @@ class RopeConfig:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         config = base.config
         vision = config.vision_config
-        if hasattr(config, "position_id_per_seconds"):
-            return cls("omni", int(vision.spatial_merge_size), config.position_id_per_seconds,
+        family = family_of_model_type(config.model_type)
+        if not family.packing:
+            raise OmniBenchError(f"packing does not cover {family.title}", source=config.model_type,
+                                 reason="unsupported")
+        if family.has_audio:  # the model's own chunking of the interleaved audio
+            return cls(family.key, int(vision.spatial_merge_size), config.position_id_per_seconds,
                        config.seconds_per_chunk)
-        return cls("vl", int(vision.spatial_merge_size), tokens_per_second=vision.tokens_per_second)
+        return cls(family.key, int(vision.spatial_merge_size), tokens_per_second=vision.tokens_per_second)
 
     @classmethod
     def of_profile(cls, profile) -> RopeConfig:
         """The values a checkpoint of ``profile`` is configured with (the tiny models use them too)."""
-        if profile.family not in ("omni", "vl"):
-            raise OmniBenchError(f"{profile.name}: packing covers Qwen2.5-Omni and Qwen2.5-VL, not the "
-                                 f"{profile.family} family", source=profile.name, reason="unsupported")
+        if not family_of(profile).packing:
+            covered = " and ".join(f.title for f in FAMILIES.values() if f.packing)
+            raise OmniBenchError(f"{profile.name}: packing covers {covered}, not the {profile.family} family",
+                                 source=profile.name, reason="unsupported")
         return cls(profile.family, int(profile.merge_size), profile.position_id_per_seconds,
                    profile.seconds_per_chunk, profile.tokens_per_second)
 
 
-def omni_positions(input_ids, ids, video_grid_thw=(), second_per_grid=(), audio_tokens=(), *,
-                   rope: RopeConfig) -> np.ndarray:
-    """The [3, L] positions Qwen2.5-Omni's ``get_rope_index`` gives one sample's ``input_ids``.
-
-    ``ids``: the :class:`~omni_bench.core.tokens.TokenIds`; per video its grid, seconds per grid
-    step and (interleaved audio only) audio tokens. Text counts up by one; a vision span's
-    opening tokens share one position, its body is the video's (and audio's) ids in the
-    model's chunk order, its closing tokens one past their maximum (the same arithmetic as
-    :func:`omni_bench.layout.alignment.rope_positions`, here from bare ids).
-    """
-    from omni_bench.layout.alignment import _video_span_body
-
-    arr = np.asarray(input_ids, dtype=np.int64)
-    out = np.zeros((3, len(arr)), dtype=np.int64)
-    per_chunk = int(rope.position_id_per_seconds * rope.seconds_per_chunk)
-    audio = iter(audio_tokens)
-    pos = cursor = 0
-    for video, start in enumerate(np.flatnonzero(arr == ids.vision_bos).tolist()):
-        following = int(arr[start + 1]) if start + 1 < len(arr) else -1
-        if following == ids.image:
-            raise OmniBenchError("packing does not cover images", reason="unsupported")
-        interleaved = following == ids.audio_bos
-        out[:, cursor:start] = pos + np.arange(start - cursor)
-        pos += start - cursor
-        grid = [int(x) for x in video_grid_thw[video]]
-        body, closing = _video_span_body(grid, rope.merge_size, float(second_per_grid[video]),
-                                         rope.position_id_per_seconds, next(audio) if interleaved else None,
-                                         per_chunk, start=pos + 1)
-        opening = 2 if interleaved else 1
-        first, end = start + opening, start + 2 * opening + body.shape[1]
-        out[:, start:first] = pos
-        out[:, first:end - opening] = body
-        out[:, end - opening:end] = closing
-        pos, cursor = closing + 1, end
-    if ids.audio is not None and np.any(arr[cursor:] == ids.audio):
-        raise OmniBenchError("packing does not cover audio outside a video", reason="unsupported")
-    out[:, cursor:] = pos + np.arange(len(arr) - cursor)
-    return out
-
-
 def sample_positions(item: dict, ids, rope: RopeConfig) -> np.ndarray:
-    """[3, L] rope ids of one :class:`~omni_bench.data.dataset.OmniSFTDataset` item, as ``get_rope_index``."""
-    from omni_bench.layout.arith import audio_tokens
-
-    input_ids = item["input_ids"].numpy()
-    grids = item["video_grid_thw"].tolist() if "video_grid_thw" in item else []
-    if rope.family == "vl":
-        from omni_bench.layout.rope import vl_rope_index
-
-        seconds = item["second_per_grid_ts"].tolist() if "second_per_grid_ts" in item else None
-        return vl_rope_index(input_ids, image_token=ids.image, video_token=ids.video, video_grid_thw=grids,
-                             second_per_grid_ts=seconds, tokens_per_second=rope.tokens_per_second,
-                             merge_size=rope.merge_size)
-    seconds = item["video_second_per_grid"].tolist() if "video_second_per_grid" in item else []
-    audio = [audio_tokens(int(n)) for n in item["feature_attention_mask"].sum(-1)] \
-        if "feature_attention_mask" in item else []
-    return omni_positions(input_ids, ids, grids, seconds, audio, rope=rope)
+    """[3, L] rope ids of one :class:`~omni_bench.data.dataset.OmniSFTDataset` item, as ``get_rope_index``
+    (the family's rule: :meth:`omni_bench.families.base.Family.packed_positions`)."""
+    return family_of(rope.family).packed_positions(item, ids, rope)
 
 
 def _row(items: list[dict], positions: list[np.ndarray], length: int, pad_id: int) -> dict:

@@ -1,13 +1,21 @@
-"""What differs between model families, behind one small interface.
+"""What differs between model families, behind one interface.
 
 A :class:`Family` holds the rules one family of checkpoints does not share with the others:
-which transformers processor and model classes it uses, how omni_bench calls its processor,
-whether a video carries its own audio track (VIDEO/AUDIO interleave with TMRoPE chunking),
-and how a checkpoint directory is loaded. One module per family
-(:mod:`~omni_bench.families.qwen2_5_omni`, :mod:`~omni_bench.families.qwen2_5_vl`); a new
-family (Qwen3-VL, Qwen3-Omni) adds a module and one line in :data:`FAMILIES`.
+which transformers processor and model classes it uses, how omni_bench calls its processor, its
+planner arithmetic (sizes, audio tokens, the VIDEO/AUDIO runs of a vision span), its real-time
+alignment report (``alignment``), its rope positions for packing (``packed_positions``) and how a
+checkpoint directory is loaded. ``plan``, ``inspect``, the alignment report, packing and training
+ask ``family_of(profile)``; none of them switches on a family's name.
 
-A :class:`~omni_bench.core.profiles.Profile` names its family by key (``profile.family``,
+One module per family: :mod:`~omni_bench.families.qwen2_5_omni` (its TMRoPE and 2 s chunk
+alignment in :mod:`~omni_bench.families.qwen2_5_alignment`, which Qwen2.5-VL's report shares),
+:mod:`~omni_bench.families.qwen2_5_vl` (its MRoPE, both rules), :mod:`~omni_bench.families.qwen3_vl`
+and :mod:`~omni_bench.families.qwen3_omni` (with its per-step alignment; both Qwen3 ropes in
+:mod:`~omni_bench.families.qwen3_rope`). A new family adds a module and one line in :data:`FAMILIES`.
+
+The families stand on the core's bottom floor only (errors, arithmetic, profiles): they import no
+builder, layout, data or training module, and read layouts and plans by their fields. A
+:class:`~omni_bench.core.profiles.Profile` names its family by key (``profile.family``, e.g.
 "omni" or "vl"); :func:`family_of` turns that into the rules.
 """
 

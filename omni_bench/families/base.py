@@ -1,10 +1,30 @@
-"""The interface every model family implements (see :mod:`omni_bench.families`)."""
+"""The interface every model family implements (see :mod:`omni_bench.families`), and what the
+families share: the tiny models' widths and the alignment reports' tolerance and summary line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Family", "whisper_feature_extractor"]
+from omni_bench.core import arith
+from omni_bench.core.errors import OmniBenchError
+
+__all__ = ["Family", "whisper_feature_extractor", "TINY", "DRIFT_TOLERANCE", "drift_summary", "tolerance_words"]
+
+# Small dimensions shared by the tiny models (head_dim 16; mrope sections sum to 8).
+TINY = dict(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, vision_hidden=32, vision_depth=2,
+            audio_d_model=32, audio_layers=2)
+DRIFT_TOLERANCE = 2.0  # seconds a chunk's (a grid step's) video may start away from its audio and count as aligned
+
+
+def tolerance_words(tolerance: float) -> str:
+    """The tolerance in plain words, for the report."""
+    return (f"aligned means every chunk's video starts within {tolerance:g} s of that chunk's audio: the frames "
+            f"the model reads next to each stretch of sound were filmed at most {tolerance:g} s away from it")
+
+
+def drift_summary(verdict: str, drift: float, where: str, tolerance: float) -> str:
+    """The alignment report's one line: ``misaligned: max drift +7.20 s at chunk 3 (tolerance 2.00 s)``."""
+    return f"{verdict}: max drift {drift:+.2f} s at {where} (tolerance {tolerance:.2f} s)"
 
 
 @dataclass(frozen=True)
@@ -19,6 +39,8 @@ class Family:
     has_audio: bool  # a video's own audio track is interleaved with its frames
     second_per_grid_key: str  # the processor output holding seconds per temporal grid step
     chunk_alignment: bool = True  # the Qwen2.5 per-chunk alignment report applies (layout.alignment)
+    audio_token_seconds: float = 0.04  # real seconds one audio token covers (Qwen2.5-Omni: 4 mel frames of 10 ms)
+    packing: bool = False  # sequence packing covers it (omni_bench.data.packing): packed_positions is written
 
     def build_processor(self, profile, *, image_processor, video_processor, tokenizer, chat_template):
         """transformers' processor of this family from its parts."""
@@ -61,15 +83,11 @@ class Family:
 
     def resized_size(self, info, settings, frames: int) -> tuple[int, int]:
         """(h, w) the video processor resizes ``info``'s frames to (no explicit resize)."""
-        from omni_bench.layout import arith
-
         return arith.video_resize(info.height, info.width, min_pixels=settings.min_pixels,
                                   max_pixels=settings.max_pixels, factor=settings.profile.factor)
 
     def mel_frames(self, samples: int, profile) -> int:
         """Valid mel frames of ``samples`` 16 kHz samples (the feature extractor's cap applies)."""
-        from omni_bench.layout import arith
-
         return arith.mel_frames(samples, hop_length=profile.hop_length, max_frames=profile.nb_max_frames)
 
     def feature_frames(self, mel: int, profile) -> int:
@@ -78,31 +96,24 @@ class Family:
 
     def audio_tokens(self, mel: int, profile) -> int:
         """Audio tokens the encoder makes of ``mel`` mel frames."""
-        from omni_bench.layout import arith
-
         return arith.audio_tokens(mel)
 
     def vision_runs(self, mp) -> tuple[tuple[str, int], ...]:
         """The VIDEO/AUDIO runs inside the vision span of a :class:`~omni_bench.layout.plan.MediaPlan`."""
-        from omni_bench.layout import arith
-
         if not mp.use_audio:
             return (("VIDEO", mp.video_tokens),)
         return tuple(arith.interleave_runs(
             mp.grid, mp.second_per_grid, mp.audio_tokens, seconds_per_chunk=mp.seconds_per_chunk,
             position_id_per_seconds=mp.position_id_per_seconds, merge_size=mp.profile.merge_size))
 
-    def alignment(self, layout):
+    def alignment(self, layout, *, search=None):
         """The real-time alignment report of a layout (``str()``: the report block; None: none applies).
 
-        Default: the Qwen2.5 per-chunk report (:func:`omni_bench.layout.alignment.alignment`) when
-        ``chunk_alignment``; a family with another interleave overrides it. ValueError: no timing.
+        ``search(layout, tolerance) -> Fix | None``: the checked fix's search, for a family whose fix
+        is found by planning candidates (Qwen2.5's, :func:`omni_bench.layout.alignment_fix.fix_for`).
+        Default: none (Qwen3-VL: time is in the timestamp text). ValueError: the layout has no timing.
         """
-        if not self.chunk_alignment:
-            return None
-        from omni_bench.layout.alignment import alignment
-
-        return alignment(layout)
+        return None
 
     def timestamps(self, mp) -> tuple[float, ...]:
         """Seconds written as text before each grid step (empty: the family writes none)."""
@@ -126,6 +137,18 @@ class Family:
         for kind, count in self.vision_runs(mp):
             body.extend([ids.video if kind == "VIDEO" else ids.audio] * count)
         return [ids.audio_bos, *body, ids.audio_eos] if mp.use_audio else body
+
+    def packed_positions(self, item: dict, ids, rope):
+        """[3, L] rope ids of one dataset item alone, as the model's ``get_rope_index`` gives them.
+
+        ``item``: an :class:`~omni_bench.data.dataset.OmniSFTDataset` item (``input_ids`` and the
+        processor's grids, seconds per grid and audio masks); ``ids``: its
+        :class:`~omni_bench.core.tokens.TokenIds`; ``rope``: the model's values
+        (:class:`~omni_bench.data.packing.RopeConfig`). Packing (:mod:`omni_bench.data.packing`) calls
+        it per sample; a family it does not cover refuses in one line.
+        """
+        raise OmniBenchError(f"packing does not cover {self.title} (its rope positions are not rebuilt per "
+                             "sample)", source=self.title, reason="unsupported")
 
     def idle_tower_inputs(self, config, kind: str, *, device, dtype) -> dict:
         """The smallest input of one tower, as keywords of the model's ``get_<kind>_features``: zeros.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omni_bench.families.base import Family, whisper_feature_extractor
+from omni_bench.core import arith
+from omni_bench.families import qwen2_5_alignment
+from omni_bench.families.base import TINY, Family, whisper_feature_extractor
 
 __all__ = ["QWEN2_5_OMNI"]
 
@@ -21,8 +23,6 @@ class _Qwen25Omni(Family):
 
     def tiny_config(self, profile, *, text: dict, vision: dict, hidden: int):
         from transformers import Qwen2_5OmniThinkerConfig
-
-        from omni_bench.core.models import TINY
 
         audio = dict(num_mel_bins=profile.mel_bins, encoder_layers=TINY["audio_layers"], encoder_attention_heads=2,
                      encoder_ffn_dim=64, d_model=TINY["audio_d_model"], output_dim=hidden,
@@ -59,6 +59,18 @@ class _Qwen25Omni(Family):
             kwargs.update(audio=[audio], audio_from_video_indices=[0], load_audio_from_video=True)
         return kwargs
 
+    def alignment(self, layout, *, search=None):
+        # Qwen2.5's per-chunk report (its rows are grid steps when no audio is interleaved)
+        return qwen2_5_alignment.alignment(layout, search=search)
+
+    def packed_positions(self, item: dict, ids, rope):
+        # TMRoPE from the item's own grids, seconds per grid and audio lengths (the model's chunking)
+        seconds = item["video_second_per_grid"].tolist() if "video_second_per_grid" in item else []
+        audio = [arith.audio_tokens(int(n)) for n in item["feature_attention_mask"].sum(-1)] \
+            if "feature_attention_mask" in item else []
+        grids = item["video_grid_thw"].tolist() if "video_grid_thw" in item else []
+        return qwen2_5_alignment.omni_positions(item["input_ids"].numpy(), ids, grids, seconds, audio, rope=rope)
+
     def chunking(self, settings) -> dict:
         return {"seconds_per_chunk": float(settings.seconds_per_chunk),
                 "position_id_per_seconds": float(settings.position_id_per_seconds)}
@@ -67,5 +79,5 @@ class _Qwen25Omni(Family):
 QWEN2_5_OMNI = _Qwen25Omni(
     key="omni", title="Qwen2.5-Omni", default_profile="qwen2.5-omni-7b",
     processor_classes=("Qwen2_5OmniProcessor",), model_types=("qwen2_5_omni_thinker", "qwen2_5_omni"),
-    has_audio=True, second_per_grid_key="video_second_per_grid",
+    has_audio=True, second_per_grid_key="video_second_per_grid", packing=True,
 )

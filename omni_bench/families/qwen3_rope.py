@@ -25,6 +25,8 @@ import itertools
 
 import numpy as np
 
+from omni_bench.families.qwen3_omni import token_interleave_runs
+
 __all__ = ["qwen3_vl_rope_positions", "qwen3_omni_rope_positions", "omni_merge_disagrees"]
 
 
@@ -106,8 +108,6 @@ def qwen3_omni_rope_positions(input_ids, *, ids, video_grid_thw, second_per_grid
 def omni_merge_disagrees(grid, second_per_grid: float, audio_tokens: int, ids_per_second: int,
                          merge_size: int = 2) -> bool:
     """True when the rope's float32 merge orders video and audio tokens unlike the processor's float64 one."""
-    from omni_bench.families.qwen3_omni import token_interleave_runs
-
     video = _omni_video_positions(0, grid, second_per_grid, ids_per_second, merge_size)
     audio = np.broadcast_to(np.arange(audio_tokens, dtype=np.float32), (3, audio_tokens))
     rope: list[tuple[str, int]] = []

@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from omni_bench.families.base import Family
+from omni_bench.families.base import TINY, Family
 
 __all__ = ["QWEN3_VL", "grid_timestamps", "timestamp_text", "timestamp_tokens", "volume_resize"]
 
@@ -104,8 +104,6 @@ class _Qwen3VL(Family):
 
     def tiny_config(self, profile, *, text: dict, vision: dict, hidden: int):
         from transformers import Qwen3VLConfig
-
-        from omni_bench.core.models import TINY
 
         tokens = profile.special_tokens
         text = {**text, "head_dim": text["hidden_size"] // text["num_attention_heads"]}

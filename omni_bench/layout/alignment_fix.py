@@ -27,54 +27,23 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 
-from omni_bench.layout import arith
+from omni_bench.core import arith
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import VideoInfo
+from omni_bench.core.profiles import PROFILES, get_profile
+from omni_bench.families import family_of
+from omni_bench.families.base import DRIFT_TOLERANCE, drift_summary, tolerance_words
+from omni_bench.families.qwen2_5_alignment import Fix, _chunks, _timing, checked_recommendation, fix_changes
+from omni_bench.layout.plan import MediaPlan, media_plan
+from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["DRIFT_TOLERANCE", "Fix", "search_fix", "fix_for", "checked_recommendation", "fix_changes",
-           "tolerance_words"]
-
-DRIFT_TOLERANCE = 2.0  # seconds a chunk's video may start away from its audio and still count as aligned
-
-
-def tolerance_words(tolerance: float) -> str:
-    """The tolerance in plain words, for the report."""
-    return (f"aligned means every chunk's video starts within {tolerance:g} s of that chunk's audio: the frames "
-            f"the model reads next to each stretch of sound were filmed at most {tolerance:g} s away from it")
-
-
-def drift_summary(verdict: str, drift: float, where: str, tolerance: float) -> str:
-    """The alignment report's one line: ``misaligned: max drift +7.20 s at chunk 3 (tolerance 2.00 s)``."""
-    return f"{verdict}: max drift {drift:+.2f} s at {where} (tolerance {tolerance:.2f} s)"
-
-
-@dataclass(frozen=True)
-class Fix:
-    """One checked setting: how frames are chosen, the fps and chunk the processor is told, the drift."""
-
-    sampling: str  # "qwen-vl-utils" or "fps"
-    frames: int  # frames it samples
-    fps: float | None  # the sampling rate (sampling "fps"), else None
-    processor_fps: float  # fps handed to the processor
-    seconds_per_chunk: int | None  # whole seconds (None: no audio interleave)
-    max_drift: float  # the largest |drift| measured on its plan, seconds
-    candidates: int  # settings tried to find it
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """The exact ``plan`` / ``inspect`` flags that apply it (floats written to round-trip)."""
-        out = ["--sampling", self.sampling]
-        out += ["--fps", repr(self.fps)] if self.sampling == "fps" else ["--frames", str(self.frames)]
-        out += ["--processor-fps", repr(self.processor_fps)]
-        if self.seconds_per_chunk is not None:
-            out += ["--seconds-per-chunk", str(self.seconds_per_chunk)]
-        return tuple(out)
+           "tolerance_words", "drift_summary"]
 
 
 def _measure(plan) -> tuple[float, bool]:
     # (max |drift|, every video chunk holds whole grid steps), with alignment's own chunk rows
-    from omni_bench.layout.alignment import _chunks, _timing
-
     tm = _timing(plan)
     per_grid = (tm.grid[1] // tm.merge_size) * (tm.grid[2] // tm.merge_size)
     rows = _chunks(tm)
@@ -128,11 +97,8 @@ def search_fix(info, settings, *, profile, requested: int, tolerance: float = DR
     with a fitting candidate wins, and among its candidates the frame count nearest the
     request, then the smallest drift, then exact-fps sampling.
     """
-    from omni_bench.core.errors import OmniBenchError
-    from omni_bench.layout.plan import media_plan
-
     factor = profile.temporal_patch_size
-    interleaved = bool(settings.use_audio and profile.has_audio and info.has_audio)
+    interleaved = bool(settings.use_audio and family_of(profile).has_audio and info.has_audio)
     counts = _frame_counts(info, requested, frame_slack, factor)
     if not counts:
         return None
@@ -153,16 +119,60 @@ def search_fix(info, settings, *, profile, requested: int, tolerance: float = DR
             if drift <= tolerance and whole and (best is None or key < best[0]):
                 best = (key, (sampling, n, rate, pfps, spc, drift))
         if best is not None:
-            return Fix(*best[1], tried)
+            sampling, n, rate, pfps, spc, drift = best[1]
+            trial = settings.replace(sampling=sampling, frames=None if sampling == "fps" else n,
+                                     seconds_per_chunk=float(spc) if spc else None)
+            short = _shortest(info, trial, profile, rate, pfps)
+            again, whole = _measure(media_plan(info, trial.replace(fps=short[0], processor_fps=short[1]),
+                                               profile=profile))
+            if again <= tolerance and whole:  # the drift as the shortened flags give it
+                (rate, pfps), drift = short, again
+            return Fix(sampling, n, rate, pfps, spc, drift, tried)
     return None
+
+
+def _processor_view(plan) -> tuple:
+    """What the processor makes of a plan's fps: the frames, the runs, each grid step's temporal id."""
+    ids = (plan.position_id_per_seconds or 25.0) * plan.second_per_grid
+    return plan.frame_indices, plan.vision_runs, tuple(int(t * ids) for t in range(plan.grid[0]))
+
+
+def _short(x: float, digits: int) -> list[float]:
+    """``x`` to ``digits`` significant digits, rounded down, to nearest and up: ``_short(2 / 3, 3)`` ->
+    ``[0.666, 0.667]``."""
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    return sorted({float(f"{v / scale:.{digits}g}") for v in (math.floor(x * scale), round(x * scale),
+                                                              math.ceil(x * scale))})
+
+
+def _shortest(info, trial, profile, rate: float | None, pfps: float) -> tuple[float | None, float]:
+    """The (sampling fps, processor fps) with the fewest digits whose plan the processor reads the same way
+    (:func:`_processor_view`): a fix line says ``--fps 0.6666667 --processor-fps 0.6666666`` where the
+    processor needs no more, not ``0.6666666666666666`` twice. Each number is shortened on its own: the
+    sampling rate may round up (the same frames) where the processor fps must round down (the same ids)."""
+    def view(r, p):
+        try:
+            return _processor_view(media_plan(info, trial.replace(fps=r, processor_fps=p), profile=profile))
+        except (OmniBenchError, ValueError):
+            return None
+
+    reference = view(rate, pfps)
+
+    def shortest(x, same):
+        for digits in range(1, 17):
+            for v in _short(x, digits):
+                if same(v):
+                    return v
+        return x
+
+    pfps = shortest(pfps, lambda p: view(rate, p) == reference)
+    if rate is not None:
+        rate = shortest(rate, lambda r: view(r, pfps) == reference)
+    return rate, pfps
 
 
 def fix_for(source, tolerance: float = DRIFT_TOLERANCE) -> Fix | None:
     """:func:`search_fix` for a MediaPlan or TokenLayout's first video (None: no built-in profile, no video)."""
-    from omni_bench.core.media import VideoInfo
-    from omni_bench.core.profiles import PROFILES
-    from omni_bench.layout.plan import MediaPlan
-
     if isinstance(source, MediaPlan):
         info, profile, hw, use_audio = source.info, source.profile, source.resized_hw, source.use_audio
         pips, requested = source.position_id_per_seconds, source.frames
@@ -181,62 +191,5 @@ def fix_for(source, tolerance: float = DRIFT_TOLERANCE) -> Fix | None:
 
 @functools.lru_cache(maxsize=256)
 def _cached_fix(info, profile_name: str, hw, use_audio: bool, pips, requested: int, tolerance: float):
-    from omni_bench.core.profiles import get_profile
-    from omni_bench.layout.settings import LayoutSettings
-
     settings = LayoutSettings(profile=profile_name, resize=hw, use_audio=use_audio, position_id_per_seconds=pips)
     return search_fix(info, settings, profile=get_profile(profile_name), requested=requested, tolerance=tolerance)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def checked_recommendation(source, plain, rows, max_drift: float, tolerance: float = DRIFT_TOLERANCE):
-    """The Recommendation :func:`~omni_bench.layout.alignment.alignment` reports for ``source``.
-
-    ``plain`` is the fps-and-chunk-only suggestion (kept when the search finds nothing); ``rows``
-    and ``max_drift`` are the source's own chunks. Already within tolerance with whole grid
-    steps per chunk: nothing to change. Otherwise :func:`fix_for`'s checked setting, its flags and
-    its measured drift.
-    """
-    from dataclasses import replace
-
-    per_grid = None
-    if rows:
-        per_grid = min((c.video_tokens for c in rows if c.video_tokens), default=None)
-    whole = per_grid is None or all(c.video_tokens % per_grid == 0 for c in rows)
-    if max_drift <= tolerance and whole:
-        return replace(plain, line=f"every chunk's video is within {tolerance:g} s of its audio: nothing to change",
-                       processor_fps=plain.current_processor_fps,
-                       seconds_per_chunk=plain.current_seconds_per_chunk, flags=(), max_drift=max_drift)
-    fix = fix_for(source, tolerance)
-    if fix is None:
-        flags = _plain_flags(plain)
-        return replace(plain, flags=flags, line=(
-            f"no setting with the frame count within 10 % and a whole-second chunk up to 30 s keeps every chunk "
-            f"within {tolerance:g} s; the closest plain fix: {plain.line}"))
-    line = (f"pass {' '.join(fix.flags)}: {fix.frames} frames "
-            + (f"at exactly {_fmt(fix.fps)} fps" if fix.sampling == "fps" else "spread first to last")
-            + (f", {fix.seconds_per_chunk} s chunks" if fix.seconds_per_chunk is not None else "")
-            + f"; max drift {fix.max_drift:.2f} s, checked on its plan ({fix.candidates} settings tried)")
-    return replace(plain, processor_fps=fix.processor_fps,
-                   seconds_per_chunk=float(fix.seconds_per_chunk) if fix.seconds_per_chunk is not None else None,
-                   sampling=fix.sampling, frames=fix.frames, fps=fix.fps, max_drift=fix.max_drift, flags=fix.flags,
-                   line=line)
-
-
-def _plain_flags(plain) -> tuple[str, ...]:
-    out = ("--processor-fps", repr(plain.processor_fps))
-    if plain.seconds_per_chunk is not None:
-        out += ("--seconds-per-chunk", f"{plain.seconds_per_chunk:g}")
-    return out
-
-
-def fix_changes(rec) -> dict:
-    """LayoutSettings fields a checked Recommendation sets (all of them, explicit)."""
-    out = dict(sampling=rec.sampling, frames=None if rec.sampling == "fps" else rec.frames, fps=rec.fps,
-               processor_fps=rec.processor_fps)
-    if rec.seconds_per_chunk is not None:
-        out["seconds_per_chunk"] = rec.seconds_per_chunk
-    return out

@@ -38,12 +38,16 @@ from pathlib import Path
 
 import numpy as np
 
+from omni_bench.core import arith
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.media import VIDEO_SUFFIXES, VideoInfo
+from omni_bench.core.light import load_planner
+from omni_bench.core.media import VIDEO_SUFFIXES, VideoInfo, probe
+from omni_bench.core.numbers import FIELD_BOUNDS, check_number
 from omni_bench.core.problems import NO_AUDIO, Problem
 from omni_bench.core.processor import resolve_profile
 from omni_bench.core.tokens import token_ids
-from omni_bench.layout import arith
+from omni_bench.families.base import Family
+from omni_bench.layout.budget_packing import dataset_packing, format_dataset_packing
 from omni_bench.layout.cost import logits_bytes
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.plan import media_info, media_plan, resized_size, template_ids
@@ -97,8 +101,6 @@ class Budget:
         }
         out.update(self._audio_summary())
         if self.max_total_tokens is not None:  # rows of that many tokens, packed vs padded (layout/budget_packing.py)
-            from omni_bench.layout.budget_packing import dataset_packing
-
             out["packing"] = dataset_packing(self.total_tokens, self.max_total_tokens)
         if per_sample:
             for name in ("video_tokens", "audio_tokens", "text_tokens", "total_tokens", "label_tokens",
@@ -141,8 +143,6 @@ class Budget:
             lines.append(f"over {self.max_total_tokens} tokens: {d['over']} of {d['samples']} "
                          f"({100 * self.fraction_over:.1f}%)")
         if "packing" in d:
-            from omni_bench.layout.budget_packing import format_dataset_packing
-
             lines += format_dataset_packing(d["packing"])
         return "\n".join(lines + self._audio_lines())
 
@@ -191,23 +191,13 @@ _UNSET = object()
 
 
 def _frame_counts(total: np.ndarray, native_fps: np.ndarray, settings: ResolvedSettings, factor: int) -> np.ndarray:
-    # arith.smart_nframes on arrays, same float operations in the same order
-    if getattr(settings, "sampling", "qwen-vl-utils") == "fps":  # arith.fps_indices' count, on arrays
-        step = native_fps / float(settings.fps or arith.DEFAULT_FPS)
-        count = np.floor(total / step).astype(np.int64) + 2  # an upper bound of #{k: rint(k * step) < total}
-        for _ in range(4):
-            count = np.where(np.rint((count - 1) * step) >= total, count - 1, count)
-        return (count // factor * factor).astype(np.int64)
-    if settings.frames is not None:
-        count = np.full(total.shape, arith.round_by_factor(settings.frames, factor), dtype=np.int64)
-    else:
-        rate = float(settings.fps)
-        low = arith.ceil_by_factor(settings.min_frames, factor)
-        high = arith.floor_by_factor(settings.max_frames, factor)
-        count = total / native_fps * rate
-        count = np.minimum(np.minimum(np.maximum(count, low), high), total)
-        count = (np.floor(count / factor) * factor).astype(np.int64)
-    return count
+    # the planner's frame count (arith.fps_indices' or qwen-vl-utils' smart_nframes), on arrays
+    if getattr(settings, "sampling", "qwen-vl-utils") == "fps":
+        return arith.fps_frame_count(total, native_fps, float(settings.fps or arith.DEFAULT_FPS), factor)
+    return arith.smart_nframes(total, native_fps, nframes=settings.frames,
+                               fps=None if settings.frames is not None else float(settings.fps),
+                               min_frames=settings.min_frames, max_frames=settings.max_frames, frame_factor=factor,
+                               check=False)
 
 
 def _resolve(settings: LayoutSettings | None, processor) -> tuple[LayoutSettings, ResolvedSettings, object]:
@@ -215,8 +205,6 @@ def _resolve(settings: LayoutSettings | None, processor) -> tuple[LayoutSettings
     processor (built from the profile if None)."""
     settings = settings or LayoutSettings()
     if processor is None:  # tokenizer + chat template only: no torch (omni_bench.core.light)
-        from omni_bench.core.light import load_planner
-
         processor = load_planner(settings.profile, command="budget")
     return settings, settings.resolve(resolve_profile(processor)), processor
 
@@ -271,8 +259,6 @@ def budget(metas: Iterable[VideoInfo | Mapping], settings: LayoutSettings | None
 
 def _per_sample_family(r: ResolvedSettings) -> bool:
     """True for a family whose counts the Qwen2.5 array arithmetic does not give (Qwen3-VL, Qwen3-Omni)."""
-    from omni_bench.families.base import Family
-
     family = type(r.family)
     return any(getattr(family, name) is not getattr(Family, name)
                for name in ("resized_size", "mel_frames", "audio_tokens", "span_tokens"))
@@ -314,8 +300,8 @@ def _vectorised(cols: dict, paths: list[str], r: ResolvedSettings, count: np.nda
 
 def _audio_tokens(samples: np.ndarray, profile) -> np.ndarray:
     """arith.mel_frames then arith.audio_tokens, on arrays."""
-    mel = np.minimum(-(-samples // profile.hop_length), profile.nb_max_frames)
-    return ((mel - 1) // 2 + 1 - 2) // 2 + 1
+    mel = arith.mel_frames(samples, hop_length=profile.hop_length, max_frames=profile.nb_max_frames)
+    return arith.audio_tokens(mel)
 
 
 def _tokens_per_grid(height: np.ndarray, width: np.ndarray, settings: ResolvedSettings,
@@ -433,8 +419,6 @@ def _expand(items) -> tuple[list, list[tuple[str, str]]]:
 
 def _checked_metadata(meta: dict, source: str) -> dict:
     """A metadata record whose numbers are finite and in range (omni_bench.core.numbers), or OmniBenchError."""
-    from omni_bench.core.numbers import FIELD_BOUNDS, check_number
-
     for key in ("duration", "width", "height", "native_fps", "total_frames", "audio_seconds"):
         if meta.get(key) is not None:
             check_number(meta[key], f"{source}: {key}", FIELD_BOUNDS[key], integer=key in ("width", "height",
@@ -454,8 +438,6 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
     ``result.total`` equals the number of inputs after folders are expanded.
     """
     from tqdm.auto import tqdm
-
-    from omni_bench.core.media import probe
 
     settings, r, processor = _resolve(settings, processor)
     items, skipped = _expand(items)

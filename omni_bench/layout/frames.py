@@ -12,9 +12,10 @@ import functools
 
 import numpy as np
 
+from omni_bench._torchvision import ensure_torchvision
+from omni_bench.core import arith
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VideoInfo
-from omni_bench.layout import arith
 
 __all__ = ["sample_indices", "frame_count", "explicit_size", "resize_frames"]
 
@@ -84,8 +85,6 @@ def explicit_size(height: int, width: int, factor: int) -> tuple[int, int]:
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int], factor: int) -> np.ndarray:
     """Decoded frames ``[n, h, w, 3]`` resized (bicubic, antialiased) to :func:`explicit_size` of ``size``."""
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()
     import torch
     from torchvision.transforms.v2 import functional as tvF

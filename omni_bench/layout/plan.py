@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omni_bench.core import arith
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.light import load_planner
 from omni_bench.core.media import VideoInfo
 from omni_bench.core.problems import no_audio_error
 from omni_bench.core.processor import resolve_profile
@@ -45,7 +47,6 @@ from omni_bench.core.profiles import Profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.families import family_of
 from omni_bench.families.base import Family
-from omni_bench.layout import arith
 from omni_bench.layout.frames import explicit_size, frame_count, sample_indices
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
 from omni_bench.layout.processor_call import conversation
@@ -294,8 +295,6 @@ def _uncertainty_notes(mp: MediaPlan) -> list[str]:
 
 def _load(profile: str):
     """The planner's processor of a profile or checkpoint: tokenizer + chat template, no torch (core.light)."""
-    from omni_bench.core.light import load_planner
-
     return load_planner(profile)
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from omni_bench.core.tokens import TokenIds
-from omni_bench.layout import arith
+from omni_bench.families.qwen2_5_alignment import audio_cap_note
 from omni_bench.layout.labels import IGNORE_INDEX, audit_labels
 
 __all__ = ["Segment", "LayoutStats", "TokenLayout", "build_layout", "runs_of", "JSON_FIELDS", "with_audio_track",
@@ -264,39 +264,6 @@ def with_audio_track(layout: TokenLayout, track_samples: int | None, sampling_ra
     stats = replace(s, audio_track_seconds=int(track_samples) / sampling_rate, audio_dropped_seconds=dropped)
     notes = (*layout.notes, audio_cap_note(stats)) if dropped > 0 else layout.notes
     return replace(layout, stats=stats, notes=tuple(notes))
-
-
-def _chunks_without_audio(s: LayoutStats) -> tuple[int, int] | None:
-    """(first, last) interleave chunk that holds video but no audio, or None."""
-    if not s.use_audio_in_video or not s.video_grid_thw or not s.seconds_per_chunk or not s.second_per_grid:
-        return None
-    per_chunk = int(s.position_id_per_seconds * s.seconds_per_chunk)
-    groups = [(float(step) * s.second_per_grid * s.position_id_per_seconds, s.tokens_per_grid)
-              for step in range(s.video_grid_thw[0][0])]
-    video = len(arith.chunk_lengths(groups, per_chunk))
-    audio = len(arith.audio_chunk_lengths(s.audio_tokens, per_chunk))
-    return (audio, video - 1) if video > audio else None
-
-
-def audio_cap_note(s: LayoutStats) -> str:
-    """One line: how much audio the feature extractor's cap drops, and which chunks lose their audio.
-
-    >>> audio_cap_note(LayoutStats((1, 9), (1, 9), (1, 9), 0, video_grid_thw=((83, 16, 16),),
-    ...     tokens_per_grid=64, mel_frames=30000, audio_tokens=7500, audio_track_seconds=330.0,
-    ...     audio_dropped_seconds=30.0, use_audio_in_video=True, seconds_per_chunk=2.0,
-    ...     position_id_per_seconds=25.0, second_per_grid=4.0)).split(": ", 1)[1].split("; ")
-    ['the track has 330.00 s, the feature extractor keeps the first 300.00 s (30000 mel frames): the last 30.00 s \
-are dropped', 'chunks 150-164 (the video from 300 s on) have no audio']
-    """
-    kept = s.audio_track_seconds - s.audio_dropped_seconds
-    text = (f"audio: the track has {s.audio_track_seconds:.2f} s, the feature extractor keeps the first {kept:.2f} s "
-            f"({s.mel_frames} mel frames): the last {s.audio_dropped_seconds:.2f} s are dropped")
-    silent = _chunks_without_audio(s)
-    if silent is not None:
-        first, last = silent
-        text += (f"; chunk{'s' if last > first else ''} {first}{f'-{last}' if last > first else ''} "
-                 f"(the video from {first * s.seconds_per_chunk:g} s on) {'have' if last > first else 'has'} no audio")
-    return text
 
 
 def _quote(text: str, limit: int = 80) -> str:

@@ -21,6 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.profiles import PROFILES, get_profile
+from omni_bench.families import family_of
+from omni_bench.families.qwen2_5_alignment import audio_cap_note
+from omni_bench.families.qwen2_5_vl import rope_report
+from omni_bench.layout.alignment import alignment
+from omni_bench.layout.alignment_fix import fix_for
+from omni_bench.layout.cost import logits_bytes
+
 __all__ = ["Finding", "findings", "size_line", "render_findings", "report_text", "banner_lines", "layout_alignment",
            "PIXEL_WARN_MB", "LOGITS_WARN_GIB"]
 
@@ -42,9 +51,6 @@ class Finding:
 
 
 def _profile(layout):
-    from omni_bench.core.errors import OmniBenchError
-    from omni_bench.core.profiles import get_profile
-
     try:
         return get_profile(layout.profile)
     except OmniBenchError:
@@ -53,8 +59,6 @@ def _profile(layout):
 
 def _sizes(layout) -> tuple[int, float, int | None, float | None]:
     """(tokens, pixel MB, context, logits GiB); context and logits None for an unknown profile."""
-    from omni_bench.layout.cost import logits_bytes
-
     tokens = int(layout.stats.input_ids_shape[-1])
     profile = _profile(layout)
     if profile is None:
@@ -78,8 +82,6 @@ def size_line(layout) -> str:
 
 def findings(layout, timing=None) -> tuple[Finding, ...]:
     """The layout's warnings, in the order the module docstring lists their kinds (empty: nothing to say)."""
-    from omni_bench.layout.token_layout import audio_cap_note
-
     tokens, mb, context, gib = _sizes(layout)
     out = []
     if mb > PIXEL_WARN_MB:
@@ -111,13 +113,13 @@ def render_findings(layout, timing=None) -> str:
 def banner_lines(layout, timing=None, *, max_chunks: int = 24) -> tuple[list[str], bool]:
     """The verdict banner of the inspector and of the exported report, and whether all is well.
 
-    Lines: the verdict (``alignment aligned: ...``, or the ``! alignment: ... - fix: ...`` finding
+    Lines: the verdict (``aligned: max drift ...``, or the ``! alignment: ... - fix: ...`` finding
     when misaligned), the drift per chunk, the size line, then ``! kind: line - fix: ...`` per
     other finding - the CLI report's own lines.
     """
     warnings = findings(layout, timing)
     first = [f for f in warnings if f.kind == "alignment"]  # misaligned: the verdict with its fix leads
-    lines = [f"! {f}" for f in first] if first else ([f"alignment {timing.summary}"] if timing is not None else [])
+    lines = [f"! {f}" for f in first] if first else ([timing.summary] if timing is not None else [])
     unit, drifts = _drift_row(timing)
     if drifts:
         more = f" ... ({len(drifts) - max_chunks} more)" if len(drifts) > max_chunks else ""
@@ -139,24 +141,17 @@ def _drift_row(timing) -> tuple[str, list[str]]:
 def layout_alignment(layout):
     """The layout's family's alignment report (``Family.alignment``: Qwen2.5's chunks, Qwen3-Omni's
     grid steps), else None (no video, no timing to align, or a family without one: Qwen3-VL)."""
-    from omni_bench.layout.alignment import alignment
-
     if not layout.stats.video_grid_thw:
         return None
-    from omni_bench.core.profiles import PROFILES
-    from omni_bench.families import family_of
-
     profile = PROFILES.get(str(layout.profile).lower())
     try:
-        return family_of(profile).alignment(layout) if profile is not None else alignment(layout)
+        return family_of(profile).alignment(layout, search=fix_for) if profile is not None else alignment(layout)
     except ValueError:
         return None
 
 
 def report_text(layout, timing=None) -> str:
     """The CLI report: the "Omni Batch Debug" text, sizes and warnings, alignment, Qwen2.5-VL rope."""
-    from omni_bench.layout.rope import rope_report
-
     timing = timing if timing is not None else layout_alignment(layout)
     blocks = [render_findings(layout, timing), timing, rope_report(layout)]
     return str(layout) + "".join(f"\n\n{block}" for block in blocks if block is not None)

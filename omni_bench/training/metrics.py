@@ -1,12 +1,13 @@
-"""A run's ``metrics.jsonl``: one reader for the trainer, the resume logic and the dashboard,
-and the run folder's plots (drawn by the views package when it is installed).
+"""A run's ``metrics.jsonl``: one reader for the trainer, the resume logic, the report and the dashboard.
 
 The trainer appends one JSON object per optimizer step. :func:`read_metrics_file` reads it
 from a byte offset, tolerating a half-written last line (left for the next read) and
-skipping lines that are not JSON objects; :func:`read_metrics` is the whole file of a run
-folder. :func:`write_plots` asks :func:`omni_bench_widgets.plots.plot_metrics` for the
-PNG curves; without the views package installed a run simply has no plots - the core
-package never imports matplotlib itself.
+skipping lines that are not JSON objects: ``(rows, next_offset, skipped)``, what the live
+dashboard polls; :func:`read_metrics` (``omni_bench.read_metrics``, the one public reader) is the
+rows of a whole run folder or file. :func:`write_plots` writes the PNG curves that the
+``plot`` it is handed draws (``omni_bench_widgets.plot_metrics``, which ``omni-bench train``
+passes): this package never imports the views or matplotlib, so a library ``train()`` run
+writes plots only when given a ``plot``.
 """
 
 from __future__ import annotations
@@ -49,17 +50,14 @@ def read_metrics_file(path: str | os.PathLike, offset: int = 0) -> tuple[list[di
     return rows, offset + end, skipped
 
 
-def read_metrics(output_dir: str | os.PathLike) -> list[dict]:
-    """The rows of a run folder's ``metrics.jsonl`` (empty list if there is none)."""
-    return read_metrics_file(Path(output_dir) / METRICS_FILE)[0]
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl``: ``path`` is the run folder or the file itself (empty list if
+    there is none). The one public reader; :func:`read_metrics_file` is the incremental one under it."""
+    path = Path(path)
+    return read_metrics_file(path / METRICS_FILE if path.is_dir() else path)[0]
 
 
 def write_plots(rows, folder: str | os.PathLike, plot=None) -> dict[str, Path]:
-    """The run's curves written into ``folder`` by ``plot(rows, folder)``; by default the views
-    package's ``plot_metrics``, or nothing (``{}``) when ``omni_bench_widgets`` is not installed."""
-    if plot is None:
-        try:
-            from omni_bench_widgets.plots import plot_metrics as plot
-        except ImportError:
-            return {}
-    return plot(rows, folder)
+    """The run's curves written into ``folder`` by ``plot(rows, folder)`` (``{name: path}``); nothing
+    (``{}``) without a ``plot`` (the views' ``omni_bench_widgets.plot_metrics`` draws them)."""
+    return {} if plot is None else plot(rows, folder)

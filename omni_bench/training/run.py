@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.stages import stage
+from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
 from omni_bench.training.distributed import parallelism_of
 from omni_bench.training.lock import check_output_dir, run_lock
@@ -231,7 +231,7 @@ def _make_trainer_class():
             counts = torch.zeros(2, dtype=torch.long)
             for batch in batches:
                 counts[0] += int(batch["attention_mask"].sum())
-                counts[1] += int(batch["labels"].ne(-100).sum())
+                counts[1] += int(batch["labels"].ne(IGNORE_INDEX).sum())
             if self.args.world_size > 1:
                 counts = self.accelerator.gather(counts.to(device)).reshape(-1, 2).sum(0).cpu()
             self.window["tokens"] += int(counts[0])
@@ -290,16 +290,15 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
                     listener(dict(row))
 
     class Progress(TrainerCallback):
-        """A tqdm bar over optimizer steps with the last logged loss."""
+        """A progress bar over optimizer steps with the last logged loss (stage lines when stderr is a log)."""
 
         bar = None
 
         def on_train_begin(self, args, state, control, **kwargs):
             if is_main and config.progress:
-                from tqdm.auto import tqdm
+                from omni_bench.core.stages import progress_bar
 
-                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
-                                file=sys.stderr, dynamic_ncols=True)
+                self.bar = progress_bar("train", state.max_steps, initial=state.global_step, unit="steps")
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:
@@ -339,12 +338,14 @@ def _training_arguments(config: TrainConfig, output_dir: Path, dtype):
 # --------------------------------------------------------------------------- train
 
 
-def train(config: TrainConfig, *, callbacks=()) -> RunResult:
+def train(config: TrainConfig, *, callbacks=(), plot=None) -> RunResult:
     """Fine-tune a LoRA adapter as ``config`` says and return what the run directory holds.
 
     ``callbacks``: extra ``transformers.TrainerCallback`` s (notebooks: live plots, early stop), or
     plain callables, each called with every metrics row once it is written (main process only),
     e.g. a live dashboard over the run directory: ``callbacks=[lambda row: view.refresh()]``.
+    ``plot(rows, folder)`` draws the run's curves into its folder at the end (the views'
+    ``omni_bench_widgets.plot_metrics``, what ``omni-bench train`` passes; None: no plots).
     Raises :class:`~omni_bench.core.errors.OmniBenchError` for user errors (missing files, a run
     directory that already holds a run without ``resume``, no sample left after planning).
 
@@ -362,10 +363,11 @@ def train(config: TrainConfig, *, callbacks=()) -> RunResult:
     args = _training_arguments(config, output_dir, dtype)  # sets up the process group under accelerate
     is_main = args.process_index == 0
     with run_lock(output_dir, held=is_main):  # a second run on this --output is refused (training/lock.py)
-        return _train_locked(config, data_path, dtype, args, output_dir, callbacks)
+        return _train_locked(config, data_path, dtype, args, output_dir, callbacks, plot)
 
 
-def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir: Path, callbacks) -> RunResult:
+def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir: Path, callbacks,
+                  plot=None) -> RunResult:
     """:func:`train` once the run folder is locked: check it, prepare, train, collect."""
     from accelerate import PartialState
     from transformers import set_seed
@@ -399,7 +401,7 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         rows = read_metrics(output_dir)
-        plots = write_plots(rows, output_dir) if is_main else {}
+        plots = write_plots(rows, output_dir, plot) if is_main else {}
     finally:
         hf_logging.set_verbosity(level)
     return RunResult(output_dir=output_dir, config=config, metrics=tuple(rows), adapter_dir=output_dir / ADAPTER_DIR,

@@ -5,9 +5,11 @@
 ``omni-bench eval run`` sits beside it (``eval.jsonl`` in the folder, or ``--eval LOG``),
 scores that log against the run's annotations (or ``annotations``). :func:`run_report_text`
 is the text twin; :func:`run_report_html` / :func:`run_report_markdown` add the curves handed
-in as PNG bytes (inlined as ``data:`` URIs, nothing outside the file). :func:`write_run_report`
-draws the curves with ``omni_bench_widgets`` (loss raw and smoothed with ln(V), grad norm,
-learning rate) and writes the files; ``omni-bench report RUN_DIR --html FILE`` ends there.
+in as PNG bytes (inlined as ``data:`` URIs, nothing outside the file), written by the one page
+writer (:mod:`omni_bench.core.pages`, the layout report's too). :func:`write_run_report` writes
+the files with the curves its ``figures`` draws: this package never imports the views; the
+command line hands it ``omni_bench_widgets.run_figures`` (loss raw and smoothed with ln(V), grad
+norm, learning rate): ``omni-bench report RUN_DIR --html FILE`` ends there.
 
 Numbers are printed as ``metrics.jsonl`` holds them (JSON's shortest round-trip form), so
 the report carries the run's numbers exactly. Not covered: comparing several runs, live
@@ -16,17 +18,20 @@ runs (the report is what the folder holds when it is read).
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.pages import html_page, markdown_page, report_path, write_page
+from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
+from omni_bench.eval.score import score
 from omni_bench.training.config import ADAPTER_DIR
+from omni_bench.training.metrics import METRICS_FILE, read_metrics_file
 
-__all__ = ["RunRecord", "read_run", "run_report_text", "run_report_html", "run_report_markdown",
+__all__ = ["RunRecord", "read_run", "run_report_text", "run_report_html", "run_report_markdown", "run_blocks",
            "write_run_report", "EVAL_LOG"]
 
 EVAL_LOG = "eval.jsonl"  # the answer log read when it sits in the run folder
@@ -55,8 +60,6 @@ def _bad(path, message: str, reason: str) -> OmniBenchError:
 
 
 def _metrics(folder: Path) -> tuple[tuple[dict, ...], int]:
-    from omni_bench.training.metrics import METRICS_FILE, read_metrics_file
-
     try:
         rows, _, skipped = read_metrics_file(folder / METRICS_FILE)
     except OSError as exc:
@@ -78,8 +81,6 @@ def _is_number(value) -> bool:
 
 
 def _vocab_size(config: dict) -> int | None:
-    from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
-
     try:
         return int(get_profile(config.get("profile") or DEFAULT_PROFILE).vocab_size)
     except (OmniBenchError, AttributeError, TypeError, ValueError):
@@ -115,10 +116,6 @@ def read_run(run_dir, *, eval_log=None, annotations=None) -> RunRecord:
 
 def _with_eval(record: RunRecord, eval_log, annotations) -> RunRecord:
     """The record with its answer log scored (an explicit log or annotations must be readable)."""
-    from dataclasses import replace
-
-    from omni_bench.eval.score import score
-
     log = Path(os.fspath(eval_log)) if eval_log is not None else record.path / EVAL_LOG
     if eval_log is None and not log.is_file():
         return record
@@ -218,91 +215,40 @@ def run_report_text(record: RunRecord) -> str:
 # ---------------------------------------------------------------------------- HTML and Markdown
 
 
-def _html_table(head, rows) -> str:
-    esc = html.escape
-    out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
-    for row in rows:
-        out.append(f"<tr><td colspan='{len(head)}'>...</td></tr>" if row is None else
-                   "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-    return "".join(out) + "</table>"
+def run_blocks(record: RunRecord, *, images=()) -> list:
+    """The report's blocks (:mod:`omni_bench.core.pages`): the sections of :func:`run_report_text`, the
+    curves (``images``: ``(caption, png bytes)`` pairs, inlined) after the final metrics."""
+    scores = _eval_lines(record)
+    return [("heading", "Data"), ("bullets", _data_lines(record)), ("heading", "Final metrics"),
+            ("bullets", _final_lines(record)), ("figures", list(images)), ("heading", "Evaluation"),
+            ("lines", scores[:1]), ("pre", "\n".join(scores[1:])), ("heading", "Config"),
+            ("table", (("field", "value"), _config_items(record.config))), ("heading", "Metrics (metrics.jsonl)"),
+            ("table", (_COLUMNS, _table_rows(record.metrics)))]
 
 
 def run_report_html(record: RunRecord, *, images=()) -> str:
-    """One HTML page with nothing outside it: the sections of :func:`run_report_text`, the curves
-    (``images``: ``(caption, png bytes)`` pairs, inlined) after the final metrics."""
-    from omni_bench.layout.report_html import REPORT_STYLE, data_uri
-
-    esc = html.escape
-    para = lambda lines: "".join(f"<p>{esc(line)}</p>" for line in lines)  # noqa: E731
-    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{esc(_title(record))}</title>",
-             f"<style>{REPORT_STYLE}td,th{{padding:0 8px;text-align:right;font-size:12px}}</style></head><body>",
-             f"<h1>{esc(_title(record))}</h1>", "<h2>Data</h2>", para(_data_lines(record)),
-             "<h2>Final metrics</h2>", para(_final_lines(record))]
-    parts += [f"<figure><img alt='{esc(caption)}' src='{data_uri(png)}'><figcaption>{esc(caption)}</figcaption>"
-              "</figure>" for caption, png in images]
-    scores = _eval_lines(record)
-    parts += ["<h2>Evaluation</h2>", para(scores[:1]), f"<pre>{esc(chr(10).join(scores[1:]))}</pre>" if scores[1:]
-              else "", "<h2>Config</h2>", _html_table(("field", "value"), _config_items(record.config)),
-              "<h2>Metrics (metrics.jsonl)</h2>", _html_table(_COLUMNS, _table_rows(record.metrics)),
-              "</body></html>"]
-    return "\n".join(p for p in parts if p) + "\n"
-
-
-def _md_table(head, rows) -> list[str]:
-    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(["..."] * len(head)) + " |" if row is None else
-            "| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return out
+    """One HTML page with nothing outside it (:func:`run_blocks` through :func:`omni_bench.core.pages.html_page`)."""
+    return html_page(_title(record), run_blocks(record, images=images))
 
 
 def run_report_markdown(record: RunRecord, *, images=()) -> str:
     """The same report in Markdown (images inlined as ``data:`` URIs, which GitHub and JupyterLab render)."""
-    from omni_bench.layout.report_html import data_uri
-
-    parts = [f"# {_title(record)}", "", "## Data", "", *(f"- {line}" for line in _data_lines(record)), "",
-             "## Final metrics", "", *(f"- {line}" for line in _final_lines(record)), ""]
-    for caption, png in images:
-        parts += [f"![{caption}]({data_uri(png)})", "", f"*{caption}*", ""]
-    scores = _eval_lines(record)
-    parts += ["## Evaluation", "", scores[0], ""]
-    if scores[1:]:
-        parts += ["```text", *scores[1:], "```", ""]
-    parts += ["## Config", "", *_md_table(("field", "value"), _config_items(record.config)), "",
-              "## Metrics (metrics.jsonl)", "", *_md_table(_COLUMNS, _table_rows(record.metrics))]
-    return "\n".join(parts) + "\n"
+    return markdown_page(_title(record), run_blocks(record, images=images))
 
 
-def _figures(record: RunRecord) -> list[tuple[str, bytes]]:
-    """The curves as PNG bytes (``omni_bench_widgets``; none when it is not installed)."""
-    try:
-        from omni_bench_widgets.report import run_images
-    except ImportError:
-        return []
-    return run_images(record.metrics, vocab_size=record.vocab_size)
-
-
-def _write(path, text: str) -> str:
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(text)
-    except OSError as exc:
-        raise _bad(path, f"cannot write the report ({exc.strerror})", "bad-output") from None
-    return str(path)
-
-
-def write_run_report(run_dir, *, html_path=None, md_path=None, eval_log=None, annotations=None) -> RunRecord:
+def write_run_report(run_dir, *, html_path=None, md_path=None, eval_log=None, annotations=None,
+                     figures=None) -> RunRecord:
     """Write the HTML (``html_path``) and / or Markdown (``md_path``) report of a run folder; returns the record.
 
-    >>> write_run_report("runs/tiny", html_path="runs/tiny.html")   # doctest: +SKIP
-    """
-    from omni_bench.layout.report_html import report_path
+    ``figures(record) -> [(caption, png bytes), ...]`` draws the curves; this package draws none
+    itself: ``omni_bench_widgets.run_figures`` is the views' (the loss raw and smoothed with ln(V),
+    grad norm, learning rate), what ``omni-bench report`` passes.
 
-    targets = [report_path(p, fmt)[0] for p, fmt in ((html_path, "html"), (md_path, "markdown")) if p is not None]
+    >>> write_run_report("runs/tiny", html_path="runs/tiny.html", figures=run_figures)   # doctest: +SKIP
+    """
+    targets = [report_path(p, fmt) for p, fmt in ((html_path, "html"), (md_path, "markdown")) if p is not None]
     record = read_run(run_dir, eval_log=eval_log, annotations=annotations)  # checked before drawing
-    images = _figures(record) if targets else []
-    if html_path is not None:
-        _write(targets[0], run_report_html(record, images=images))
-    if md_path is not None:
-        _write(targets[-1], run_report_markdown(record, images=images))
+    images = list(figures(record)) if targets and figures is not None else []
+    for path, fmt in targets:
+        write_page(path, _title(record), run_blocks(record, images=images), fmt=fmt)
     return record
