@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from .picture import figure, png_bytes  # noqa: F401 (the views import them from here)
+from omni_bench.layout.labels import IGNORE_INDEX
 
-IGNORE_INDEX = -100
+from .picture import figure, png_bytes  # noqa: F401 (the views import them from here)
 
 # kind codes of TokenLayout.kinds: 0 text, 1 special, 2 VIDEO, 3 AUDIO, 4 IMAGE
 KIND_NAMES = ("text", "special", "VIDEO", "AUDIO", "IMAGE")

@@ -44,12 +44,12 @@ from pathlib import Path
 import torch
 
 from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
+from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
 
 DEFAULT_BENCH_CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # the loss's own default, chosen with this benchmark
-_IGNORE_INDEX = -100
 _MIB = 2**20
 
 
@@ -69,7 +69,7 @@ def _make_inputs(spec: dict, tokens: int, hidden_size: int, vocab: int):
     hidden = torch.randn(tokens, hidden_size, generator=gen).to(device=device, dtype=dtype)
     weight = (torch.randn(vocab, hidden_size, generator=gen) * 0.02).to(device=device, dtype=dtype)
     labels = torch.randint(0, vocab, (tokens,), generator=gen)
-    labels[torch.rand(tokens, generator=gen) < spec["ignore_fraction"]] = _IGNORE_INDEX
+    labels[torch.rand(tokens, generator=gen) < spec["ignore_fraction"]] = IGNORE_INDEX
     return hidden.requires_grad_(), weight.requires_grad_(), labels.to(device)
 
 
@@ -78,7 +78,7 @@ def _forward_backward(spec: dict, hidden, weight, labels) -> torch.Tensor:
         from cut_cross_entropy import linear_cross_entropy
 
         impl = "cce" if hidden.device.type == "cuda" else "torch_compile"
-        loss = linear_cross_entropy(hidden, weight, labels, ignore_index=_IGNORE_INDEX, shift=True, impl=impl)
+        loss = linear_cross_entropy(hidden, weight, labels, ignore_index=IGNORE_INDEX, shift=True, impl=impl)
     else:
         loss = fused_linear_cross_entropy(
             hidden, weight, labels, chunk_size=spec["chunk_size"], backend=spec["backend"]

@@ -39,6 +39,8 @@ import time
 
 import numpy as np
 
+from omni_bench.layout.labels import IGNORE_INDEX
+
 __all__ = ["longvale_like_lengths", "bench_packing", "format_bench_packing"]
 
 
@@ -67,7 +69,7 @@ def _packed(seqs, rows) -> dict:
 
     length = max(sum(len(seqs[i]) for i in row) for row in rows)
     ids = torch.zeros(len(rows), length, dtype=torch.long)
-    labels = torch.full((len(rows), length), -100)
+    labels = torch.full((len(rows), length), IGNORE_INDEX)
     text = torch.zeros(len(rows), length, dtype=torch.long)
     for r, row in enumerate(rows):
         at = 0
@@ -95,7 +97,7 @@ def _batches(lengths, batch_size: int, capacity: int, generator, vocab: int, seq
         for i, s in enumerate(chunk):
             padded["input_ids"][i, :len(s)] = s
             padded["attention_mask"][i, :len(s)] = 1
-        padded["labels"] = padded["input_ids"].masked_fill(padded["attention_mask"] == 0, -100)
+        padded["labels"] = padded["input_ids"].masked_fill(padded["attention_mask"] == 0, IGNORE_INDEX)
         packed = _packed(chunk, pack_rows([len(s) for s in chunk], capacity))
         out.append((sum(len(s) for s in chunk), padded, packed))
     return out

@@ -35,6 +35,8 @@ import json
 import sys
 import time
 
+from omni_bench.layout.labels import IGNORE_INDEX
+
 __all__ = ["bench_step", "format_bench_step"]
 
 _MIB = 2**20
@@ -60,7 +62,7 @@ def _worker(spec: dict) -> dict:
     vocab = model.get_output_embeddings().weight.shape[0]
     ids = torch.randint(0, min(vocab, 151643), (1, spec["tokens"]), generator=gen)
     labels = ids.clone()
-    labels[:, : int(spec["tokens"] * (1 - spec["label_fraction"]))] = -100
+    labels[:, : int(spec["tokens"] * (1 - spec["label_fraction"]))] = IGNORE_INDEX
     ids, labels = ids.to(device), labels.to(device)
     cuda = device.type == "cuda"
 

@@ -34,6 +34,7 @@ from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fractio
 from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, read_log
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
 from omni_bench.eval.score import SCORE_TASKS, Scores, score
+from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["EvalConfig", "EvalRun", "evaluate", "SAMPLING_OVERRIDES"]
@@ -184,12 +185,12 @@ def _prompt_item(item: dict) -> dict:
     """A dataset item cut before its reply: the generation prompt, with the same media tensors."""
     import torch
 
-    labelled = torch.nonzero(item["labels"] != -100)
+    labelled = torch.nonzero(item["labels"] != IGNORE_INDEX)
     end = int(labelled[0]) if len(labelled) else len(item["labels"])
     # every per-token tensor is cut with the ids (Qwen3-VL's mm_token_type_ids too); media tensors stay whole
     per_token = ("input_ids", "attention_mask", "mm_token_type_ids")
     prompt = {key: value[:end] if key in per_token else value for key, value in item.items() if key != "labels"}
-    prompt["labels"] = torch.full((end,), -100, dtype=item["labels"].dtype)
+    prompt["labels"] = torch.full((end,), IGNORE_INDEX, dtype=item["labels"].dtype)
     return prompt
 
 

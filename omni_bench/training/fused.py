@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.loss import BACKENDS, DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
 __all__ = ["enable_fused_loss", "disable_fused_loss", "use_fused_loss", "fused_loss_enabled", "FusedLoss"]
@@ -135,7 +136,7 @@ def _fused_forward(self: torch.nn.Module, *args, **kwargs):
 
     shift_labels = named.pop("shift_labels", None)
     num_items = named.pop("num_items_in_batch", None)
-    ignore_index = named.pop("ignore_index", -100)
+    ignore_index = named.pop("ignore_index", IGNORE_INDEX)
     for name in _LOSS_ONLY:
         named.pop(name, None)
     return_dict = named.pop("return_dict", None)

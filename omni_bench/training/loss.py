@@ -55,6 +55,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.config import LOSS_BACKENDS
 
 __all__ = [
@@ -237,7 +238,7 @@ def chunked_linear_cross_entropy(
     labels: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     num_items_in_batch: int | torch.Tensor | None = None,
     shift: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -319,7 +320,7 @@ def liger_fused_linear_cross_entropy(
     labels: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     num_items_in_batch: int | torch.Tensor | None = None,
     shift: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -406,7 +407,7 @@ def fused_linear_cross_entropy(
     labels: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     num_items_in_batch: int | torch.Tensor | None = None,
     shift: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
