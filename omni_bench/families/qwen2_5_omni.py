@@ -34,7 +34,7 @@ class _Qwen25Omni(Family):
             video_token_index=tokens["<|VIDEO|>"], audio_start_token_id=tokens["<|audio_bos|>"],
             audio_end_token_id=tokens["<|audio_eos|>"], vision_start_token_id=tokens["<|vision_bos|>"],
             position_id_per_seconds=int(profile.position_id_per_seconds),
-            seconds_per_chunk=int(profile.seconds_per_chunk), user_token_id=872,
+            seconds_per_chunk=int(profile.seconds_per_chunk), user_token_id=profile.user_token_id,
         )
 
     def tiny_model_class(self):
