@@ -2,8 +2,14 @@
 build correct training samples and run short LoRA fine-tunes.
 
 The package is light to import: heavy modules (transformers, decord, PyAV) load when a
-function that needs them is first called. ``import omni_bench`` never imports ipywidgets or
-matplotlib's pyplot; the notebook views live in ``omni_bench_widgets``. It does arrange for
+function that needs them is first called. Its subpackages import in one order, bottom up:
+``core`` (errors, arithmetic, profiles, tokens, media) -> ``families`` (every per-family rule)
+-> the processor and model builders (``core.processor``, ``core.light``, ``core.models``) ->
+``layout`` -> ``sampling`` -> ``data`` -> ``training`` / ``eval`` -> ``bench`` -> ``cli``; the
+views (``omni_bench_widgets``) stand on all of them and only the CLI imports them
+(``tests/test_import_graph.py``: no circle, no import of a light module hidden in a function).
+``import omni_bench`` never imports ipywidgets or matplotlib's pyplot; the notebook views live in
+``omni_bench_widgets``. It does arrange for
 the first ``import torchvision`` to work beside a CPU-only torch, so that transformers' own
 ``AutoProcessor`` imports too (``prepare_torchvision`` does it on demand).
 """
