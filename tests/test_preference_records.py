@@ -124,3 +124,27 @@ def test_validate_lists_bad_pairs(mixed, capsys, omni_processor):
     assert (report["total"], report["valid"]) == (len(MIXED), 3)
     assert {p["source"]: p["reason"] for p in report["problems"]} == {k: v[0] for k, v in EXPECTED.items()}
     assert report["data_format"] == "preference pairs, sharegpt"
+
+
+def test_a_pair_is_never_truncated(tmp_path, omni_processor):
+    """A two-turn prompt that fits only without its first turn: an SFT record would drop that turn, a pair is
+    dropped whole (cutting one side's context would make the two sides disagree)."""
+    from omni_bench.data.validation import Gate
+
+    long_turn = [_turn("human", ASK), _turn("gpt", "From 40 to 60. " * 30), _turn("human", "And the tone?")]
+    rows = [_lf("two_turns", "It swells.", "It stops.") | {"conversations": long_turn}]
+    (tmp_path / "p.json").write_text(json.dumps(rows))
+    gate = Gate(media_root=CLIPS, settings=SETTINGS, processor=omni_processor)
+    (pair,) = read_pairs(tmp_path / "p.json", CLIPS, settings=SETTINGS, processor=omni_processor)[0]
+    whole = gate.check(pair.record("chosen")).sample.total_tokens
+    last = gate.check(pair.record("chosen").replace(conversations=(("human", ASK), ("gpt", "It swells.")))).sample
+    budget = (whole + last.total_tokens) // 2  # between the last turn alone and the whole pair
+    pairs, problems = read_pairs(tmp_path / "p.json", CLIPS, settings=SETTINGS, processor=omni_processor,
+                                 max_total_tokens=budget)
+    assert pairs == [] and [(p.reason, "a pair is never truncated" in p.message) for p in problems] == [
+        ("over-budget", True)]
+    # pairs made in memory (omni-bench pairs) go through the same checks
+    from omni_bench.data.preference import check_pairs
+
+    small = Gate(media_root=CLIPS, settings=SETTINGS, processor=omni_processor, max_total_tokens=budget)
+    assert [p.reason for p in check_pairs([pair], small)] == ["over-budget"] and check_pairs([pair], gate) == []
