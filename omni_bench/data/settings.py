@@ -24,8 +24,9 @@ class DataSettings:
 
     data: str | None = None  # --data FILE: the annotation file (LongVALE SFT or annotations, Qwen-VL, LLaMA-Factory
         # sharegpt or ms-swift; JSON or JSON Lines)
-    data_format: str = "auto"  # --data-format NAME: the file's layout (auto: detected from the records; omni-bench
-        # validate names the one it chose)
+    data_format: str = "auto"  # --data-format NAME: the file's layout: auto | longvale | longvale-annotations |
+        # qwen-vl | sharegpt | sharegpt-openai | ms-swift (docs/data_formats.md; auto: detected from the records,
+        # named in a stage line)
     task: str = "grounding"  # --task NAME: what LongVALE annotations become: grounding | dense | segment
     time_format: str = "relative"  # --time-format NAME: timestamps as LongVALE's two digits (relative, "40") or
         # percentages (percent, "40.0%")
