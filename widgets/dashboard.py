@@ -28,6 +28,9 @@ __all__ = ["show_dashboard", "render_dashboard_text", "draw_metrics", "smooth", 
 
 # panel title -> key in a metrics row
 PANELS = {"loss": "loss", "learning rate": "learning_rate", "grad norm": "grad_norm", "peak memory (MiB)": "peak_mib"}
+# a preference run (train --method dpo; trl's metric names) shows its reward margins and accuracy instead
+PREFERENCE_PANELS = {"loss": "loss", "reward margins (chosen - rejected)": "rewards/margins",
+                     "grad norm": "grad_norm", "reward accuracy": "rewards/accuracies"}
 
 
 def smooth(values, weight: float) -> np.ndarray:
@@ -90,7 +93,8 @@ def draw_metrics(rows: list[dict], *, smoothing: float = 0.0, x: str = "step", t
     axes = fig.subplots(2, 2, sharex=True).ravel()
     xs = _x(rows, x) if rows else np.zeros(0)
     reference = _untrained_loss(vocab_size)
-    for ax, (name, key) in zip(axes, PANELS.items()):
+    panels = PREFERENCE_PANELS if any("rewards/margins" in r for r in rows) else PANELS
+    for ax, (name, key) in zip(axes, panels.items()):
         ys = _column(rows, key) if rows else np.zeros(0)
         _draw_panel(ax, xs, ys, key, smoothing)
         if key == "loss" and reference is not None:
@@ -141,6 +145,9 @@ def render_dashboard_text(rows: list[dict]) -> str:
              f"{len(rows)} rows"]
     if best is not None:
         parts.append(f"best loss {best[0]:.4f} at step {_fmt(best[1], 'd')}")
+    if "rewards/margins" in last:  # train --method dpo: trl's reward metrics of the last row
+        parts.append(f"reward margin {_fmt(last.get('rewards/margins'), '.4f')} · reward accuracy "
+                     f"{_fmt(last.get('rewards/accuracies'), '.2f')}")
     return " · ".join(parts)
 
 

@@ -168,6 +168,9 @@ def _final_lines(record: RunRecord) -> list[str]:
     if best is not None:
         lines.append(f"lowest loss {_value(best['loss'])} at step {best['step']}; first {_value(losses[0]['loss'])}"
                      f" at step {losses[0]['step']}")
+    preference = [k for k in last if k.startswith(("rewards/", "logps/"))]  # train --method dpo: trl's names
+    if preference:
+        lines.append("preference (trl's metrics): " + ", ".join(f"{k} {_value(last[k])}" for k in preference))
     if record.vocab_size:
         lines.append(f"ln(V) = {math.log(record.vocab_size):.4f} (V = {record.vocab_size:,}): "
                      "an untrained model's loss")
