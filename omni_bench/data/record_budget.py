@@ -25,7 +25,8 @@ import numpy as np
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
 from omni_bench.data.preference import is_preference_data
-from omni_bench.data.records import _read_json, load_records
+from omni_bench.data.records import _read_json
+from omni_bench.data.settings import DataSettings
 from omni_bench.data.validation import Gate
 from omni_bench.layout.budget import Budget, DatasetBudget
 from omni_bench.layout.cost import logits_bytes
@@ -89,11 +90,14 @@ def is_training_file(path) -> bool:
 def budget_training_file(path, settings: LayoutSettings | None = None, *, media_root=None, data_format: str = "auto",
                          task: str = "grounding", max_total_tokens: int | None = None) -> DatasetBudget:
     """:func:`budget_records` of a training file (media root None: the file's folder). A preference file is
-    refused with one line pointing to ``validate``, which budgets both sides of every pair."""
+    refused with one line pointing to ``validate``, which budgets both sides of every pair. ``path`` may be
+    the :class:`~omni_bench.data.settings.DataSettings` that reads it (the CLI's data flags, as train's)."""
+    data = path if isinstance(path, DataSettings) else DataSettings(data=str(path), data_format=data_format,
+                                                                     task=task, media_root=media_root)
+    path = data.data
     if is_preference_data(_read_json(path)):
         raise OmniBenchError(f"{path}: preference pairs are budgeted by omni-bench validate {path} (both sides of "
                              "every pair against --max-total-tokens); budget takes SFT training files",
                              source=str(path), reason="bad-format")
-    records = load_records(path, format=data_format, task=task)
-    root = media_root if media_root is not None else os.path.dirname(os.path.abspath(path))
-    return budget_records(records, media_root=root, settings=settings, max_total_tokens=max_total_tokens)
+    return budget_records(data.read(), media_root=data.media_folder(), settings=settings,
+                          max_total_tokens=max_total_tokens)
