@@ -74,6 +74,7 @@ _MODULES = {
     "eval.score": "score Scores TaskScores",
     "eval.grounding": "GroundingRow",
     "eval.run": "evaluate EvalConfig EvalRun",
+    "eval.pairs": "build_pairs PairsConfig PairsRun",
     "_torchvision": "prepare_torchvision",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}
