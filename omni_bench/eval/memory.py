@@ -14,6 +14,8 @@ model's shape (:class:`ModelShape`, read off its config) alone:
               intermediate x 3 per patch) and the audio tower's over its frames, in the model's dtype;
 ``prefill``   the language model's live tensors of one layer over the padded batch
               (B x L x (hidden x 6 + intermediate x 3)) plus the input embeddings;
+``mask``      a padded batch's (B > 1) dense attention mask, B x L x L x 4 bytes (measured on CPU:
+              about 3.2 bytes per entry at L = 11,653; a batch of one needs none);
 ``kv_cache``  layers x 2 (keys, values) x kv heads x head dim x B x (L + new tokens) x dtype bytes;
 ``logits``    the prefill's logits: B x L x vocab in the model's dtype when the model's forward
               has no ``logits_to_keep`` (the Qwen2.5-Omni thinker computes every position's), else
@@ -27,19 +29,22 @@ Python objects. The figure is an estimate, checked against measured peaks in
 :func:`memory_budget` reads the budget (``--max-memory`` such as ``"8GiB"``, else
 :data:`MEMORY_SHARE` of the machine's available memory, ``/proc/meminfo`` MemAvailable or
 psutil), and :func:`plan_batches` splits the items into batches of at most ``batch_size`` that
-each fit it, shrinking a batch where needed, or refuses in one line naming the sample and the fix.
-``eval run`` calls them; so can the preference / RL rollouts.
+each fit it, shrinking a batch where needed (and, where one item alone does not fit because of
+the prefill's logits, computing the last position's alone: :func:`last_logits_only`), or refuses
+in one line naming the sample and the fix. ``eval run`` calls them; so can the preference / RL
+rollouts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["ModelShape", "ItemCost", "BatchEstimate", "estimate_batch", "memory_budget", "parse_size",
-           "plan_batches", "MEMORY_SHARE"]
+__all__ = ["ModelShape", "ItemCost", "BatchEstimate", "Batch", "estimate_batch", "memory_budget", "parse_size",
+           "plan_batches", "last_logits_only", "MEMORY_SHARE"]
 
 MEMORY_SHARE = 0.25  # the default budget: this share of the memory the machine has available
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -188,34 +193,68 @@ def estimate_batch(items: list[ItemCost], shape: ModelShape, max_new_tokens: int
         ("towers", patches * (shape.vision_hidden * 6 + shape.vision_intermediate * 3) * d
          + sum(item.mel_frames // 2 for item in items) * (shape.audio_hidden * 6 + shape.audio_intermediate * 3) * d),
         ("prefill", batch * length * (shape.hidden * 7 + shape.intermediate * 3) * d),
+        ("mask", batch * length * length * 4 if batch > 1 else 0),  # a padded batch's dense L x L attention mask
         ("kv_cache", shape.layers * 2 * shape.kv_heads * shape.head_dim * batch * (length + max_new_tokens) * d),
         ("logits", logits),
     )
     return BatchEstimate(tuple(item.name for item in items), parts)
 
 
-def plan_batches(items: list[ItemCost], shape: ModelShape, max_new_tokens: int, batch_size: int,
-                 budget: int, budget_text: str = "") -> list[list[int]]:
-    """Indices of ``items`` in batches of at most ``batch_size`` in order, each within ``budget`` bytes.
+@dataclass(frozen=True)
+class Batch:
+    """One generation batch as planned: which items, whether only the last position gets logits, its estimate."""
 
-    A batch over the budget is shrunk (its last items move to the next batch); an item over
-    the budget alone raises OmniBenchError naming it, the estimate and the fix.
+    indices: list[int]
+    last_logits_only: bool  # the prefill computes the last position's logits alone (see plan_batches)
+    estimate: BatchEstimate
+
+
+def plan_batches(items: list[ItemCost], shape: ModelShape, max_new_tokens: int, batch_size: int,
+                 budget: int, budget_text: str = "") -> list[Batch]:
+    """``items`` in order in batches of at most ``batch_size``, each estimated within ``budget`` bytes.
+
+    A batch over the budget is shrunk (its last items move to the next batch). Where even one item
+    is over it because the model computes logits for every prefill position, that batch computes
+    the last position's alone (``last_logits_only``: generate reads no other; the values agree with
+    the full computation to float rounding, ~1e-6, so batches that fit either way keep the full
+    one and their answers). An item over the budget either way raises OmniBenchError naming it,
+    the estimate and the fix.
     """
+    ways = [(shape, False)] + ([(replace(shape, full_logits=False), True)] if shape.full_logits else [])
     batches, start = [], 0
     while start < len(items):
-        size = min(batch_size, len(items) - start)
-        while size > 1 and estimate_batch(items[start:start + size], shape, max_new_tokens).total > budget:
-            size -= 1
-        alone = estimate_batch(items[start:start + size], shape, max_new_tokens)
-        if alone.total > budget:
+        for way, last_only in ways:
+            size = min(batch_size, len(items) - start)
+            estimate = estimate_batch(items[start:start + size], way, max_new_tokens)
+            while size > 1 and estimate.total > budget:
+                size -= 1
+                estimate = estimate_batch(items[start:start + size], way, max_new_tokens)
+            if estimate.total <= budget:
+                batches.append(Batch(list(range(start, start + size)), last_only, estimate))
+                start += size
+                break
+        else:
             item = items[start]
             raise OmniBenchError(
-                f"{item.name}: one generation needs about {alone} ({item.tokens:,} input ids), over the memory "
+                f"{item.name}: one generation needs about {estimate} ({item.tokens:,} input ids), over the memory "
                 f"budget of {_gib(budget)}{f' ({budget_text})' if budget_text else ''}; lower --fps / --frames or "
                 "--max-pixels, or raise --max-memory", source=item.name, reason="too-costly")
-        batches.append(list(range(start, start + size)))
-        start += size
     return batches
+
+
+@contextlib.contextmanager
+def last_logits_only(model, active: bool = True):
+    """Within the block, the model's output layer sees only the last position's hidden state, so a
+    prefill makes B x 1 x vocab logits instead of B x L x vocab (what ``generate`` reads)."""
+    if not active:
+        yield
+        return
+    head = model.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda module, args: (args[0][:, -1:, :], *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _gib(size: int) -> str:

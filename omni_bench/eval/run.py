@@ -7,6 +7,11 @@ sampling, frame size, audio from the video and chunking as training, through the
 processor call — and the prompt is the item's ``input_ids`` up to its first labelled token
 (the reply's start, right after ``<|im_start|>assistant\\n``). Prompts are left-padded into
 batches by :class:`~omni_bench.data.dataset.OmniCollator` and answered by greedy decoding.
+Before anything is decoded, each batch's memory is estimated from the plan
+(:mod:`omni_bench.eval.memory`: pixels, audio features, the towers, the KV cache, the logits)
+and the batch shrunk to fit ``max_memory`` (default: a quarter of the memory available), or the
+run refused in one line naming the query and the fix. Stage lines on stderr name each step
+before the first answer (:mod:`omni_bench.core.stages`).
 
 Answers are appended to the log after every batch in LongVALE's format (grounding lines
 carry LongVALE's ``info.iou``), so a run that stops resumes where it was: queries already
@@ -39,6 +44,7 @@ from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["EvalConfig", "EvalRun", "evaluate", "SAMPLING_OVERRIDES"]
 
+
 @composed
 @dataclass(frozen=True)
 class EvalConfig:
@@ -70,6 +76,8 @@ class EvalConfig:
     batch_size: int = 4  # --batch-size N: queries per generate call
     parse: str = "longvale"  # --parse: longvale | lenient (how the printed scores read answers)
     progress: bool = True  # --no-progress hides the progress bar
+    max_memory: str | None = None  # --max-memory SIZE: memory a generation batch may take, e.g. 8GiB (None:
+        # 25% of the memory available); batches are shrunk to fit it, a query that alone does not is refused
     layout: LayoutSettings = field(default_factory=LayoutSettings,
                                    metadata={"unused": ("prompt", "answer")})  # the questions are LongVALE's
 
@@ -100,6 +108,10 @@ class EvalConfig:
                 bad(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 0:
             bad(f"--limit must be >= 0, got {self.limit}")
+        if self.max_memory is not None:
+            from omni_bench.eval.memory import parse_size
+
+            parse_size(self.max_memory)  # a size such as 8GiB, or one clear line
         owner = (_train_config(self.adapter).layout_settings().profile if self.adapter else self.model)
         if owner and self.layout.profile != owner:  # the model decides the processor
             object.__setattr__(self, "layout", self.layout.replace(profile=owner))
@@ -206,15 +218,21 @@ def _entry(query: Query, answer: str, annotations: dict) -> dict:
     return entry
 
 
-def _generate(model, processor, settings, batch_items: list[dict], max_new_tokens: int) -> list[str]:
+def _generate(model, processor, settings, batch_items: list[dict], max_new_tokens: int, *,
+              last_logits_only: bool = False, **sampling) -> list[str]:
+    """The answers to prompt items, greedy unless ``sampling`` gives generate's sampling kwargs
+    (``do_sample=True, temperature=..., top_p=...``: the preference pairs' rollouts).
+    ``last_logits_only``: the prefill computes the last position's logits alone
+    (:func:`omni_bench.eval.memory.last_logits_only`; planned by :func:`~omni_bench.eval.memory.plan_batches`)."""
     import torch
 
     from omni_bench.data.dataset import OmniCollator
+    from omni_bench.eval.memory import last_logits_only as last_only
 
     batch = OmniCollator(processor, padding_side="left", settings=settings)(batch_items)
     batch.pop("labels")
-    with torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    with torch.no_grad(), last_only(model, last_logits_only):
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, **{"do_sample": False, **sampling})
     new = out[:, batch["input_ids"].shape[1]:]
     return [text.strip() for text in processor.batch_decode(new, skip_special_tokens=True)]
 
@@ -230,9 +248,7 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     ...                frames=4, resize=(56, 56), output="runs/eval.jsonl")   # doctest: +SKIP
     >>> run.scores["grounding"]["mIoU"]                                      # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
-    from omni_bench.data.dataset import OmniSFTDataset
+    from omni_bench.core.stages import progress_bar, stage
 
     config = config.replace(**fields) if config is not None else EvalConfig(**fields)
     annotations = load_eval_annotations(config.annotations)
@@ -241,22 +257,42 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     done = {entry_key(e) for e in read_log(output)[0]} if output.is_file() else set()
     todo = [q for q in queries if q.key not in done]
     todo = todo[:config.limit] if config.limit is not None else todo
+    stage("eval", f"{len(queries)} queries in {config.annotations}, {len(todo)} to answer", config.progress)
     answered, skipped = 0, ()
     if todo:
+        stage("eval", "importing torch and transformers...", config.progress)
+        from omni_bench.data.dataset import OmniSFTDataset
+        from omni_bench.eval.memory import ItemCost, ModelShape, memory_budget, plan_batches
+
         settings = _settings(config)
+        if model is None:
+            stage("eval", f"loading the {'tiny ' if config.tiny else ''}{settings.profile} model and processor...",
+                  config.progress)
         loaded_model, loaded_processor = _load_model(config) if model is None else (model, processor)
+        stage("eval", f"planning {len(todo)} queries (the videos probed, nothing decoded)...", config.progress)
         dataset = OmniSFTDataset(_records(todo, annotations), media_root=config.dataset.media_folder(),
                                  settings=settings, processor=loaded_processor,
                                  max_total_tokens=config.max_total_tokens)
         skipped = tuple(dataset.dropped)
+        budget, chosen = memory_budget(config.max_memory)
+        costs = [ItemCost.of_planned(planned) for planned in dataset.planned]
+        batches = plan_batches(costs, ModelShape.of_model(loaded_model), config.max_new_tokens, config.batch_size,
+                               budget, chosen)  # refused here, before anything is decoded
+        largest = max(batches, key=lambda b: b.estimate.total, default=None)
+        last_only = sum(b.last_logits_only for b in batches)
+        stage("eval", f"{len(dataset)} queries in {len(batches)} batches of at most "
+                      f"{max((len(b.indices) for b in batches), default=0)}; the largest needs about "
+                      f"{largest.estimate if largest else '0'} of the {budget / 2**30:.1f} GiB budget ({chosen})"
+                      + (f"; {last_only} with the last position's logits only" if last_only else "")
+                      + "; answering...", config.progress)
         by_id = {f"{q.video_id}|{q.task}|{q.sentence_id}": q for q in todo}
         output.parent.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=len(dataset), desc="eval", unit="query", disable=not config.progress)
-        for start in range(0, len(dataset), config.batch_size):
-            indices = range(start, min(start + config.batch_size, len(dataset)))
-            answers = _generate(loaded_model, loaded_processor, settings, [_prompt_item(dataset[i]) for i in indices],
-                                config.max_new_tokens)
-            asked = [by_id[dataset.planned[i].record.id] for i in indices]
+        bar = progress_bar("eval", len(dataset), unit="queries", progress=config.progress)
+        for batch in batches:
+            answers = _generate(loaded_model, loaded_processor, settings,
+                                [_prompt_item(dataset[i]) for i in batch.indices], config.max_new_tokens,
+                                last_logits_only=batch.last_logits_only)
+            asked = [by_id[dataset.planned[i].record.id] for i in batch.indices]
             append_log(output, [_entry(q, a, annotations) for q, a in zip(asked, answers)])
             answered += len(asked)
             bar.update(len(asked))
