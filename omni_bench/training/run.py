@@ -453,7 +453,9 @@ def _training_data(config: TrainConfig, data_path: Path):
     processor = load_processor(config.model or config.profile)
     settings = config.layout_settings()
     records = config.dataset.read()  # as validate reads them: format, task, time format, split turns
-    stage("train", f"read {len(records)} records from {data_path}; building the samples...", config.progress)
+    formats = ", ".join(dict.fromkeys(r.source for r in records))  # the format auto chose (validate says it too)
+    stage("train", f"read {len(records)} records from {data_path} as {formats}; building the samples...",
+          config.progress)
     dataset = OmniSFTDataset(records, media_root=config.media_root, settings=settings, processor=processor,
                              max_total_tokens=config.max_total_tokens)
     if len(dataset) == 0:
