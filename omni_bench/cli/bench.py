@@ -1,4 +1,4 @@
-"""``omni-bench bench loss|step|packing``: benchmarks measured side by side in one run."""
+"""``omni-bench bench loss|step|packing|dpo``: benchmarks measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ def register(subparsers) -> None:
                    help="attention implementation (default: flash_attention_2 on CUDA where installed, else sdpa)")
     add_json_flag(b)
     b.set_defaults(func=run_packing)
+    b = bench.add_parser("dpo", help="one DPO step on a LongVALE-like pair, the media once per pair vs the "
+                                     "duplicated path: media encodes, seconds, peak memory, log-prob difference")
+    b.add_argument("--seconds", type=number_type("seconds"), default=120.0, help="clip length (default 120 s)")
+    b.add_argument("--fps", type=number_type("fps"), default=1.0, help="frames sampled per second (default 1)")
+    b.add_argument("--steps", type=number_type("steps", int), default=3,
+                   help="measured steps per way, after one warm-up (default 3, the fastest kept)")
+    b.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
+    add_json_flag(b)
+    b.set_defaults(func=run_dpo)
 
 
 def _device(name: str) -> str:
@@ -91,4 +100,16 @@ def run_packing(args) -> int:
     result = bench_packing(args.samples, args.batch_size, capacity=args.capacity, seed=args.seed, settings=settings,
                            device=_device(args.device), attention=args.attention)
     print(json.dumps(result) if args.json else format_bench_packing(result))
+    return 0
+
+
+def run_dpo(args) -> int:
+    from pathlib import Path
+
+    from omni_bench.bench.dpo import DPOBench, run
+
+    result = run(DPOBench(seconds=args.seconds, fps=args.fps, steps=args.steps))
+    if args.markdown:
+        Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
+    print(json.dumps(result.to_dict()) if args.json else result)
     return 0
