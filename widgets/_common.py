@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
+import omni_bench
 from omni_bench.layout.labels import IGNORE_INDEX
 
 from .picture import figure, png_bytes  # noqa: F401 (the views import them from here)
@@ -114,8 +115,6 @@ def labelled_mask(layout) -> np.ndarray:
 
 def tokenizer_of(layout):
     """The layout's tokenizer (``load_processor`` caches the processor), or None if it cannot load."""
-    import omni_bench
-
     try:
         return omni_bench.load_processor(layout.profile).tokenizer
     except (omni_bench.OmniBenchError, OSError, ValueError):

@@ -27,6 +27,9 @@ import os
 
 import numpy as np
 
+from omni_bench import OmniBenchError, score
+from omni_bench.eval.grounding import THRESHOLDS
+
 from ._common import Root, contract, figure, png_bytes
 
 __all__ = ["grounding_rows", "render_grounding_table_text", "grounding_table_html", "iou_counts",
@@ -46,8 +49,6 @@ def grounding_rows(source, annotations=None, *, parse: str = "longvale") -> tupl
     if hasattr(source, "rows") and hasattr(source, "tasks"):  # Scores
         return tuple(source.rows)
     if isinstance(source, (str, os.PathLike)):
-        from omni_bench import OmniBenchError, score
-
         if annotations is None:
             raise OmniBenchError(f"{source}: pass annotations= to score a log", reason="bad-settings")
         return tuple(score(source, annotations, task="grounding", parse=parse).rows)
@@ -108,8 +109,6 @@ def render_iou_histogram_text(rows) -> str:
 def draw_iou_histogram(rows, *, title: str = "", width: float = 5.0):
     """The IoUs in ten bins with the R1 thresholds (0.3 / 0.5 / 0.7) dashed; returns the Figure."""
     from matplotlib.ticker import MaxNLocator
-
-    from omni_bench.eval.grounding import THRESHOLDS
 
     counts = iou_counts(rows)
     fig = figure(width, 3.0)

@@ -19,6 +19,9 @@ from collections import Counter
 
 import numpy as np
 
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import probe, read_frames
+
 from .picture import figure
 
 __all__ = ["draw_samplers", "draw_sampler_thumbnails", "thumbnail_picks", "SAMPLER_COLOURS"]
@@ -97,9 +100,6 @@ def draw_sampler_thumbnails(path, comparison, *, names=None, max_thumbs: int = 6
     Frames past the video's end (transformers' extra index) are left out of the pictures.
     Raises OmniBenchError when the clip's frame count is not the comparison's.
     """
-    from omni_bench.core.errors import OmniBenchError
-    from omni_bench.core.media import probe, read_frames
-
     info = probe(path)
     if info.total_frames != comparison.total_frames:
         raise OmniBenchError(f"{info.path}: has {info.total_frames} frames but the comparison is for "

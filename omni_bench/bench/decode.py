@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from omni_bench.core.machine import describe_machine
+from omni_bench.core.media import read_frames
 
 __all__ = ["VARIANTS", "DecodeCost", "measure_decode", "decode_once", "summarise", "decode_variant",
            "machine_info"]
@@ -82,8 +83,6 @@ def _rss_mb() -> float:
 
 def decode_variant(variant: str, path: str, indices: list[int]) -> np.ndarray:
     """Decode ``indices`` of ``path`` the way ``variant`` does; return frames [T, H, W, 3] uint8."""
-    from omni_bench.core.media import read_frames
-
     if variant == "decord-sampled":
         return read_frames(path, indices, backend="decord")
     if variant == "pyav-seek":

@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
+from omni_bench.core.numbers import check_ints
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
@@ -206,8 +207,6 @@ def bench_loss(
         >>> result = bench_loss(64, 32, 1000)          # doctest: +SKIP
         >>> print(format_bench_loss(result))           # doctest: +SKIP
     """
-    from omni_bench.core.numbers import check_ints
-
     check_ints(tokens=tokens, hidden=hidden, vocab=vocab, chunk_size=chunk_size, repeats=repeats)
     if backends is None:
         backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())

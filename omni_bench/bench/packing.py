@@ -39,7 +39,11 @@ import time
 
 import numpy as np
 
+from omni_bench.core.models import tiny_model
+from omni_bench.layout.budget import budget
 from omni_bench.layout.labels import IGNORE_INDEX
+from omni_bench.layout.settings import LayoutSettings
+from omni_bench.training.prepare import adapt_model
 
 __all__ = ["longvale_like_lengths", "bench_packing", "format_bench_packing"]
 
@@ -47,9 +51,6 @@ __all__ = ["longvale_like_lengths", "bench_packing", "format_bench_packing"]
 def longvale_like_lengths(samples: int = 32, *, seed: int = 0, settings=None, min_seconds: float = 10,
                           max_seconds: float = 600) -> tuple[np.ndarray, np.ndarray]:
     """(durations, planned total tokens) of ``samples`` videos, durations log-uniform in [min, max] s."""
-    from omni_bench.layout.budget import budget
-    from omni_bench.layout.settings import LayoutSettings
-
     rng = np.random.default_rng(seed)
     durations = np.exp(rng.uniform(np.log(min_seconds), np.log(max_seconds), samples)).round(2)
     settings = settings or LayoutSettings(fps=0.5, resize=(56, 56), use_audio=False)
@@ -125,10 +126,7 @@ def _timed_step(model, batch, device: str = "cpu") -> tuple[float, float]:
 def _model(seed: int, device: str, attention: str | None):
     import torch
 
-    from omni_bench.core.models import tiny_model
     from omni_bench.training.packed import attention_implementation
-    from omni_bench.training.prepare import adapt_model
-
     torch.manual_seed(seed)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     base = tiny_model("qwen2.5-omni-7b", seed=seed, dtype=dtype).to(device)

@@ -35,7 +35,12 @@ import json
 import sys
 import time
 
+from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
+from omni_bench.core.models import tiny_model
+from omni_bench.core.numbers import check_ints
+from omni_bench.core.profiles import get_profile
 from omni_bench.layout.labels import IGNORE_INDEX
+from omni_bench.training.prepare import adapt_model
 
 __all__ = ["bench_step", "format_bench_step"]
 
@@ -44,10 +49,6 @@ _MIB = 2**20
 
 def _worker(spec: dict) -> dict:
     import torch
-
-    from omni_bench.bench.base import PeakRSS, rss_bytes
-    from omni_bench.core.models import tiny_model
-    from omni_bench.training.prepare import adapt_model
 
     device = torch.device(spec["device"])
     dtype = getattr(torch, spec["dtype"])
@@ -99,8 +100,6 @@ def _worker(spec: dict) -> dict:
 
 
 def _run_worker(spec: dict) -> dict:
-    from omni_bench.bench.base import run_worker
-
     return run_worker("omni_bench.bench.step", ["_worker", json.dumps(spec)],
                              label=f"step benchmark worker for backend {spec['backend']!r}")
 
@@ -120,9 +119,6 @@ def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends
     "ratio_step" (chunked / naive), and the settings}``; ``liger_ratio_peak`` and
     ``liger_ratio_step`` when Liger ran.
     """
-    from omni_bench.core.numbers import check_ints
-    from omni_bench.core.profiles import get_profile
-
     check_ints(tokens=tokens, layers=layers, steps=steps)
     get_profile(profile)  # an unknown name is refused here, not in the worker
     if backends is None:

@@ -13,7 +13,10 @@ import argparse
 import importlib
 import sys
 
+from omni_bench import __version__
+from omni_bench.cli.flags import OneLineParser, RawDescriptionWholeFlagsHelpFormatter
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.machine import package_version
 
 __all__ = ["main", "build_parser", "COMMANDS", "version_line"]
 
@@ -28,15 +31,10 @@ omni-bench COMMAND --help lists a command's flags; omni-bench env prints what a 
 
 def version_line() -> str:
     """``omni-bench 0.1.0 (transformers 5.23.0)``."""
-    from omni_bench import __version__
-    from omni_bench.core.machine import package_version
-
     return f"omni-bench {__version__} (transformers {package_version('transformers')})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from omni_bench.cli.flags import OneLineParser, RawDescriptionWholeFlagsHelpFormatter
-
     parser = OneLineParser(
         prog="omni-bench", epilog=_EPILOG, formatter_class=RawDescriptionWholeFlagsHelpFormatter,
         description="omni_bench: what the Qwen2.5-Omni / Qwen2.5-VL processor produces, predicted and checked. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from omni_bench.cli.flags import add_json_flag
+from omni_bench.core.machine import environment
 
 
 def register(subparsers) -> None:
@@ -30,8 +31,6 @@ def format_environment(info: dict) -> str:
 
 
 def run(args) -> int:
-    from omni_bench.core.machine import environment
-
     info = environment()
     print(json.dumps(info, ensure_ascii=False) if args.json else format_environment(info))
     return 0

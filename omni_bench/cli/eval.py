@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values, number_type
+from omni_bench.eval.answers import PARSE_MODES
+from omni_bench.eval.run import EvalConfig, evaluate
+from omni_bench.eval.score import SCORE_TASKS, score
 
 __all__ = ["register", "config_from_args"]
 
 
 def register(subparsers) -> None:
-    from omni_bench.eval.answers import PARSE_MODES
-    from omni_bench.eval.score import SCORE_TASKS
-
     p = subparsers.add_parser("eval", help="score LongVALE answer logs (grounding, dense and segment captioning)")
     commands = p.add_subparsers(dest="eval_command", required=True, metavar="EVAL_COMMAND")
     s = commands.add_parser("score", help="score a LongVALE answer log against its annotations")
@@ -35,16 +35,12 @@ def register(subparsers) -> None:
 
 
 def run_score(args) -> int:
-    from omni_bench.eval.score import score
-
     result = score(args.log, args.annotations, task=args.task, parse=args.parse, examples=args.examples)
     print(result.to_json(ensure_ascii=False) if args.json else str(result))
     return 0
 
 
 def _register_run(commands) -> None:
-    from omni_bench.eval.run import EvalConfig
-
     r = commands.add_parser("run", help="ask a model LongVALE's questions, append its answers to a log, score it")
     add_field_flags(r, EvalConfig, defaults=False, exclusive=[("tiny", "model", "adapter"), ("frames", "fps")])
     add_json_flag(r)
@@ -54,14 +50,10 @@ def _register_run(commands) -> None:
 def config_from_args(args):
     """The :class:`~omni_bench.eval.run.EvalConfig` the parsed ``eval run`` flags describe (resolved: with
     ``--adapter``, the run's settings with the flags given over them)."""
-    from omni_bench.eval.run import EvalConfig
-
     return EvalConfig(**field_values(EvalConfig, args))
 
 
 def run_eval(args) -> int:
-    from omni_bench.eval.run import evaluate
-
     result = evaluate(config_from_args(args))
     print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else str(result))
     return 0

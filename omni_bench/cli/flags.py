@@ -24,6 +24,7 @@ import types
 import typing
 from dataclasses import dataclass
 
+from omni_bench.core.composed import flag_overrides, parts, unused_fields
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.numbers import FIELD_BOUNDS, check_number
 from omni_bench.layout.settings import LayoutSettings, parse_resize
@@ -120,8 +121,6 @@ def field_flags(cls) -> dict[str, FieldFlag]:
     help per flag wherever the field is held; a part's fields the config does not use get none, a
     ``metadata={"flags": {...}}`` comment renames one.
     """
-    from omni_bench.core.composed import flag_overrides, parts, unused_fields
-
     held = parts(cls)
     own = {name: spec for name, spec in _own_flags(cls).items() if name not in held}
     if not held:

@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 
 from omni_bench.cli.flags import add_layout_flags, settings_from_args
+from omni_bench.core.media import probe
+from omni_bench.core.processor import load_processor
+from omni_bench.core.stages import stage
+from omni_bench.layout.inspect import inspect
+from omni_bench.layout.report_html import report_path, write_report
+from omni_bench.layout.rope import rope_report
+from omni_bench.layout.verdict import findings, layout_alignment, report_text, size_line
 
 
 def register(subparsers) -> None:
@@ -24,8 +31,6 @@ def add_report_flags(p) -> None:
 
 
 def run(args) -> int:
-    from omni_bench.layout.inspect import inspect
-
     settings = settings_from_args(args)
     reports = report_targets(args)  # a bad --html / --markdown path is refused before any decoding
     layout = inspect(args.clip, settings, processor=_staged_processor(args.clip, settings))
@@ -37,10 +42,6 @@ def run(args) -> int:
 def _staged_processor(clip: str, settings):
     """Load the processor with stage lines on stderr (stdout stays the report): what is being done, in order."""
     import time
-
-    from omni_bench.core.media import probe
-    from omni_bench.core.processor import load_processor
-    from omni_bench.core.stages import stage
 
     info = probe(clip)  # a missing or unreadable clip is refused before the slow part
     stage("inspect", f"{info.path}: {info.duration:.2f} s, {info.width}x{info.height}, {info.total_frames} frames"
@@ -55,8 +56,6 @@ def _staged_processor(clip: str, settings):
 
 def report_targets(args) -> list[tuple[str, str]]:
     """[(path, format)] of --html / --markdown, each checked (omni_bench.layout.report_html.report_path)."""
-    from omni_bench.layout.report_html import report_path
-
     return [report_path(path, fmt) for path, fmt in ((getattr(args, "html", None), "html"),
                                                      (getattr(args, "markdown", None), "markdown")) if path]
 
@@ -69,8 +68,6 @@ def write_reports(layout, targets) -> None:
         try:
             from omni_bench_widgets.report import save_layout_report
         except ImportError:  # the package without its notebook views: the text and banner only
-            from omni_bench.layout.report_html import write_report
-
             write_report(path, layout, fmt=fmt)
         else:
             save_layout_report(layout, path, fmt=fmt)
@@ -80,9 +77,6 @@ def write_reports(layout, targets) -> None:
 def print_layout(layout, as_json: bool) -> None:
     """The report (or --json object): sizes and warnings, the real-time alignment (Qwen2.5: chunks; Qwen3-Omni:
     grid steps, ``Family.alignment``), VL rope."""
-    from omni_bench.layout.rope import rope_report
-    from omni_bench.layout.verdict import findings, layout_alignment, report_text, size_line
-
     timing = layout_alignment(layout)
     if as_json:
         rope = rope_report(layout)  # Qwen2.5-VL: both rules and the overlap (None otherwise)

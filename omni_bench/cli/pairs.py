@@ -8,15 +8,14 @@ import dataclasses
 import json
 
 from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
+from omni_bench.eval.pairs import PairsConfig, build_pairs
+from omni_bench.eval.run import SAMPLING_OVERRIDES, EvalConfig
+from omni_bench.training.config import TrainConfig
 
 __all__ = ["register"]
 
 
 def register(subparsers) -> None:
-    from omni_bench.eval.pairs import PairsConfig
-    from omni_bench.eval.run import SAMPLING_OVERRIDES, EvalConfig
-    from omni_bench.training.config import TrainConfig
-
     p = subparsers.add_parser("pairs", help="build DPO preference pairs from LongVALE annotations or a model's "
                                             "sampled replies, scored by LongVALE's rules")
     names = [f.name for f in dataclasses.fields(PairsConfig) if f.name != "sampling"]  # sampling: the flags below
@@ -27,9 +26,6 @@ def register(subparsers) -> None:
 
 
 def run_pairs(args) -> int:
-    from omni_bench.eval.pairs import PairsConfig, build_pairs
-    from omni_bench.eval.run import SAMPLING_OVERRIDES, EvalConfig
-
     sampling = {name: value for name, value in field_values(EvalConfig, args).items() if name in SAMPLING_OVERRIDES}
     values = {name: value for name, value in field_values(PairsConfig, args).items() if name != "sampling"}
     result = build_pairs(PairsConfig(**values, sampling=sampling or None))

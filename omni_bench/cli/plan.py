@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from omni_bench.cli.flags import add_layout_flags, add_metadata_flags, settings_from_args
+from omni_bench.cli.inspect import print_layout
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import probe
+from omni_bench.layout.plan import _NO_PATH, plan
 
 _REQUIRED = ("duration", "width", "height", "native_fps")
 
@@ -22,8 +25,6 @@ def metadata_from_args(args) -> dict:
     """The video metadata plan works from: the CLIP's headers, then the metadata flags given over them."""
     meta: dict = {}
     if args.clip is not None:
-        from omni_bench.core.media import probe
-
         meta = probe(args.clip).to_dict()
         del meta["path"]
     else:
@@ -39,15 +40,10 @@ def metadata_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from omni_bench.cli.inspect import print_layout
-    from omni_bench.layout.plan import plan
-
     meta = metadata_from_args(args)
     try:
         layout = plan(meta, settings_from_args(args))
     except OmniBenchError as exc:  # the planner names headers-only metadata "<metadata>": name the CLIP
-        from omni_bench.layout.plan import _NO_PATH
-
         if args.clip is None or not str(exc).startswith(_NO_PATH):
             raise
         raise OmniBenchError(args.clip + str(exc)[len(_NO_PATH):], source=args.clip, reason=exc.reason) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from omni_bench.cli.flags import add_json_flag
+from omni_bench.training.run_report import run_report_text, write_run_report
 
 __all__ = ["register", "run"]
 
@@ -26,8 +27,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import sys
-
-    from omni_bench.training.run_report import run_report_text, write_run_report
 
     figures = None
     if args.html or args.md:  # the curves are drawn by the views: the CLI composes them (matplotlib loads here)

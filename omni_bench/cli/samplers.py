@@ -6,7 +6,9 @@ import argparse
 
 from omni_bench.cli.flags import add_field_flags, add_json_flag, add_metadata_flags
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import probe
 from omni_bench.layout.settings import LayoutSettings
+from omni_bench.sampling.comparison import compare_samplers
 
 
 def register(subparsers) -> None:
@@ -31,13 +33,9 @@ def _clip(args) -> str | None:
 
 
 def run(args) -> int:
-    from omni_bench.sampling.comparison import compare_samplers
-
     total, fps, height, width = args.total_frames, args.native_fps, args.height, args.width
     clip = _clip(args)
     if clip:
-        from omni_bench.core.media import probe
-
         info = probe(clip)
         total, fps = total or info.total_frames, fps or info.native_fps
         height, width = height or info.height, width or info.width

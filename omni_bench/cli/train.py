@@ -12,7 +12,11 @@ import json
 import math
 import os
 
+from omni_bench import train
 from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
+from omni_bench.core.stages import stage
+from omni_bench.training.config import TrainConfig
+from omni_bench_widgets.plots import plot_metrics  # the run folder's curves: the CLI composes the views
 
 __all__ = ["register", "add_train_flags", "config_from_args", "run_train_command"]
 
@@ -29,8 +33,6 @@ def add_train_flags(parser) -> None:
     Every flag defaults to "not given", so ``--config FILE`` supplies values and flags override them;
     each help names the field's default.
     """
-    from omni_bench.training.config import TrainConfig
-
     parser.add_argument("--config", metavar="FILE",
                         help="a JSON config file (a run's config.json works); flags given override it")
     add_field_flags(parser, TrainConfig, defaults=False, exclusive=[("model", "tiny"), ("frames", "fps")])
@@ -39,8 +41,6 @@ def add_train_flags(parser) -> None:
 
 def config_from_args(args):
     """A :class:`TrainConfig` from parsed ``train`` flags (``--config`` first, given flags over it)."""
-    from omni_bench.training.config import TrainConfig
-
     given = field_values(TrainConfig, args)
     if getattr(args, "config", None):
         return TrainConfig.from_file(args.config, **given)
@@ -54,13 +54,8 @@ def run_train_command(args) -> int:
     does before the first step: importing, loading the processor, reading the records, building the
     samples and the model, starting step 1 (omni_bench.core.stages).
     """
-    from omni_bench.core.stages import stage
-
     config = config_from_args(args)  # a bad --config is refused before the slow imports
     stage("train", "importing torch, transformers and peft...", config.progress)
-    from omni_bench import train
-    from omni_bench_widgets.plots import plot_metrics  # the run folder's curves: the CLI composes the views
-
     result = train(config, plot=plot_metrics)
     if int(os.environ.get("RANK", "0")) == 0:
         if args.json:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from omni_bench.cli.flags import add_field_flags, add_layout_flags, field_flags, settings_from_args
+from omni_bench.cli.flags import add_field_flags, add_layout_flags, field_flags, field_values, settings_from_args
+from omni_bench.core.stages import stage
+from omni_bench.data.preference import is_preference_file, validate_pairs
+from omni_bench.data.settings import DataSettings
+from omni_bench.data.validation import validate
 
 __all__ = ["register", "config_from_args", "run"]
 
 
 def register(subparsers) -> None:
-    from omni_bench.data.settings import DataSettings
-
     p = subparsers.add_parser("validate", help="check every record of a training file (media, tags, roles, budget)")
     p.add_argument("annotations", metavar="ANNOTATIONS", help="the annotation file (train's --data): LongVALE SFT "
                    "or annotations, Qwen-VL, LLaMA-Factory sharegpt or ms-swift; JSON or JSON Lines")
@@ -26,18 +28,11 @@ def register(subparsers) -> None:
 def config_from_args(args):
     """(:class:`~omni_bench.data.settings.DataSettings`, :class:`~omni_bench.layout.settings.LayoutSettings`)
     the parsed flags describe."""
-    from omni_bench.cli.flags import field_values
-    from omni_bench.data.settings import DataSettings
-
     return DataSettings(**field_values(DataSettings, args), data=args.annotations), settings_from_args(args)
 
 
 def run(args) -> int:
     """Every record valid or listed with its reason; exit 0 either way (bad records are data)."""
-    from omni_bench.core.stages import stage
-    from omni_bench.data.preference import is_preference_file, validate_pairs
-    from omni_bench.data.validation import validate
-
     data, settings = config_from_args(args)
     if is_preference_file(data.data):  # chosen / rejected pairs: the same gate, both sides
         report = validate_pairs(data.data, data.media_folder(), settings=settings,

@@ -47,11 +47,15 @@ from torch.utils.data import Dataset
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
+from omni_bench.core.processor import load_processor, resolve_profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.data.validation import Gate
 from omni_bench.layout.arith import DEFAULT_FPS
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.processor_call import layout_from_output
+from omni_bench.layout.road import decode_media, process
 from omni_bench.layout.settings import LayoutSettings
+from omni_bench.layout.token_layout import LayoutStats, build_layout
 
 __all__ = ["OmniSFTDataset", "OmniCollator", "PlannedSample"]
 
@@ -88,8 +92,6 @@ class OmniSFTDataset(Dataset):
 
     def __init__(self, records: Sequence, *, media_root: str | os.PathLike = ".",
                  settings: LayoutSettings | None = None, processor=None, max_total_tokens: int | None = None):
-        from omni_bench.core.processor import load_processor, resolve_profile
-
         self.settings = settings or LayoutSettings()
         self.processor = processor or load_processor(self.settings.profile)
         self.resolved = self.settings.resolve(resolve_profile(self.processor))
@@ -125,8 +127,6 @@ class OmniSFTDataset(Dataset):
         """Decode the planned media, fit exactly, run the processor (the media road's stages 3-4).
 
         Returns (output dict, labels, frame indices, processor fps)."""
-        from omni_bench.layout.road import decode_media, process
-
         plan = self.planned[index]
         sample, media = plan.sample, None
         if plan.media is not None:
@@ -159,9 +159,6 @@ class OmniSFTDataset(Dataset):
     def layout(self, index: int):
         """The :class:`~omni_bench.layout.token_layout.TokenLayout` of item ``index``
         (the "Omni Batch Debug" report)."""
-        from omni_bench.layout.processor_call import layout_from_output
-        from omni_bench.layout.token_layout import LayoutStats, build_layout
-
         plan = self.planned[index]
         out, labels, indices, fps = self._process(index)
         if plan.video is None:
@@ -223,8 +220,6 @@ class OmniCollator:
             self.rope = RopeConfig.of_profile(self._resolved().profile)
 
     def _resolved(self):
-        from omni_bench.core.processor import resolve_profile
-
         return self.settings.resolve(resolve_profile(self.processor))
 
     def _pad(self, rows, value: int):
@@ -280,9 +275,6 @@ class OmniCollator:
 
     def layouts(self, batch: dict) -> list:
         """The :class:`~omni_bench.layout.token_layout.TokenLayout` of every row of a batch made by this collator."""
-        from omni_bench.layout.processor_call import layout_from_output
-        from omni_bench.layout.token_layout import LayoutStats, build_layout
-
         ids = token_ids(self.processor)
         resolved = self._resolved()
         profile = resolved.profile

@@ -36,10 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.processor import resolve_profile
 from omni_bench.core.tokens import token_ids
 from omni_bench.data.records import Record
 from omni_bench.data.tags import AUDIO_TAG, IMAGE_TAG, TAG, VIDEO_TAG, tag_count_error
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_labels
+from omni_bench.layout.plan import media_plan
 
 __all__ = [
     "VIDEO_TAG", "IMAGE_TAG", "Turn", "TokenCount", "Sample", "SplitReport",
@@ -256,9 +258,6 @@ def media_token_count(info, settings, processor, *, audio_samples: int | None = 
     OmniBenchError for a video without audio when audio is asked for.
     """
     from dataclasses import replace as _replace
-
-    from omni_bench.core.processor import resolve_profile
-    from omni_bench.layout.plan import media_plan
 
     resolved = settings.resolve(resolve_profile(processor))
     if audio_samples is not None:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.numbers import check_fields
+from omni_bench.data.records import TASKS, TIME_FORMATS, load_records
+from omni_bench.data.turns import split_turns
 
 __all__ = ["DataSettings"]
 
@@ -38,9 +41,6 @@ class DataSettings:
         # one drops its earliest turns, or is refused (None: the model's context, data.validation.context_limit)
 
     def __post_init__(self):
-        from omni_bench.core.numbers import check_fields
-        from omni_bench.data.records import TASKS, TIME_FORMATS
-
         for name, known in (("task", TASKS), ("time_format", TIME_FORMATS)):
             if getattr(self, name) not in known:
                 raise OmniBenchError(f"--{name.replace('_', '-')} must be one of {', '.join(known)}, got "
@@ -73,13 +73,9 @@ class DataSettings:
 
     def read(self) -> list:
         """The records of the data file as these settings read them (format, task, time format, split turns)."""
-        from omni_bench.data.records import load_records
-
         if not self.data:
             raise OmniBenchError("pass --data ANNOTATIONS (the annotation file)", reason="bad-settings")
         records = load_records(self.data, format=self.data_format, task=self.task, time_format=self.time_format)
         if self.split_turns:
-            from omni_bench.data.turns import split_turns
-
             records = split_turns(records)
         return records

@@ -33,6 +33,7 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VideoInfo, probe, read_frames
 from omni_bench.core.problems import Problem, no_audio_error
+from omni_bench.core.processor import load_processor, resolve_profile
 from omni_bench.data.content import check_content, check_silence, check_tracks
 from omni_bench.data.records import resolve_media
 from omni_bench.data.samples import Sample, build_sample, media_tags, turns_of
@@ -45,7 +46,8 @@ from omni_bench.data.tags import (
     timestamps_error,
     unsupported_media_error,
 )
-from omni_bench.layout.plan import MediaPlan
+from omni_bench.layout import arith
+from omni_bench.layout.plan import MediaPlan, plan
 from omni_bench.layout.road import plan_media
 from omni_bench.layout.settings import LayoutSettings
 
@@ -104,7 +106,6 @@ def context_limit(processor, profile) -> tuple[int, str]:
 def _image_tokens(path: str, profile) -> int:
     from PIL import Image
 
-    from omni_bench.layout import arith
     try:
         with Image.open(path) as image:
             image.load()
@@ -150,8 +151,6 @@ class Gate:
 
     def __init__(self, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
                  processor=None, max_total_tokens: int | None = None):
-        from omni_bench.core.processor import load_processor, resolve_profile
-
         self.settings = settings or LayoutSettings()
         self.processor = processor or load_processor(self.settings.profile)
         self.resolved = self.settings.resolve(resolve_profile(self.processor))
@@ -296,13 +295,9 @@ def check_record(record, *, media_root: str | os.PathLike = ".", settings: Layou
 
 def _cap_notes(info, settings: LayoutSettings, processor) -> list[str]:
     """The report's line on audio past the feature extractor's cap, when this video has any."""
-    from omni_bench.core.processor import resolve_profile
-
     profile = settings.resolve(resolve_profile(processor)).profile
     if round(info.audio_seconds * profile.sampling_rate) <= profile.nb_max_frames * profile.hop_length:
         return []
-    from omni_bench.layout.plan import plan
-
     return [note for note in plan(info, settings, processor=processor).notes if note.startswith("audio: the track")]
 
 

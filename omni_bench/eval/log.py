@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.data.records import _read_json
 
 __all__ = ["LOG_TASKS", "read_log", "append_log", "load_eval_annotations", "entry_key"]
 
@@ -102,8 +103,6 @@ def load_eval_annotations(source) -> dict[str, dict]:
     """A LongVALE annotation file (path or loaded dict), every video checked."""
     where = str(source) if isinstance(source, (str, os.PathLike)) else "annotations"
     if isinstance(source, (str, os.PathLike)):
-        from omni_bench.data.records import _read_json
-
         source = _read_json(source)
     if not isinstance(source, Mapping):
         raise OmniBenchError(f"{where}: LongVALE annotations are a JSON object keyed by video id",

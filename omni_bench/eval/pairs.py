@@ -41,10 +41,15 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.stages import stage
+from omni_bench.data.preference import PreferencePair, write_pairs
+from omni_bench.data.records import GROUNDING_REPLY, render_time, resolve_media
 from omni_bench.eval.answers import PARSE_MODES, parse_events, parse_span
+from omni_bench.eval.coco import cider, meteor, ptb_tokenize
+from omni_bench.eval.dense import dense_scores, merge_events
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
 from omni_bench.eval.log import LOG_TASKS, load_eval_annotations
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
+from omni_bench.eval.run import EvalConfig, _generate, _load_model, _prompt_item, _records, _settings
 
 __all__ = ["PairsConfig", "ScoredPair", "PairsRun", "build_pairs", "answer_iou", "reply_scores", "offline_pairs",
            "PAIR_SOURCES", "WRONG_SPANS", "METRICS"]
@@ -211,8 +216,6 @@ def answer_iou(answer: str, timestamps: Sequence[float], duration: float, parse:
 
 def _span_reply(start: float, end: float, duration: float) -> str:
     """A grounding reply as the training records write it: ``"From 40 to 60."``."""
-    from omni_bench.data.records import GROUNDING_REPLY, render_time
-
     return GROUNDING_REPLY.format(start=render_time(start, duration), end=render_time(end, duration))
 
 
@@ -235,8 +238,6 @@ def _wrong_spans(video: Mapping, sentence_id: int, kinds: Sequence[str], shift: 
 
 def _video_path(video_id: str, media_root: str | os.PathLike) -> str:
     """The video file of an annotation id under the media root (``data/clips/v.mkv``)."""
-    from omni_bench.data.records import resolve_media
-
     return str(resolve_media(video_id, media_root))
 
 
@@ -286,13 +287,9 @@ def reply_scores(task: str, metric: str, query: Query, replies: Sequence[str], a
         stamps = video["timestamps"][query.sentence_id]
         return [answer_iou(reply, stamps, video["duration"], parse) for reply in replies]
     if task == "seg_captioning":
-        from omni_bench.eval.coco import cider, meteor, ptb_tokenize
-
         hyps = ptb_tokenize({k: [reply] for k, reply in enumerate(replies)})
         refs = ptb_tokenize({k: [video["sentences"][query.sentence_id]] for k in range(len(replies))})
         return [float(s) for s in (meteor if metric == "METEOR" else cider)(refs, hyps)[1]]
-    from omni_bench.eval.dense import dense_scores, merge_events
-
     truth = {query.video_id: video}
     return [dense_scores({query.video_id: merge_events(parse_events(reply, parse), video["duration"])},
                          truth)[metric] for reply in replies]
@@ -303,8 +300,6 @@ def _sampled_pairs(config: PairsConfig, annotations: Mapping, queries: list[Quer
     import torch
 
     from omni_bench.data.dataset import OmniSFTDataset
-    from omni_bench.eval.run import EvalConfig, _generate, _load_model, _prompt_item, _records, _settings
-
     eval_config = EvalConfig(annotations=config.annotations, media_root=config.media_root, profile=config.profile,
                              tiny=config.tiny, model=config.model, adapter=config.adapter, seed=config.seed,
                              task=config.task, prompts=config.prompts, max_new_tokens=config.max_new_tokens,
@@ -349,8 +344,6 @@ def build_pairs(config: PairsConfig | None = None, *, model=None, processor=None
     >>> run = build_pairs(annotations="data/longvale_grounding.json", output="runs/pairs.json")  # doctest: +SKIP
     >>> len(run.pairs), run.counts()                                                            # doctest: +SKIP
     """
-    from omni_bench.data.preference import write_pairs
-
     config = config.replace(**fields) if config is not None else PairsConfig(**fields)
     annotations = load_eval_annotations(config.annotations)
     queries = make_queries(annotations, config.task, config.prompts)
@@ -374,8 +367,6 @@ def _media_root(config: PairsConfig) -> str:
 def _preference_pairs(pairs: Sequence[ScoredPair], metric: str) -> list:
     """The pairs as :class:`~omni_bench.data.preference.PreferencePair` s, each with its scores and where it
     came from kept beside it (``chosen_iou`` / ``rejected_iou``, ``kind``, ``video_id``, ``sentence_id``)."""
-    from omni_bench.data.preference import PreferencePair
-
     out, count = [], Counter()
     for pair in pairs:
         query = pair.query

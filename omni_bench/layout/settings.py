@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.profiles import DEFAULT_PROFILE, Profile
+from omni_bench.core.numbers import check_fields
+from omni_bench.core.profiles import DEFAULT_PROFILE, Profile, get_profile
+from omni_bench.families import family_of
 from omni_bench.layout.arith import DEFAULT_FPS
 
 __all__ = ["LayoutSettings", "ResolvedSettings", "parse_resize", "SAMPLING_RULES"]
@@ -60,8 +62,6 @@ class LayoutSettings:
                                  reason="bad-settings")
         if self.sampling == "fps" and self.frames is not None:
             raise OmniBenchError("--sampling fps takes --fps, not --frames", reason="bad-settings")
-        from omni_bench.core.numbers import check_fields
-
         check_fields(self)  # finite, whole where an int, in range, min <= max (omni_bench.core.numbers)
 
     def replace(self, **changes) -> LayoutSettings:
@@ -91,9 +91,6 @@ class LayoutSettings:
         >>> LayoutSettings(profile="qwen2.5-vl-7b").resolve().use_audio
         False
         """
-        from omni_bench.core.profiles import get_profile
-        from omni_bench.families import family_of
-
         profile = profile or get_profile(self.profile)
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "profile"}
         values.update(
@@ -142,8 +139,6 @@ class ResolvedSettings:
     @property
     def family(self):
         """The rules of the profile's model family (:mod:`omni_bench.families`)."""
-        from omni_bench.families import family_of
-
         return family_of(self.profile)
 
 

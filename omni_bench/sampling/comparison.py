@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.profiles import DEFAULT_PROFILE
+from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
 from omni_bench.layout import arith
+from omni_bench.layout.settings import LayoutSettings
 from omni_bench.sampling.samplers import (
     APOLLO_TOKENS_PER_FRAME,
     SAMPLERS,
@@ -164,9 +165,6 @@ def compare_samplers(total_frames: int, native_fps: float, *, frames: int | None
     request gets a row with its error instead of raising.
     ``compare_samplers(300, 30.0, frames=50)["transformers"].sampling.indices[-1] -> 294``.
     """
-    from omni_bench.core.profiles import get_profile
-    from omni_bench.layout.settings import LayoutSettings
-
     fps = _checked_request(total_frames, native_fps, frames, fps)
     prof = get_profile(profile)
     pixels = LayoutSettings(profile=prof.name, min_pixels=min_pixels, max_pixels=max_pixels).resolve(prof)
@@ -270,8 +268,6 @@ def budget_table(duration: float, native_fps: float, width: int, height: int, to
     ``budget_table(60, 30, 640, 360, 16384, fps_options=[1], pixel_limits=[64*28*28])[0]`` ->
     60 frames at 168x280, grid (30, 12, 20), 60 tokens per step (30 per frame), 1800 tokens, fits.
     """
-    from omni_bench.core.profiles import get_profile
-
     prof = get_profile(profile)
     total = max(1, round(duration * native_fps))
     low = prof.video_min_pixels if min_pixels is None else min_pixels

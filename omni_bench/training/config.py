@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omni_bench.core.composed import composed, flat_dict
+from omni_bench.core.composed import composed, flat_dict, flat_names, parts
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.numbers import check_fields
 from omni_bench.data.settings import DataSettings
 from omni_bench.layout.settings import LayoutSettings
 
@@ -49,6 +50,8 @@ class PreferenceSettings:
         # | bco_pair | sppo_hard | apo_zero | apo_down | sigmoid_norm
     label_smoothing: float = 0.0  # --label-smoothing: trl's label_smoothing, the assumed share of flipped pairs
         # (robust: [0, 0.5); exo_pair: > 0)
+    precompute_ref_log_probs: bool = False  # --precompute-ref-log-probs: trl's name: the reference's log-probs of
+        # every pair computed once at the first step and kept with the run (ref_logps.json); no reference pass after
 
     def __post_init__(self):
         def bad(message: str):
@@ -137,8 +140,6 @@ class TrainConfig:
         if not self.data:
             bad("pass --data ANNOTATIONS (a LongVALE SFT / Qwen-VL JSON file)")
         self._check_unused()  # --prompt / --answer: the records hold the prompts and replies
-        from omni_bench.core.numbers import check_fields
-
         check_fields(self)  # every number finite, whole where an int, in range (omni_bench.core.numbers)
         if self.warmup_steps >= self.max_steps > 0 and self.warmup_steps and self.lr_scheduler != "constant":
             bad(f"--warmup-steps {self.warmup_steps} is not shorter than the run (--max-steps {self.max_steps}): the "
@@ -184,8 +185,6 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """A config from a dict (e.g. a run's ``config.json``, flat as every version wrote it, or with the parts
         as objects); unknown keys are an error."""
-        from omni_bench.core.composed import flat_names, parts
-
         known = set(flat_names(cls)) | set(parts(cls))
         unknown = sorted(set(data) - known)
         if unknown:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 
+from omni_bench.core.errors import OmniBenchError
+
 __all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "adapter_state_dict", "sharded_fsdp_save"]
 
 
@@ -60,8 +62,6 @@ def shard_on_cpu(accelerator) -> bool:
         return False
     plugin = FullyShardedDataParallelPlugin()
     if plugin.fsdp_version != 2:
-        from omni_bench.core.errors import OmniBenchError
-
         raise OmniBenchError(f"fsdp_version {plugin.fsdp_version}: on CPU processes omni_bench runs FSDP2 only "
                              "(fsdp_version: 2, as in configs/accelerate_fsdp.yaml)", reason="bad-settings")
     if state.mixed_precision != "no":

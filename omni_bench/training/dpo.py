@@ -22,12 +22,13 @@ What differs from trl, and why:
 * **the replies' log-probs from hidden states in chunks**, never the N x V logits of a long prompt.
 * dropout is off during DPO (trl's ``disable_dropout=True`` default), so the policy and the
   reference passes see the same network.
+* ``precompute_ref_log_probs`` (trl's name) works with video and audio (trl refuses it for vision
+  data): the reference's log-probs of every pair are computed once, at the first step, and kept with
+  the run (``ref_logps.json``, read back by ``--resume``); the steps then run no reference pass.
 
 Left out: trl's ``f_divergence_type`` other than reverse KL, ``loss_weights`` (several loss types at
 once), ``ld_alpha``, ``use_weighting`` (WPO), the batch-sorting ``aot`` losses, ``discopop`` and
-``sft``, ``sync_ref_model``, reference log-probs precomputed before training
-(``precompute_ref_log_probs``; the reference pass runs every step), the ``entropy`` / ``logits/*`` /
-``mean_token_accuracy`` metrics.
+``sft``, ``sync_ref_model``, the ``entropy`` / ``logits/*`` / ``mean_token_accuracy`` metrics.
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.processor import load_processor
+from omni_bench.core.stages import stage
+from omni_bench.data.preference import read_pairs
 from omni_bench.training.config import PreferenceSettings
 
-__all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "dpo_loss", "preference_data", "PairLogps", "pair_logprobs",
+__all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "preference_data",
+           "PairLogps", "pair_logprobs",
            "reference_policy", "DPOStep", "dpo_step", "disable_dropout", "make_dpo_trainer_class"]
 
 DPO_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
@@ -202,24 +207,60 @@ class DPOStep:
     encodings: object = None  # the tower outputs both passes used (MediaEncodings or None)
 
 
-def dpo_step(model, batch: dict, settings: PreferenceSettings, *, reference_model=None,
-             shared: bool = True) -> DPOStep:
+def dpo_step(model, batch: dict, settings: PreferenceSettings, *, reference_model=None, shared: bool = True,
+             reference: PairLogps | None = None) -> DPOStep:
     """The policy pass (with a graph), the reference pass (without) and trl's loss for one batch.
 
     ``reference_model``: the unwrapped peft model for the reference pass (default: ``model``).
     The reference reuses the policy pass's tower outputs while the towers are frozen.
+    ``reference``: the batch's reference log-probs computed earlier (precompute_ref_log_probs): no
+    reference pass.
     """
     policy, encodings = pair_logprobs(model, batch, shared=shared)
-    reference_model = model if reference_model is None else reference_model
-    reuse = encodings if _towers_frozen(reference_model) else None
-    with torch.no_grad(), reference_policy(reference_model):
-        reference, _ = pair_logprobs(reference_model, batch, encodings=reuse, shared=shared)
+    if reference is None:
+        reference_model = model if reference_model is None else reference_model
+        reuse = encodings if _towers_frozen(reference_model) else None
+        with torch.no_grad(), reference_policy(reference_model):
+            reference, _ = pair_logprobs(reference_model, batch, encodings=reuse, shared=shared)
     chosen_ratio, rejected_ratio = policy.chosen - reference.chosen, policy.rejected - reference.rejected
     losses = dpo_loss(chosen_ratio, rejected_ratio, settings, chosen_tokens=policy.chosen_tokens,
                       rejected_tokens=policy.rejected_tokens)
     return DPOStep(loss=losses.mean(), policy=policy, reference=reference,
                    chosen_rewards=settings.beta * chosen_ratio.detach(),
                    rejected_rewards=settings.beta * rejected_ratio.detach(), encodings=encodings)
+
+
+REF_LOGPS_FILE = "ref_logps.json"  # a run's precomputed reference log-probs (precompute_ref_log_probs)
+
+
+def reference_table(model, dataset, collator, path) -> dict:
+    """The reference's summed log-probs of every pair of ``dataset``: ``{"chosen": [...], "rejected": [...]}``
+    in dataset order, read from ``path`` when a run already wrote it for this many pairs (a resumed run),
+    else computed one pair at a time (no graph) and written there."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        table = json.loads(path.read_text(encoding="utf-8"))
+        if len(table.get("chosen", ())) == len(dataset):
+            return table
+    table = {"chosen": [], "rejected": []}
+    with torch.no_grad(), reference_policy(model):
+        for index in range(len(dataset)):
+            logps, _ = pair_logprobs(model, collator([dataset[index]]))
+            table["chosen"].append(float(logps.chosen[0]))
+            table["rejected"].append(float(logps.rejected[0]))
+    return table
+
+
+def _table_logps(table: dict, batch: dict) -> PairLogps:
+    """A batch's reference log-probs from the table (its token counts are not read: the loss takes the policy's)."""
+    index = batch["pair_index"].tolist()
+    device = batch["input_ids"].device
+    chosen = torch.tensor([table["chosen"][i] for i in index], device=device)
+    rejected = torch.tensor([table["rejected"][i] for i in index], device=device)
+    return PairLogps(chosen, rejected, torch.zeros_like(chosen), torch.zeros_like(rejected))
 
 
 def disable_dropout(model) -> None:
@@ -235,9 +276,6 @@ def disable_dropout(model) -> None:
 def preference_data(config, data_path):
     """``(PreferenceDataset, PreferenceCollator)`` of a run's pair file: the pairs through the record gate
     (:func:`omni_bench.data.preference.read_pairs`), every bad or over-budget pair in ``dataset.dropped``."""
-    from omni_bench.core.processor import load_processor
-    from omni_bench.core.stages import stage
-    from omni_bench.data.preference import read_pairs
     from omni_bench.training.preference_batch import PreferenceCollator, PreferenceDataset
 
     if config.packing or config.pack_dataset:
@@ -275,9 +313,16 @@ def make_dpo_trainer_class(base):
             self.model_accepts_loss_kwargs = False  # a mean over pairs: Trainer divides by the accumulation steps
             self.dpo_metrics = defaultdict(list)
             self.checked_grad = False
+            self.reference_table = None  # precompute_ref_log_probs: every pair's reference log-probs
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            step = dpo_step(model, inputs, self.preference, reference_model=self.accelerator.unwrap_model(model))
+            reference = None
+            if self.preference.precompute_ref_log_probs:  # trl's name: the table once, then no reference pass
+                if self.reference_table is None:
+                    self.reference_table = self._reference_table()
+                reference = _table_logps(self.reference_table, inputs)
+            step = dpo_step(model, inputs, self.preference, reference_model=self.accelerator.unwrap_model(model),
+                            reference=reference)
             if model.training and not self.checked_grad:
                 if not step.loss.requires_grad:
                     raise OmniBenchError("the DPO loss does not require grad: no trainable parameter is reached "
@@ -293,6 +338,19 @@ def make_dpo_trainer_class(base):
             for key, value in values.items():
                 self.dpo_metrics[key].append(float(value))
             return (step.loss, step) if return_outputs else step.loss
+
+        def _reference_table(self) -> dict:
+            """Every pair's reference log-probs, computed by each process (no collective) and written by
+            the main one into the run folder, or read back from it when resuming."""
+            import json
+            from pathlib import Path
+
+            path = Path(self.args.output_dir) / REF_LOGPS_FILE
+            table = reference_table(self.accelerator.unwrap_model(self.model), self.train_dataset,
+                                    self.data_collator, path)
+            if self.args.process_index == 0 and not path.is_file():
+                path.write_text(json.dumps(table) + "\n", encoding="utf-8")
+            return table
 
         def log(self, logs, start_time=None):
             if self.dpo_metrics and "loss" in logs:

@@ -55,6 +55,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from omni_bench._torchvision import ensure_torchvision
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.config import LOSS_BACKENDS
 
@@ -364,8 +365,6 @@ def _naive_linear_cross_entropy(
     shift: bool,
 ) -> torch.Tensor:
     """The transformers path: full logits, then ``ForCausalLMLoss`` itself."""
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()  # transformers.loss imports torchvision; see omni_bench._torchvision
     from transformers.loss import loss_utils
 

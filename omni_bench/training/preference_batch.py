@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
 from omni_bench.core.tokens import token_ids
+from omni_bench.data.samples import build_sample
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_spans
 
 __all__ = ["PreferenceDataset", "PreferenceCollator", "splice_reply",
@@ -112,8 +113,6 @@ class PreferenceDataset(Dataset):
 
     def __init__(self, pairs: Sequence, *, settings=None, processor=None, max_total_tokens: int | None = None):
         from omni_bench.data.dataset import OmniSFTDataset
-        from omni_bench.data.samples import build_sample
-
         # each chosen record under its position as id, to find its pair again after the planning
         records = [replace(pair.record("chosen"), id=str(position)) for position, pair in enumerate(pairs)]
         # the pairs' media are resolved already (read_pairs); no budget here: a pair is whole or dropped
@@ -148,8 +147,6 @@ class PreferenceDataset(Dataset):
         return list(self.processor.tokenizer(text)["input_ids"])
 
     def __getitem__(self, index: int) -> dict:
-        from omni_bench.data.samples import build_sample
-
         plan = self.planned[index]
         item = self.sft[plan.index]  # the media decoded and processed once, on the chosen conversation
         chosen_sample = self.sft.sample(plan.index)
@@ -167,6 +164,7 @@ class PreferenceDataset(Dataset):
             out["chosen_mm_token_type_ids"] = types
             out["rejected_mm_token_type_ids"] = torch.cat([types[:prefix], types.new_zeros(len(rejected) - prefix)])
         out.update(item)  # the media tensors, once
+        out["pair_index"] = index  # where its precomputed reference log-probs are (precompute_ref_log_probs)
         return out
 
 
@@ -230,6 +228,8 @@ class PreferenceCollator:
             batch[key] = torch.cat([pad(upper, (0, length - upper.shape[1]), value=fill),
                                     pad(lower, (0, length - lower.shape[1]), value=fill)])
         batch["pairs"] = len(items)
+        if all("pair_index" in it for it in items):
+            batch["pair_index"] = torch.tensor([it["pair_index"] for it in items])
         return batch
 
 

@@ -12,7 +12,11 @@ import re
 import warnings
 from pathlib import Path
 
+from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.models import tiny_model
+from omni_bench.core.profiles import get_profile
+from omni_bench.families import family_of, family_of_model_type
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, DEFAULT_LORA_TARGETS, TrainConfig
 
 __all__ = ["lora_target_regex", "train_module_names", "adapt_model", "adapter_folder", "load_trained_model",
@@ -79,20 +83,14 @@ def train_module_names(model, names) -> list[str]:
 
 def load_model(config: TrainConfig, dtype):
     """The base model: the tiny one of the profile, or a checkpoint (the Omni thinker only)."""
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()
     if config.tiny:
-        from omni_bench.core.models import tiny_model
-
         return tiny_model(config.profile, seed=config.seed, dtype=dtype)
     path = Path(config.model)
     config_file = path / "config.json"
     if not config_file.is_file():
         raise OmniBenchError(f"{path}: no config.json; --model takes a checkpoint directory", source=str(path),
                              reason="missing")
-    from omni_bench.families import family_of_model_type
-
     model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
     return family_of_model_type(model_type).load_checkpoint(str(path), model_type, dtype)
 
@@ -114,9 +112,6 @@ def prepare_model(config: TrainConfig, dtype):
     """
     targets = config.lora_targets
     if tuple(targets) == DEFAULT_LORA_TARGETS and config.tiny:
-        from omni_bench.core.profiles import get_profile
-        from omni_bench.families import family_of
-
         targets = family_of(get_profile(config.profile)).lora_targets(targets)
     model = adapt_model(load_model(config, dtype), gradient_checkpointing=config.gradient_checkpointing,
                         lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -140,8 +135,6 @@ def adapt_model(model, *, gradient_checkpointing: bool = True, lora_r: int = 16,
     and modules; the lora_* and train_modules arguments are not used), loaded twice: as the trained
     ``"default"`` and as a frozen copy ``"ref"``, preference tuning's reference (training/dpo.py).
     Used by :func:`train` and the step benchmark (:mod:`omni_bench.bench.step`)."""
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()  # before peft: it imports transformers' vision code
     from peft import LoraConfig, get_peft_model
 
@@ -208,8 +201,6 @@ def load_trained_model(run_dir: str | os.PathLike, *, adapter: str | os.PathLike
     ``adapter``: a folder holding an adapter (default: the run's ``adapter/``; a
     ``checkpoint-N`` folder works too).
     """
-    from omni_bench._torchvision import ensure_torchvision
-
     ensure_torchvision()
     from peft import PeftModel
 

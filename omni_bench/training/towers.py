@@ -34,6 +34,9 @@ import functools
 
 import torch
 
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.families import family_of_model_type
+
 __all__ = ["IDLE_KINDS", "install_idle_towers", "remove_idle_towers", "idle_towers_installed", "idle_kinds"]
 
 # input kind -> (the forward keyword that carries it, the model method that runs its tower)
@@ -49,8 +52,6 @@ def _multimodal(model: torch.nn.Module) -> torch.nn.Module:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     inner = getattr(base, "model", None)
     if inner is None or not hasattr(inner, "get_video_features"):
-        from omni_bench.core.errors import OmniBenchError
-
         raise OmniBenchError(f"{type(base).__name__}: no multimodal model with get_video_features at .model",
                              reason="unsupported-model")
     return inner
@@ -159,8 +160,6 @@ def install_idle_towers(model: torch.nn.Module, family=None):
     if _ATTR in inner.__dict__:
         return inner.__dict__[_ATTR]
     if family is None:
-        from omni_bench.families import family_of_model_type
-
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         family = family_of_model_type(getattr(base.config, "model_type", ""))
     hooks = _IdleTowers(inner, family)
