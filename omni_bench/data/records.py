@@ -348,7 +348,7 @@ def _annotation_record(ident: str, raw, task: str, time_format: str) -> Record:
                 turns += [("human", SEGMENT_PROMPT.format(start=when(start), end=when(end))),
                           ("gpt", text.strip())]
     if turns:
-        turns[0] = ("human", "<video>\n" + turns[0][1])
+        turns[0] = ("human", f"{VIDEO_TAG}\n" + turns[0][1])
     return Record(ident, tuple(turns), (ident,), (), duration, stamps, (), fmt, tuple(defects))
 
 

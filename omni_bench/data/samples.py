@@ -337,7 +337,7 @@ def synthetic_records(videos: int = 7_240, turns: int = 75_075, *, seed: int = 0
         count = base + (i in more)
         conv = []
         for k in range(count):
-            conv.append(("human", ("<video>\n" if k == 0 else "") + f"What happens in event {k}?"))
+            conv.append(("human", (f"{VIDEO_TAG}\n" if k == 0 else "") + f"What happens in event {k}?"))
             conv.append(("gpt", f"From {k:02d} to {k + 1:02d}, event {k} happens."))
         records.append(Record(f"synthetic_{i:05d}", tuple(conv), (f"synthetic_{i:05d}",), (), duration,
                               source="synthetic"))

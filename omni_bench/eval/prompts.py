@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.data.records import load_longvale_annotations, render_time
+from omni_bench.data.tags import VIDEO_TAG
 from omni_bench.eval.log import LOG_TASKS
 
 __all__ = ["PROMPT_STYLES", "LONGVALE_QUESTIONS", "Query", "make_queries"]
@@ -40,7 +41,7 @@ LONGVALE_QUESTIONS = {
     "seg_captioning": "Can you describe what occurred from <start> to <end> in the video? "
                       "Please give the event description directly.",
 }
-_VIDEO_LEAD = {"grounding": "<video>\n", "captioning": "<video>\n ", "seg_captioning": "<video>\n "}
+_VIDEO_LEAD = {"grounding": f"{VIDEO_TAG}\n", "captioning": f"{VIDEO_TAG}\n ", "seg_captioning": f"{VIDEO_TAG}\n "}
 _RECORD_TASK = {"grounding": "grounding", "captioning": "dense", "seg_captioning": "segment"}
 
 
@@ -87,7 +88,7 @@ def _training(vid: str, video: Mapping, task: str) -> list[Query]:
     pairs = [(turns[i][1], turns[i + 1][1]) for i in range(0, len(turns) - 1, 2)]
     out = []
     for sid, (human, reply) in enumerate(pairs):
-        human = human if human.startswith("<video>") else "<video>\n" + human
+        human = human if human.startswith(VIDEO_TAG) else f"{VIDEO_TAG}\n" + human
         out.append(Query(vid, task, None if task == "captioning" else sid, human, reply))
     return out
 
