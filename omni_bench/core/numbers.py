@@ -73,6 +73,8 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "lora_dropout": Bound(0, 1, high_open=True), "loss_chunk_size": AT_LEAST_ONE, "logging_steps": AT_LEAST_ONE,
     "save_steps": AT_LEAST_ONE, "save_total_limit": AT_LEAST_ONE, "seed": NON_NEGATIVE,
     "num_workers": NON_NEGATIVE,
+    # preference tuning (TrainConfig's preference part: trl's DPOConfig names)
+    "beta": POSITIVE, "label_smoothing": Bound(0, 1, high_open=True),
     # evaluation (EvalConfig, eval score)
     "limit": NON_NEGATIVE, "max_new_tokens": AT_LEAST_ONE, "examples": NON_NEGATIVE,
     # benchmarks (bench loss / step)
