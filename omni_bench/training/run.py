@@ -166,7 +166,9 @@ def _check_run_dir(config: TrainConfig, output_dir: Path) -> Path | None:
                              source=str(output_dir), reason="no-checkpoint")
     saved_file = output_dir / CONFIG_FILE
     if saved_file.is_file():
-        saved = json.loads(saved_file.read_text(encoding="utf-8"))
+        # read back through TrainConfig: a setting added since has its default, an older run's relative paths
+        # are resolved here as the run resolves its own (absolute)
+        saved = json.loads(json.dumps(TrainConfig.from_file(saved_file).absolute().to_dict()))
         now = json.loads(json.dumps(config.to_dict()))
         changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
         if changed:
