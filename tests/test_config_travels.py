@@ -67,3 +67,14 @@ def test_a_runs_config_resumes_the_same_data_from_another_folder(tmp_path, monke
     assert result["output_dir"] == str(run) and [row["step"] for row in result["metrics"]] == [1, 2]
     assert result["samples"] == 3 and result["dropped"] == []  # the same three records, their clips found
     assert list(second.iterdir()) == []  # nothing written where it ran from
+    # a run written by an earlier version: relative paths, none of the settings added since; it still resumes
+    older = {key: value for key, value in record.items() if key not in
+             ("sampling", "audio_max_seconds", "time_format", "method", "init_adapter", "beta", "loss_type",
+              "label_smoothing")}
+    older.update(data="data/sft.json", output="runs/one")
+    (run / "config.json").write_text(json.dumps(older))
+    monkeypatch.chdir(first)
+    assert main(["train", "--tiny", "--data", "data/sft.json", "--media-root", str(ROOT / "data"), "--frames", "4",
+                 "--resize", "56x56", "--max-steps", "3", "--save-steps", "1", "--logging-steps", "1",
+                 "--output", "runs/one", "--resume", "--no-progress", "--json"]) == 0
+    assert [row["step"] for row in json.loads(capsys.readouterr().out)["metrics"]] == [1, 2, 3]
