@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+from omni_bench.bench.dpo import DPOBench, run
+from omni_bench.bench.packing import bench_packing, format_bench_packing
+from omni_bench.bench.step import bench_step, format_bench_step
 from omni_bench.cli.flags import add_json_flag, number_type
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.layout.settings import LayoutSettings
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -64,8 +69,6 @@ def _device(name: str) -> str:
     import torch
 
     if name == "cuda" and not torch.cuda.is_available():
-        from omni_bench.core.errors import OmniBenchError
-
         raise OmniBenchError("--device cuda: no CUDA device is available here; pass --device cpu",
                              reason="bad-settings")
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
@@ -84,8 +87,6 @@ def run_loss(args) -> int:
 
 
 def run_step(args) -> int:
-    from omni_bench.bench.step import bench_step, format_bench_step
-
     result = bench_step(args.profile, args.tokens, device=_device(args.device), dtype=args.dtype,
                         text_dims=not args.tiny, layers=args.layers, steps=args.steps)
     print(json.dumps(result) if args.json else format_bench_step(result))
@@ -93,9 +94,6 @@ def run_step(args) -> int:
 
 
 def run_packing(args) -> int:
-    from omni_bench.bench.packing import bench_packing, format_bench_packing
-    from omni_bench.layout.settings import LayoutSettings
-
     settings = LayoutSettings(fps=0.5, resize=(56, 56), use_audio=args.audio)
     result = bench_packing(args.samples, args.batch_size, capacity=args.capacity, seed=args.seed, settings=settings,
                            device=_device(args.device), attention=args.attention)
@@ -105,8 +103,6 @@ def run_packing(args) -> int:
 
 def run_dpo(args) -> int:
     from pathlib import Path
-
-    from omni_bench.bench.dpo import DPOBench, run
 
     result = run(DPOBench(seconds=args.seconds, fps=args.fps, steps=args.steps))
     if args.markdown:

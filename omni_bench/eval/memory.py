@@ -42,6 +42,7 @@ import re
 from dataclasses import dataclass, replace
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.families import family_of
 
 __all__ = ["ModelShape", "ItemCost", "BatchEstimate", "Batch", "estimate_batch", "memory_budget", "parse_size",
            "plan_batches", "last_logits_only", "MEMORY_SHARE"]
@@ -157,8 +158,6 @@ class ItemCost:
 
 
 def _feature_frames(media) -> int:
-    from omni_bench.families import family_of
-
     return int(family_of(media.profile).feature_frames(media.mel_frames, media.profile))
 
 

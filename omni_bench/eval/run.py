@@ -33,14 +33,22 @@ from pathlib import Path
 
 from omni_bench.core.composed import composed, flat_names, unused_fields
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.models import tiny_model
+from omni_bench.core.processor import load_processor
+from omni_bench.core.stages import progress_bar, stage
+from omni_bench.data.records import Record
 from omni_bench.data.settings import DataSettings
 from omni_bench.eval.answers import PARSE_MODES, parse_span
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
 from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, read_log
+from omni_bench.eval.memory import ItemCost, ModelShape, memory_budget, parse_size, plan_batches
+from omni_bench.eval.memory import last_logits_only as last_only
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
 from omni_bench.eval.score import SCORE_TASKS, Scores, score
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.layout.settings import LayoutSettings
+from omni_bench.training.config import CONFIG_FILE, TrainConfig
+from omni_bench.training.prepare import load_model, load_trained_model, resolve_dtype
 
 __all__ = ["EvalConfig", "EvalRun", "evaluate", "SAMPLING_OVERRIDES"]
 
@@ -109,8 +117,6 @@ class EvalConfig:
         if self.limit is not None and self.limit < 0:
             bad(f"--limit must be >= 0, got {self.limit}")
         if self.max_memory is not None:
-            from omni_bench.eval.memory import parse_size
-
             parse_size(self.max_memory)  # a size such as 8GiB, or one clear line
         owner = (_train_config(self.adapter).layout_settings().profile if self.adapter else self.model)
         if owner and self.layout.profile != owner:  # the model decides the processor
@@ -151,8 +157,6 @@ class EvalRun:
 
 
 def _train_config(path: str):
-    from omni_bench.training.config import CONFIG_FILE, TrainConfig
-
     run = Path(path)
     if not (run / CONFIG_FILE).is_file():
         raise OmniBenchError(f"{run}: no {CONFIG_FILE}; --adapter takes a training run folder", source=str(run),
@@ -167,27 +171,16 @@ def _settings(config: EvalConfig) -> LayoutSettings:
 
 def _load_model(config: EvalConfig):
     """(model in eval mode, processor) as the config asks."""
-    from omni_bench.core.processor import load_processor
-
     if config.adapter:
-        from omni_bench.training.prepare import load_trained_model
-
         run = _train_config(config.adapter)
         return load_trained_model(config.adapter).eval(), load_processor(run.model or run.profile)
     if config.tiny:
-        from omni_bench.core.models import tiny_model
-
         return tiny_model(config.profile, seed=config.seed).eval(), load_processor(config.profile)
-    from omni_bench.training.config import TrainConfig
-    from omni_bench.training.prepare import load_model, resolve_dtype
-
     train_like = TrainConfig(model=config.model, data=config.annotations)
     return load_model(train_like, resolve_dtype(train_like)).eval(), load_processor(config.model)
 
 
 def _records(queries: list[Query], annotations: dict) -> list:
-    from omni_bench.data.records import Record
-
     return [Record(f"{q.video_id}|{q.task}|{q.sentence_id}", (("human", q.text), ("gpt", q.reference or "-")),
                    videos=(q.video_id,), duration=float(annotations[q.video_id]["duration"]), source="eval")
             for q in queries]
@@ -227,8 +220,6 @@ def _generate(model, processor, settings, batch_items: list[dict], max_new_token
     import torch
 
     from omni_bench.data.dataset import OmniCollator
-    from omni_bench.eval.memory import last_logits_only as last_only
-
     batch = OmniCollator(processor, padding_side="left", settings=settings)(batch_items)
     batch.pop("labels")
     with torch.no_grad(), last_only(model, last_logits_only):
@@ -248,8 +239,6 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     ...                frames=4, resize=(56, 56), output="runs/eval.jsonl")   # doctest: +SKIP
     >>> run.scores["grounding"]["mIoU"]                                      # doctest: +SKIP
     """
-    from omni_bench.core.stages import progress_bar, stage
-
     config = config.replace(**fields) if config is not None else EvalConfig(**fields)
     annotations = load_eval_annotations(config.annotations)
     queries = make_queries(annotations, config.task, config.prompts)
@@ -262,8 +251,6 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     if todo:
         stage("eval", "importing torch and transformers...", config.progress)
         from omni_bench.data.dataset import OmniSFTDataset
-        from omni_bench.eval.memory import ItemCost, ModelShape, memory_budget, plan_batches
-
         settings = _settings(config)
         if model is None:
             stage("eval", f"loading the {'tiny ' if config.tiny else ''}{settings.profile} model and processor...",

@@ -41,11 +41,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
-from omni_bench.core.stages import stage
+from omni_bench.core.processor import load_processor
+from omni_bench.core.stages import progress_bar, stage
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
-from omni_bench.training.distributed import parallelism_of
+from omni_bench.training.dataset_packing import attach_dataset_packing, packed_dataloader
+from omni_bench.training.distributed import adapter_state_dict, parallelism_of, shard_on_cpu, sharded_fsdp_save
 from omni_bench.training.lock import check_output_dir, run_lock
 from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
 from omni_bench.training.prepare import prepare_model, resolve_dtype
@@ -207,21 +210,15 @@ def _make_trainer_class():
             self.checked_grad = False
 
         def get_train_dataloader(self):  # --pack-dataset: the row sampler's batches (training/dataset_packing.py)
-            from omni_bench.training.dataset_packing import packed_dataloader
-
             sampler = getattr(self, "row_sampler", None)
             return super().get_train_dataloader() if sampler is None else packed_dataloader(self, sampler)
 
         def create_accelerator_and_postprocess(self):
             super().create_accelerator_and_postprocess()
-            from omni_bench.training.distributed import shard_on_cpu
-
             if shard_on_cpu(self.accelerator):  # FSDP asked for on CPU processes (training/distributed.py)
                 self.is_fsdp_enabled = True
 
         def save_model(self, output_dir=None, _internal_call=False):
-            from omni_bench.training.distributed import adapter_state_dict, sharded_fsdp_save
-
             if not sharded_fsdp_save(self):
                 return super().save_model(output_dir, _internal_call)
             # sharded FSDP: the adapter is gathered (every process) and written once, in peft's layout, as
@@ -298,8 +295,6 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
 
         def on_train_begin(self, args, state, control, **kwargs):
             if is_main and config.progress:
-                from omni_bench.core.stages import progress_bar
-
                 self.bar = progress_bar("train", state.max_steps, initial=state.global_step, unit="steps")
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -355,8 +350,6 @@ def train(config: TrainConfig, *, callbacks=(), plot=None) -> RunResult:
     ...                            resize=(56, 56), max_steps=5, logging_steps=1, output="runs/tiny"))  # doctest: +SKIP
     >>> print(result)                                                                                   # doctest: +SKIP
     """
-    from omni_bench._torchvision import ensure_torchvision
-
     _data_path(config)  # a missing --data is one line before torch is imported
     ensure_torchvision()
     config, data_path, dtype = _resolved_config(config)
@@ -395,8 +388,6 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
             collator.rope = RopeConfig.of_model(model)
         trainable, total = model.get_nb_trainable_parameters()
         trainer = _make_trainer(model, args, dataset, collator, output_dir, config, is_main, callbacks)
-        from omni_bench.training.dataset_packing import attach_dataset_packing
-
         packing = attach_dataset_packing(trainer, dataset, config, is_main)  # --pack-dataset: rows, their report
         stage("train", f"starting step {1 if resume_from is None else int(resume_from.name.split('-')[-1]) + 1}"
                        f"{'' if args.max_steps <= 0 else f' of {args.max_steps}'}...", config.progress)
@@ -448,7 +439,6 @@ def _training_data(config: TrainConfig, data_path: Path):
         from omni_bench.training.dpo import preference_data
 
         return preference_data(config, data_path)
-    from omni_bench.core.processor import load_processor
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 
     stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
