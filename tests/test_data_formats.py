@@ -181,3 +181,10 @@ def test_budget_counts_a_training_file_as_validate_does(tmp_path, capsys, omni_p
                                   "rejected": "b"}]))
     assert main(["budget", str(pairs)]) == 2
     assert f"preference pairs are budgeted by omni-bench validate {pairs}" in capsys.readouterr().err
+
+
+def test_an_alpaca_file_without_media_names_the_layouts_read(tmp_path):
+    (tmp_path / "alpaca.jsonl").write_text(json.dumps({"instruction": "Say hi.", "output": "Hi."}) + "\n")
+    (record,) = load_records(tmp_path / "alpaca.jsonl")
+    assert record.defects[0][0] == "bad-format"
+    assert record.defects[0][1].startswith("a record with fields instruction, output is in no layout read here")

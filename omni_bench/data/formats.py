@@ -36,7 +36,7 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 
 __all__ = ["FORMATS", "Layout", "SHAREGPT", "OPENAI", "detect_format", "layout_of", "layout_of_dataset_info",
-           "unread_layout_message", "Fields", "sharegpt_fields"]
+           "in_unread_layout", "unread_layout_message", "Fields", "sharegpt_fields"]
 
 # format name -> what it is (the --data-format choices, "auto" aside)
 FORMATS = {
@@ -96,6 +96,20 @@ def unread_layout_message(keys: Sequence[str]) -> str:
     read = "; ".join(f"{name} ({what.split(': ', 1)[1]})" for name, what in FORMATS.items())
     return (f"a record with fields {', '.join(map(str, keys)) or '(none)'} is in no layout read here; "
             f"the layouts read: {read} (docs/data_formats.md)")
+
+
+def in_unread_layout(raw: Mapping) -> bool:
+    """A record with no turns column that is in another layout (alpaca's ``instruction`` / ``output``) or holds
+    no field of the layouts read; one with media but no conversation is a read layout missing its turns.
+
+    >>> in_unread_layout({"instruction": "Hi", "output": "Yo"}), in_unread_layout({"id": "a", "video": "a.mp4"})
+    (True, False)
+    """
+    if "conversations" in raw or "messages" in raw:
+        return False
+    known = ("id", "video", "videos", "image", "images", "audios", "meta", "system")
+    return any(key in raw for key in ("instruction", "input", "output", "prompt", "response")) or \
+        not any(key in raw for key in known)
 
 
 def detect_format(data) -> tuple[str, str]:
@@ -182,7 +196,7 @@ def sharegpt_fields(raw: Mapping, layout: Layout) -> Fields:
     defects: list[tuple[str, str]] = []
     turns: list[tuple[str, str]] = []
     listed = raw.get(layout.messages)
-    if listed is None and not any(k in raw for k in ("conversations", "messages")):
+    if listed is None and in_unread_layout(raw):
         defects.append(("bad-format", unread_layout_message(list(raw))))
     for number, turn in enumerate(listed if isinstance(listed, list) else [], 1):
         if not isinstance(turn, Mapping):

@@ -46,7 +46,15 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VIDEO_SUFFIXES
 from omni_bench.core.numbers import POSITIVE, check_number
-from omni_bench.data.formats import FORMATS, detect_format, layout_of, layout_of_dataset_info, sharegpt_fields
+from omni_bench.data.formats import (
+    FORMATS,
+    detect_format,
+    in_unread_layout,
+    layout_of,
+    layout_of_dataset_info,
+    sharegpt_fields,
+    unread_layout_message,
+)
 from omni_bench.data.tags import TIME_TOKEN, VIDEO_TAG
 
 __all__ = [
@@ -187,6 +195,8 @@ def _from_dict(raw: Mapping, index: int, stem: str, time_format: str, fmt: str) 
         return Record(f"{stem}:{index}", (), source=fmt)
     ident = str(raw.get("id", f"{stem}:{index}"))
     defects: list = []
+    if in_unread_layout(raw):  # alpaca's instruction / output, or no field of a layout read: name those read
+        defects.append(("bad-format", unread_layout_message(list(raw))))
     meta = raw.get("meta") if isinstance(raw.get("meta"), Mapping) else {}
     duration = _duration(meta.get("duration", raw.get("duration")), "meta.duration", defects)
     tokens = meta.get("token") if isinstance(meta.get("token"), Mapping) else {}
@@ -237,7 +247,9 @@ def _read_json(source) -> object:
     path = Path(source)
     text = _read_text(path)
     try:
-        return json.loads(text)
+        data = json.loads(text)
+        # a JSON Lines file of one record parses as one JSON object: it is still a list of records
+        return [data] if path.suffix.lower() == ".jsonl" and isinstance(data, dict) else data
     except RecursionError:
         raise OmniBenchError(f"{path}: JSON nested too deeply to read", source=str(path), reason="bad-json") from None
     except json.JSONDecodeError as first:
