@@ -101,3 +101,16 @@ def test_train_names_its_steps_before_the_first_one(progress, tmp_path):
     assert lines[-1].startswith("omni-bench train: 1/1 steps"), lines[-1]
     seconds = [float(re.search(r"\((\d+\.\d) s\)$", line).group(1)) for line in lines]
     assert seconds == sorted(seconds)  # one clock, from the process's start
+
+
+def test_track_shows_an_iterable_as_stage_lines_in_a_log_and_nothing_in_a_notebook(monkeypatch, capsys):
+    from omni_bench.core.stages import track
+
+    monkeypatch.delenv("OMNI_BENCH_PROGRESS", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert list(track(range(3), "validate", unit="records")) == [0, 1, 2]
+    lines = [re.sub(r" \(\d+\.\d s\)$", "", line) for line in capsys.readouterr().err.splitlines()]
+    assert lines == ["omni-bench validate: 1/3 records", "omni-bench validate: 3/3 records"]
+    monkeypatch.setattr(stages, "_in_notebook", lambda: True)  # None: not in a notebook
+    assert list(track(range(3), "validate", unit="records")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""

@@ -45,6 +45,7 @@ import torch
 
 from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
 from omni_bench.core.numbers import check_ints
+from omni_bench.core.stages import progress_bar
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
@@ -223,15 +224,15 @@ def bench_loss(
 def _measure_backends(spec: dict, backends: tuple[str, ...], repeats: int) -> dict:
     """Each backend's best run (fresh worker per run, backends alternating) and the largest gradient
     difference from the first backend."""
-    from tqdm.auto import tqdm
-
     runs: dict[str, list[dict]] = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory(prefix="omni_bench_loss_") as out_dir:
         order = [backend for _ in range(repeats) for backend in backends]
-        bar = tqdm(order, desc="bench loss", unit="run", disable=None)  # shown on a terminal only
-        for backend in bar:
+        bar = progress_bar("bench loss", len(order), unit="runs", progress=None)  # a terminal or a log
+        for backend in order:
             bar.set_postfix_str(backend)
             runs[backend].append(_run_worker({**spec, "backend": backend}, out_dir))
+            bar.update(1)
+        bar.close()
         result: dict = {backend: _best_of(rows) for backend, rows in runs.items()}
         result["max_grad_diff"] = _max_grad_diff(out_dir, backends)
     return result

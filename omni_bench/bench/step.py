@@ -39,6 +39,7 @@ from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
 from omni_bench.core.models import tiny_model
 from omni_bench.core.numbers import check_ints
 from omni_bench.core.profiles import get_profile
+from omni_bench.core.stages import progress_bar
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.prepare import adapt_model
 
@@ -128,13 +129,13 @@ def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends
         raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
     spec = {"profile": profile, "tokens": tokens, "device": device, "dtype": dtype, "text_dims": text_dims,
             "layers": layers, "steps": steps, "label_fraction": label_fraction, "seed": seed}
-    from tqdm.auto import tqdm
-
     result: dict = {}
-    bar = tqdm(backends, desc="bench step", unit="backend", disable=None)  # shown on a terminal only
-    for backend in bar:
+    bar = progress_bar("bench step", len(backends), unit="backends", progress=None)  # a terminal or a log
+    for backend in backends:
         bar.set_postfix_str(backend)
         result[backend] = _run_worker({**spec, "backend": backend})
+        bar.update(1)
+    bar.close()
     losses = [result[b]["loss"] for b in backends]
     result["max_loss_diff"] = max(losses) - min(losses)
     result.update(spec, backends=list(backends))

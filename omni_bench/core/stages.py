@@ -7,9 +7,10 @@ terminal and on any other stderr (a pipe, a file, a job's log); ``OMNI_BENCH_PRO
 main process (``RANK`` 0) prints them, and inside a Jupyter kernel (whose cells show progress
 bars of their own) they need ``OMNI_BENCH_PROGRESS=1``. stdout keeps the report.
 
-:func:`progress_bar` is the one progress display of a long loop: tqdm's bar on a terminal or
-in a notebook; elsewhere no bar redraws but a stage line every :data:`LINE_EVERY_S` seconds
-(and at the end) with the count and the elapsed time.
+:func:`progress_bar` (a bar updated by hand) and :func:`track` (an iterable) are the one
+progress display of a long loop: tqdm's bar on a terminal (and in a notebook where asked);
+elsewhere no bar redraws but a stage line every :data:`LINE_EVERY_S` seconds (and at the end)
+with the count and the elapsed time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import sys
 import time
 
-__all__ = ["stage", "stages_wanted", "progress_bar", "elapsed", "LINE_EVERY_S"]
+__all__ = ["stage", "stages_wanted", "progress_bar", "track", "elapsed", "LINE_EVERY_S"]
 
 LINE_EVERY_S = 10.0  # seconds between a piped progress bar's lines
 
@@ -96,14 +97,29 @@ class _LineBar:
 
 
 def progress_bar(command: str, total: int, *, desc: str | None = None, unit: str = "it", initial: int = 0,
-                 progress: bool = True):
-    """A progress display with tqdm's ``update`` / ``set_postfix`` / ``close``: tqdm's bar on a terminal
-    or in a notebook, stage lines elsewhere (see the module docstring); nothing when not ``progress``."""
-    if _in_notebook() or sys.stderr.isatty():
+                 progress: bool | None = True):
+    """A progress display with tqdm's ``update`` / ``set_postfix`` / ``close``: tqdm's bar on a terminal or
+    in a notebook, stage lines elsewhere (see the module docstring). ``progress``: False hides it; None
+    shows it on a terminal or a log but not in a notebook."""
+    notebook = _in_notebook()
+    shown = (not notebook) if progress is None else bool(progress)
+    if notebook or sys.stderr.isatty():
         from tqdm.auto import tqdm
 
         quiet = os.environ.get("OMNI_BENCH_PROGRESS") == "0" or os.environ.get("RANK", "0") != "0"
-        return tqdm(total=total, initial=initial, desc=desc or command, unit=unit, disable=not progress or quiet)
-    bar = _LineBar(command, total, unit, progress)
+        return tqdm(total=total, initial=initial, desc=desc or command, unit=unit, disable=not shown or quiet)
+    bar = _LineBar(command, total, unit, shown)
     bar.n = initial
     return bar
+
+
+def track(iterable, command: str, *, total: int | None = None, unit: str = "it", progress: bool | None = None):
+    """``iterable``, shown as :func:`progress_bar` shows a loop (``progress`` as there)."""
+    total = len(iterable) if total is None and hasattr(iterable, "__len__") else total
+    bar = progress_bar(command, total or 0, unit=unit, progress=progress)
+    try:
+        for value in iterable:
+            yield value
+            bar.update(1)
+    finally:
+        bar.close()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import VideoInfo, probe, read_frames
 from omni_bench.core.problems import Problem, no_audio_error
 from omni_bench.core.processor import load_processor, resolve_profile
+from omni_bench.core.stages import track
 from omni_bench.data.content import check_content, check_silence, check_tracks
 from omni_bench.data.records import resolve_media
 from omni_bench.data.samples import Sample, build_sample, media_tags, turns_of
@@ -303,16 +303,13 @@ def _cap_notes(info, settings: LayoutSettings, processor) -> list[str]:
 
 def validate(records: Sequence, *, media_root: str | os.PathLike = ".", settings: LayoutSettings | None = None,
              processor=None, max_total_tokens: int | None = None, progress: bool | None = None) -> ValidationReport:
-    """Check every record through one :class:`Gate`; never stops at a bad one. ``progress``: tqdm bar on
-    stderr (None: when a TTY). ``max_total_tokens`` None: the model's context (:func:`context_limit`).
+    """Check every record through one :class:`Gate`; never stops at a bad one. ``progress``: a bar on a terminal,
+    stage lines in a log (:func:`omni_bench.core.stages.track`; None: not in a notebook). ``max_total_tokens``
+    None: the model's context (:func:`context_limit`).
     """
-    from tqdm.auto import tqdm
-
     gate = Gate(media_root=media_root, settings=settings, processor=processor, max_total_tokens=max_total_tokens)
     problems, truncated, notes = [], [], []
-    bar = tqdm(records, desc="validate", unit="record", file=sys.stderr,
-               disable=(not sys.stderr.isatty()) if progress is None else not progress)
-    for record in bar:
+    for record in track(records, "validate", unit="records", progress=progress):
         try:
             checked = gate.check(record)
             notes.extend((record.id, line) for line in checked.notes)  # a record that fails has its problem only

@@ -45,6 +45,7 @@ from omni_bench.core.media import VIDEO_SUFFIXES, VideoInfo, probe
 from omni_bench.core.numbers import FIELD_BOUNDS, check_number
 from omni_bench.core.problems import NO_AUDIO, Problem
 from omni_bench.core.processor import resolve_profile
+from omni_bench.core.stages import track
 from omni_bench.core.tokens import token_ids
 from omni_bench.families.base import Family
 from omni_bench.layout.budget_packing import dataset_packing, format_dataset_packing
@@ -437,15 +438,12 @@ def budget_dataset(items: Iterable, settings: LayoutSettings | None = None, *, p
     budgeted are returned in ``problems`` with their reason, never dropped:
     ``result.total`` equals the number of inputs after folders are expanded.
     """
-    from tqdm.auto import tqdm
-
     settings, r, processor = _resolve(settings, processor)
     items, skipped = _expand(items)
     found = []  # (input index, source, metadata as given, VideoInfo)
     problems: dict[int, Problem] = {}  # input index -> its problem
 
-    for k, item in enumerate(tqdm(items, desc="probing", unit="file", disable=(not progress) if progress is not None
-                                  else None)):
+    for k, item in enumerate(track(items, "budget", unit="files probed", progress=progress)):
         try:
             if isinstance(item, (str, os.PathLike)):
                 meta, source = probe(item), str(item)
