@@ -26,6 +26,7 @@ PAIRS = [
     {"prompt": "Where is the street market?", "chosen": " In the middle.", "rejected": " Nowhere."},
     {"prompt": "Who talks in the kitchen?", "chosen": " Two people.", "rejected": " A dog barking loudly."},
 ]
+TOLERANCE = 2e-5  # absolute: a reply's summed log-prob (~-100 in float32) is exact to ~1e-5, x beta
 KEYS = ("loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
         "logps/chosen", "logps/rejected")
 
@@ -129,8 +130,9 @@ def test_three_steps_equal_trl(tmp_path, omni_processor, settings):
     ours = _run_ours(tmp_path, omni_processor, trl_trainer.train_dataset, settings)
     assert len(trl_rows) == len(ours) == 3
     for step, (theirs, mine) in enumerate(zip(trl_rows, ours), start=1):
-        for key in KEYS:
-            assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), (step, key, mine[key], theirs[key])
+        for key in KEYS:  # float32 sums of ~15 log-probs of ~-12 each, in another order than trl's tiles
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=TOLERANCE), (step, key, mine[key],
+                                                                                    theirs[key])
     assert ours[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # step 1: the policy is the reference
     assert ours[-1]["rewards/margins"] != pytest.approx(0.0, abs=1e-6)  # and then it is not: the test can fail
     if settings.loss_type == "sigmoid":
