@@ -148,3 +148,22 @@ def test_a_pair_is_never_truncated(tmp_path, omni_processor):
 
     small = Gate(media_root=CLIPS, settings=SETTINGS, processor=omni_processor, max_total_tokens=budget)
     assert [p.reason for p in check_pairs([pair], small)] == ["over-budget"] and check_pairs([pair], gate) == []
+
+
+def test_openai_layout_and_dataset_info_columns(tmp_path):
+    openai = [{"messages": [{"role": "user", "content": ASK}],
+               "chosen": {"role": "assistant", "content": "From 40 to 60."},
+               "rejected": {"role": "assistant", "content": "From 10 to 20."}, "videos": ["street_market.mkv"]}]
+    renamed = [{"dialog": [{"who": "q", "text": ASK}], "better": "From 40 to 60.", "worse": "From 10 to 20.",
+                "clips": ["street_market.mkv"]}]
+    info = {"mine": {"file_name": "renamed.json", "formatting": "sharegpt", "ranking": True,
+                     "columns": {"messages": "dialog", "chosen": "better", "rejected": "worse", "videos": "clips"},
+                     "tags": {"role_tag": "who", "content_tag": "text", "user_tag": "q", "assistant_tag": "a"}}}
+    (tmp_path / "openai.json").write_text(json.dumps(openai))
+    (tmp_path / "renamed.json").write_text(json.dumps(renamed))
+    (tmp_path / "dataset_info.json").write_text(json.dumps(info))
+    for name in ("openai.json", "renamed.json"):
+        pairs, problems = read_pairs(tmp_path / name, CLIPS, check_media=False)
+        assert problems == [] and [(p.prompt, p.chosen, p.rejected, p.extra) for p in pairs] == [
+            ((("human", ASK),), "From 40 to 60.", "From 10 to 20.", {})], name
+        assert pairs[0].videos == (str(CLIPS / "street_market.mkv"),)

@@ -98,16 +98,19 @@ class PreferencePair:
         return out if reply is not None else out[:-1]
 
 
-def is_preference_data(data) -> bool:
-    """Whether a parsed file holds preference records (``chosen`` / ``rejected`` / ``rejected_response``)."""
+def is_preference_data(data, layout: Layout = SHAREGPT) -> bool:
+    """Whether a parsed file holds preference records (``chosen`` / ``rejected`` / ``rejected_response``, or the
+    columns ``layout`` names for them)."""
     records = [r for r in data if isinstance(r, Mapping)] if isinstance(data, list) else []
-    return bool(records) and any(("chosen" in r and "rejected" in r) or "rejected_response" in r for r in records)
+    return any((layout.chosen in r and layout.rejected in r) or "rejected_response" in r for r in records)
 
 
 def is_preference_file(path) -> bool:
-    """Whether a JSON / JSON Lines file holds preference records (False for one that does not parse)."""
+    """Whether a JSON / JSON Lines file holds preference records, by its ``dataset_info.json`` columns where one
+    names it (False for a file that does not parse)."""
     try:
-        return is_preference_data(_read_json(path))
+        data = _read_json(path)
+        return is_preference_data(data, _form(data, path)[1])
     except OmniBenchError:
         return False
 
@@ -116,7 +119,7 @@ def _form(data, source) -> tuple[str, Layout]:
     given = layout_of_dataset_info(source) if isinstance(source, (str, os.PathLike)) else None
     if given is not None:
         return given
-    records = [r for r in data if isinstance(r, Mapping)]
+    records = [r for r in data if isinstance(r, Mapping)] if isinstance(data, list) else []
     if any("rejected_response" in r for r in records):
         return "ms-swift", _SWIFT
     if any("messages" in r for r in records):
@@ -191,7 +194,7 @@ def read_pairs(path, media_root: str | os.PathLike | None = None, *, settings: L
     preference records: OmniBenchError.
     """
     data = _read_json(path)
-    if not isinstance(data, list) or not is_preference_data(data):
+    if not isinstance(data, list) or not is_preference_data(data, _form(data, path)[1]):
         raise OmniBenchError(f"{path}: not a preference file (a JSON list of records with chosen and rejected, or "
                              f"ms-swift's rejected_response); forms read: {'; '.join(PREFERENCE_FORMATS.values())}",
                              source=str(path), reason="bad-format")

@@ -24,7 +24,7 @@ import numpy as np
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
-from omni_bench.data.preference import is_preference_data
+from omni_bench.data.preference import is_preference_file
 from omni_bench.data.records import _read_json
 from omni_bench.data.settings import DataSettings
 from omni_bench.data.validation import Gate
@@ -95,7 +95,7 @@ def budget_training_file(path, settings: LayoutSettings | None = None, *, media_
     data = path if isinstance(path, DataSettings) else DataSettings(data=str(path), data_format=data_format,
                                                                      task=task, media_root=media_root)
     path = data.data
-    if is_preference_data(_read_json(path)):
+    if is_preference_file(path):
         raise OmniBenchError(f"{path}: preference pairs are budgeted by omni-bench validate {path} (both sides of "
                              "every pair against --max-total-tokens); budget takes SFT training files",
                              source=str(path), reason="bad-format")
