@@ -34,8 +34,10 @@ once), ``ld_alpha``, ``use_weighting`` (WPO), the batch-sorting ``aot`` losses, 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +47,14 @@ from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.data.preference import read_pairs
 from omni_bench.training.config import PreferenceSettings
+from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, sequence_logprobs
+from omni_bench.training.preference_batch import (
+    PreferenceCollator,
+    PreferenceDataset,
+    encode_media,
+    model_parts,
+    pair_hidden_states,
+)
 
 __all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "preference_data",
            "PairLogps", "pair_logprobs",
@@ -119,9 +129,7 @@ def _split(logps: torch.Tensor, tokens: torch.Tensor) -> PairLogps:
 
 
 def _towers_frozen(model) -> bool:
-    from omni_bench.training.preference_batch import _inner
-
-    _, inner = _inner(model)
+    _, inner = model_parts(model)
     towers = [getattr(inner, name, None) for name in ("visual", "audio_tower")]
     return not any(p.requires_grad for tower in towers if tower is not None for p in tower.parameters())
 
@@ -130,9 +138,7 @@ def _towers_frozen(model) -> bool:
 def _as_forward(model, compute):
     """While it lasts, calling ``model`` (through its peft / DDP wrappers) runs ``compute()``: DDP then
     sees a forward and prepares its gradient reduction as for any step."""
-    from omni_bench.training.preference_batch import _inner
-
-    base, _ = _inner(model)
+    base, _ = model_parts(model)
     previous = base.__dict__.get("forward")
     base.forward = lambda *args, **kwargs: compute()
     try:
@@ -150,10 +156,7 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
     ``encodings``: tower outputs from an earlier pass to reuse (None: encoded here, once per pair,
     without a graph while the towers are frozen). ``shared=False``: the duplicated path.
     """
-    from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, sequence_logprobs
-    from omni_bench.training.preference_batch import _inner, encode_media, pair_hidden_states
-
-    base, _ = _inner(model)
+    base, _ = model_parts(model)
     has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
     if shared and has_media and encodings is None:
         with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
@@ -173,12 +176,10 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
 def reference_policy(model):
     """The reference while it lasts: the ``"ref"`` adapter (a frozen copy of ``--init-adapter``) if the
     model holds one, else the model with its adapter disabled (the base)."""
-    from omni_bench.training.preference_batch import _inner
-
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
     if not hasattr(model, "peft_config"):
-        raise OmniBenchError(f"{type(_inner(model)[0]).__name__}: DPO here trains a LoRA adapter; the reference "
+        raise OmniBenchError(f"{type(model_parts(model)[0]).__name__}: DPO here trains a LoRA adapter; the reference "
                              "is the model without it (full fine-tuning is left out)", reason="unsupported-model")
     if REFERENCE_ADAPTER in model.peft_config:
         previous = model.active_adapter
@@ -237,9 +238,6 @@ def reference_table(model, dataset, collator, path) -> dict:
     """The reference's summed log-probs of every pair of ``dataset``: ``{"chosen": [...], "rejected": [...]}``
     in dataset order, read from ``path`` when a run already wrote it for this many pairs (a resumed run),
     else computed one pair at a time (no graph) and written there."""
-    import json
-    from pathlib import Path
-
     path = Path(path)
     if path.is_file():
         table = json.loads(path.read_text(encoding="utf-8"))
@@ -276,8 +274,6 @@ def disable_dropout(model) -> None:
 def preference_data(config, data_path):
     """``(PreferenceDataset, PreferenceCollator)`` of a run's pair file: the pairs through the record gate
     (:func:`omni_bench.data.preference.read_pairs`), every bad or over-budget pair in ``dataset.dropped``."""
-    from omni_bench.training.preference_batch import PreferenceCollator, PreferenceDataset
-
     if config.packing or config.pack_dataset:
         raise OmniBenchError("--method dpo keeps each pair's two rows side by side: --packing and --pack-dataset "
                              "are for --method sft", reason="bad-settings")
@@ -342,9 +338,6 @@ def make_dpo_trainer_class(base):
         def _reference_table(self) -> dict:
             """Every pair's reference log-probs, computed by each process (no collective) and written by
             the main one into the run folder, or read back from it when resuming."""
-            import json
-            from pathlib import Path
-
             path = Path(self.args.output_dir) / REF_LOGPS_FILE
             table = reference_table(self.accelerator.unwrap_model(self.model), self.train_dataset,
                                     self.data_collator, path)

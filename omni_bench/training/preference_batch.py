@@ -43,12 +43,12 @@ from torch.utils.data import Dataset
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
 from omni_bench.core.tokens import token_ids
+from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 from omni_bench.data.samples import build_sample
 from omni_bench.layout.labels import IGNORE_INDEX, assistant_spans
 
-__all__ = ["PreferenceDataset", "PreferenceCollator", "splice_reply",
-           "last_reply_labels", "MediaEncodings", "encode_media", "pair_model_inputs", "pair_hidden_states",
-           "PER_VIDEO_KEYS"]
+__all__ = ["PreferenceDataset", "PreferenceCollator", "splice_reply", "last_reply_labels", "model_parts",
+           "MediaEncodings", "encode_media", "pair_model_inputs", "pair_hidden_states", "PER_VIDEO_KEYS"]
 
 # Keys that hold one entry per video / audio: repeated for each row that shows it (the rope reads them).
 PER_VIDEO_KEYS = ("video_grid_thw", "video_second_per_grid", "second_per_grid_ts", "feature_attention_mask")
@@ -112,7 +112,6 @@ class PreferenceDataset(Dataset):
     """
 
     def __init__(self, pairs: Sequence, *, settings=None, processor=None, max_total_tokens: int | None = None):
-        from omni_bench.data.dataset import OmniSFTDataset
         # each chosen record under its position as id, to find its pair again after the planning
         records = [replace(pair.record("chosen"), id=str(position)) for position, pair in enumerate(pairs)]
         # the pairs' media are resolved already (read_pairs); no budget here: a pair is whole or dropped
@@ -190,8 +189,6 @@ class PreferenceCollator:
     """
 
     def __init__(self, processor, settings=None):
-        from omni_bench.data.dataset import OmniCollator
-
         self.collator = OmniCollator(processor, settings=settings)
 
     def __call__(self, items: Sequence[dict]) -> dict:
@@ -246,8 +243,9 @@ class MediaEncodings:
     audios: int = 0  # audios the audio tower encoded
 
 
-def _inner(model):
-    """The multimodal (or text) model under the LM head, a peft / DDP wrapper looked through."""
+def model_parts(model):
+    """``(transformers model, the multimodal or text model under its LM head)``, a peft / DDP wrapper
+    looked through."""
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -265,7 +263,7 @@ def _split_patches(pixels: torch.Tensor, grid: torch.Tensor) -> list[torch.Tenso
 
 def encode_media(model, batch: dict) -> MediaEncodings:
     """Run the frozen towers once on the batch's unique media and repeat the outputs for its rows."""
-    _, inner = _inner(model)
+    _, inner = model_parts(model)
     order = _order(batch)
     found = MediaEncodings()
     if batch.get("pixel_values_videos") is not None:
@@ -333,7 +331,7 @@ def pair_hidden_states(model, batch: dict, *, encodings: MediaEncodings | None =
     ``shared`` (default): the media features of :func:`encode_media` (computed here when not given)
     placed in both rows of each pair; ``shared=False``: the duplicated path, the towers run per row.
     """
-    _, inner = _inner(model)
+    _, inner = model_parts(model)
     inputs = pair_model_inputs(batch, shared=shared)
     has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
     if not shared or not has_media:
