@@ -354,3 +354,13 @@ def test_visit_orders_without_an_interpreter_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(dense.sys, "executable", "/nonexistent/python")
     with pytest.raises(OmniBenchError, match="could not run /nonexistent/python to find LongVALE's video order"):
         visit_orders(["only-in-this-test"], ["only-in-this-test"])
+
+
+@pytest.mark.slow
+@needs_java
+def test_identical_in_fresh_processes_with_other_hash_seeds(tmp_path):
+    from longvale_reference import ours_dense, write_case
+
+    ann_path, log_path = write_case(tmp_path, seed=5, videos=5)  # gaps, repeats, out-of-order events
+    first, second = (ours_dense(log_path, ann_path, hash_seed=seed) for seed in (1, 2))
+    assert first == second and len(first["METEOR"]["0.3"]) == 5
