@@ -94,3 +94,17 @@ def test_prepare_and_process_equal_inspect(omni_processor):
     out = road.process(conversation(SETTINGS), media, omni_processor)
     layout = inspect(str(CLIPS / "kitchen_talk.mkv"), SETTINGS, processor=omni_processor)
     assert out["input_ids"][0].tolist() == list(layout.input_ids)
+
+
+def test_the_inspect_command_probes_the_clip_once(counted, monkeypatch, capsys, omni_processor):
+    from omni_bench.cli import inspect as cli_inspect
+    from omni_bench.cli import main
+
+    probes = []
+    for module in (cli_inspect, road):
+        real = module.probe
+        monkeypatch.setattr(module, "probe", lambda path, real=real: probes.append(path) or real(path))
+    assert main(["inspect", str(CLIPS / "kitchen_talk.mkv"), "--frames", "4", "--resize", "56x56", "--json"]) == 0
+    # (its alignment report plans candidate fixes, other fps values, from metadata: more samplings, no decode)
+    assert len(probes) == 1 and counted["read_frames"] == 1 and counted["read_audio"] == 1
+    assert '"input_ids"' in capsys.readouterr().out

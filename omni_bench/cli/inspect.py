@@ -33,14 +33,16 @@ def add_report_flags(p) -> None:
 def run(args) -> int:
     settings = settings_from_args(args)
     reports = report_targets(args)  # a bad --html / --markdown path is refused before any decoding
-    layout = inspect(args.clip, settings, processor=_staged_processor(args.clip, settings))
+    info, processor = _staged_processor(args.clip, settings)
+    layout = inspect(info, settings, processor=processor)  # the clip probed once
     print_layout(layout, args.json)
     write_reports(layout, reports)
     return 0
 
 
 def _staged_processor(clip: str, settings):
-    """Load the processor with stage lines on stderr (stdout stays the report): what is being done, in order."""
+    """(the clip's VideoInfo, the processor), with stage lines on stderr (stdout stays the report): what is being
+    done, in order."""
     import time
 
     info = probe(clip)  # a missing or unreadable clip is refused before the slow part
@@ -51,7 +53,7 @@ def _staged_processor(clip: str, settings):
     processor = load_processor(settings.profile)
     stage("inspect", f"processor ready in {time.perf_counter() - began:.1f} s; decoding the sampled frames and "
                      "the audio, running the processor...")
-    return processor
+    return info, processor
 
 
 def report_targets(args) -> list[tuple[str, str]]:

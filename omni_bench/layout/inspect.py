@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from omni_bench.core.media import VideoInfo
 from omni_bench.core.processor import load_processor
 from omni_bench.layout.cost import check_cost
 from omni_bench.layout.plan import template_ids
@@ -30,10 +31,12 @@ from omni_bench.layout.token_layout import TokenLayout, with_audio_track
 __all__ = ["inspect"]
 
 
-def inspect(media: str, settings: LayoutSettings | None = None, *, processor=None, **changes) -> TokenLayout:
+def inspect(media: str | VideoInfo, settings: LayoutSettings | None = None, *, processor=None,
+            **changes) -> TokenLayout:
     """Run the real processor on a clip and return the :class:`TokenLayout` it produced.
 
-    ``inspect("data/clips/street_market.mkv", frames=16)`` - settings can be given as a
+    ``inspect("data/clips/street_market.mkv", frames=16)`` - ``media``: a path, or its
+    :class:`VideoInfo` when it was probed already; settings can be given as a
     :class:`LayoutSettings` or as keyword changes to the defaults. Raises
     :class:`OmniBenchError` for a missing, unreadable or truncated file, for a video
     without audio when audio is asked for, and for a sample beyond the model's context
