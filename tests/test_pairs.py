@@ -15,7 +15,7 @@ import pytest
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.data.preference import read_pairs
 from omni_bench.eval.log import load_eval_annotations
-from omni_bench.eval.pairs import PairsConfig, answer_iou, build_pairs, offline_pairs
+from omni_bench.eval.pairs import PairsConfig, answer_iou, build_pairs, offline_pairs, reply_scores, well_formed
 from omni_bench.eval.prompts import make_queries
 from omni_bench.eval.score import score
 
@@ -90,6 +90,18 @@ def test_validate_passes_the_written_file(tmp_path):
     assert report["valid"] == report["total"] > 9 and report["problems"] == []
 
 
+def test_strict_format_scores_a_malformed_grounding_reply_0():
+    """LongVALE's parser reads "From 00 to 999999." as 00-99; as a chosen reply it would teach a malformed
+    answer, so on-policy scoring gives it 0 unless --no-strict-format."""
+    annotations = load_eval_annotations(str(DATA))
+    query = make_queries(annotations, "grounding", "training")[2]  # street_market's last event, 70-100 %
+    replies = ["From 70 to 99.", "From 70 to 999999.", "From 70 to 99 to 99.", "no span"]
+    assert [well_formed(r) for r in replies] == [True, False, False, False]
+    lenient = reply_scores("grounding", "iou", query, replies, annotations)
+    assert lenient == [answer_iou(r, [5.6, 8.0], 8.0) for r in replies] == [0.97, 0.97, 0.97, 0.0]
+    assert reply_scores("grounding", "iou", query, replies, annotations, strict_format=True) == [0.97, 0, 0, 0]
+
+
 @pytest.mark.parametrize("fields, words", [
     ({"task": "seg_captioning"}, "offline pairs are built for --task grounding only"),
     ({"source": "on-policy"}, "on-policy pairs sample a model"),
@@ -129,9 +141,10 @@ def test_on_policy_pairs_from_an_sft_run_keep_the_margin(tmp_path):
     for pair in result["pairs"]:
         stamps = annotations[pair["video_id"]]["timestamps"][pair["sentence_id"]]
         duration = annotations[pair["video_id"]]["duration"]
-        assert pair["chosen_score"] == answer_iou(pair["chosen"], stamps, duration)
-        assert pair["rejected_score"] == answer_iou(pair["rejected"], stamps, duration)
-        assert pair["chosen_score"] >= pair["rejected_score"] + 0.3
+        for side in ("chosen", "rejected"):  # the scorer's IoU; a malformed reply scores 0 (the format reward)
+            reply = pair[side]
+            assert pair[f"{side}_score"] == (answer_iou(reply, stamps, duration) if well_formed(reply) else 0.0)
+        assert well_formed(pair["chosen"]) and pair["chosen_score"] >= pair["rejected_score"] + 0.3
     written = json.loads((tmp_path / "p.json").read_text())
     assert [(r["chosen"]["value"], r["rejected_iou"]) for r in written] == \
         [(p["chosen"], p["rejected_score"]) for p in result["pairs"]]

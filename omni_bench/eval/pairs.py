@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,10 +53,12 @@ from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
 from omni_bench.eval.run import EvalConfig, _generate, _load_model, _prompt_item, _records, _settings
 
 __all__ = ["PairsConfig", "ScoredPair", "PairsRun", "build_pairs", "answer_iou", "reply_scores", "offline_pairs",
-           "PAIR_SOURCES", "WRONG_SPANS", "METRICS"]
+           "well_formed", "PAIR_SOURCES", "WRONG_SPANS", "METRICS"]
 
 PAIR_SOURCES = ("auto", "offline", "on-policy")  # auto: on-policy when a model is given, else offline
 WRONG_SPANS = ("shifted", "other", "whole")  # the offline rejected replies
+# The grounding answer form of the training records ("From 00 to 30."): two-digit relative times.
+_REPLY_FORM = re.compile(re.escape(GROUNDING_REPLY).replace(r"\{start\}", r"\d\d").replace(r"\{end\}", r"\d\d"))
 METRICS = {"grounding": ("iou",), "captioning": ("METEOR", "CIDEr", "soda_c"),
            "seg_captioning": ("METEOR", "CIDEr")}  # what scores a reply, per task (the first: the default)
 
@@ -81,7 +84,7 @@ class PairsConfig:
     adapter: str | None = None  # --adapter RUN_DIR: a training run: its base model, adapter and sampling
     seed: int = 0  # --seed: the sampling seed (and the tiny model's init seed with --tiny)
     num_generations: int = 8  # --num-generations K: replies sampled per question (trl's name)
-    temperature: float = 1.0  # --temperature X: sampling temperature of the on-policy replies
+    temperature: float = 0.5  # --temperature X: sampling temperature of the on-policy replies
     top_p: float = 1.0  # --top-p X: nucleus sampling of the on-policy replies (1: off)
     max_new_tokens: int = 16  # --max-new-tokens N: reply length ("From 00 to 30." is 9 tokens)
     batch_size: int = 4  # --batch-size N: questions per generate call (each asked K times)
@@ -89,6 +92,9 @@ class PairsConfig:
         # soda_c (dense captions); None: the task's first
     min_margin: float = 0.3  # --min-margin X: a pair is kept when the chosen score beats the rejected by >= X
     parse: str = "longvale"  # --parse: longvale | lenient (how replies are read, as eval score reads them)
+    strict_format: bool = True  # --no-strict-format: score sampled grounding replies as eval score does; by default
+        # a reply that is not exactly the answer form ("From 00 to 30.") scores 0 (a format reward, as R1-style
+        # grounding recipes add one), so a chosen reply never teaches a malformed answer
     progress: bool = True  # --no-progress hides the stage lines
     sampling: Mapping | None = None  # frame sampling / size fields of eval run (frames, resize, use_audio, ...);
         # None: the run's, or the defaults
@@ -273,11 +279,21 @@ def offline_pairs(annotations: Mapping[str, Mapping], queries: Sequence[Query], 
     return pairs, skipped
 
 
+def well_formed(reply: str) -> bool:
+    """Whether a grounding reply is exactly the answer form the training records use.
+
+    >>> well_formed("From 00 to 30."), well_formed("From 00 to 30 to 70."), well_formed("From 40 to 999999.")
+    (True, False, False)
+    """
+    return _REPLY_FORM.fullmatch(reply.strip()) is not None
+
+
 def reply_scores(task: str, metric: str, query: Query, replies: Sequence[str], annotations: Mapping,
-                 parse: str = "longvale") -> list[float]:
+                 parse: str = "longvale", strict_format: bool = False) -> list[float]:
     """Each reply's score against the question's truth, by the project's scorers.
 
-    grounding: LongVALE's IoU (:func:`answer_iou`); seg_captioning: METEOR or CIDEr-D of the reply
+    grounding: LongVALE's IoU (:func:`answer_iou`), 0 for a reply that is not :func:`well_formed`
+    when ``strict_format``; seg_captioning: METEOR or CIDEr-D of the reply
     against the event's caption (PTB-tokenized, as ``eval score`` scores captions; CIDEr's document
     frequencies from these K references); captioning: the reply's dense-captioning ``METEOR``,
     ``CIDEr`` or ``soda_c`` for its video (:func:`omni_bench.eval.dense.dense_scores`).
@@ -285,7 +301,8 @@ def reply_scores(task: str, metric: str, query: Query, replies: Sequence[str], a
     video = annotations[query.video_id]
     if task == "grounding":
         stamps = video["timestamps"][query.sentence_id]
-        return [answer_iou(reply, stamps, video["duration"], parse) for reply in replies]
+        return [answer_iou(reply, stamps, video["duration"], parse) if well_formed(reply) or not strict_format else 0.0
+                for reply in replies]
     if task == "seg_captioning":
         hyps = ptb_tokenize({k: [reply] for k, reply in enumerate(replies)})
         refs = ptb_tokenize({k: [video["sentences"][query.sentence_id]] for k in range(len(replies))})
@@ -323,7 +340,8 @@ def _sampled_pairs(config: PairsConfig, annotations: Mapping, queries: list[Quer
         replies = _generate(model, processor, settings, items, config.max_new_tokens, **sampling)
         for n, i in enumerate(indices):
             query, mine = by_id[dataset.planned[i].record.id], replies[n * k:(n + 1) * k]
-            scores = reply_scores(config.task, config.scored_by, query, mine, annotations, config.parse)
+            scores = reply_scores(config.task, config.scored_by, query, mine, annotations, config.parse,
+                                  config.strict_format)
             best, worst = max(range(k), key=scores.__getitem__), min(range(k), key=scores.__getitem__)
             where = f"{query.video_id}#{query.sentence_id}" if query.sentence_id is not None else query.video_id
             if scores[best] - scores[worst] < config.min_margin or mine[best] == mine[worst]:
