@@ -20,11 +20,13 @@ from omni_bench.core.numbers import check_fields
 from omni_bench.data.settings import DataSettings
 from omni_bench.layout.settings import LayoutSettings
 
-__all__ = ["TrainConfig", "PreferenceSettings", "LOSS_TYPES", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE",
+__all__ = ["TrainConfig", "PreferenceSettings", "GRPOSettings", "GRPO_LOSS_TYPES", "SCALE_REWARDS",
+           "LOSS_TYPES", "METHODS", "DEFAULT_LORA_TARGETS", "CONFIG_FILE",
            "ADAPTER_DIR", "RESUMABLE_CHANGES"]
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-METHODS = ("sft", "dpo")  # --method values: supervised fine-tuning, direct preference optimisation
+METHODS = ("sft", "dpo", "grpo")  # --method values: supervised fine-tuning, direct preference optimisation,
+# group relative policy optimisation (training/grpo.py)
 _DTYPES = ("auto", "float32", "bfloat16")
 _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 LOSS_BACKENDS = ("auto", "chunked", "liger", "naive")  # training.loss.BACKENDS; here, checked without torch
@@ -69,6 +71,62 @@ class PreferenceSettings:
             bad("--loss-type exo_pair needs --label-smoothing > 0 (e.g. 1e-3, trl's advice)")
 
 
+GRPO_LOSS_TYPES = ("grpo", "dapo", "dr_grpo")  # trl 1.16 GRPOConfig.loss_type values omni_bench computes
+SCALE_REWARDS = ("group", "batch", "none")  # trl 1.16 GRPOConfig.scale_rewards
+
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    """``--method grpo``'s knobs: trl 1.16 ``GRPOConfig``'s names, meanings and defaults (training/grpo.py).
+
+    trl's ``beta`` and ``loss_type`` are ``grpo_beta`` and ``grpo_loss_type`` here: the DPO part holds
+    ``beta`` and ``loss_type`` (one flat namespace of flags)."""
+
+    num_generations: int = 8  # --num-generations: trl's num_generations (G), completions sampled per prompt
+    temperature: float = 1.0  # --temperature: trl's temperature, sampling and the log-probs' logits divided by it
+    top_p: float = 1.0  # --top-p: trl's top_p, nucleus sampling (1: off)
+    max_completion_length: int = 512  # --max-completion-length: trl's max_completion_length, tokens per completion
+    grpo_beta: float = 0.0  # --grpo-beta: trl's GRPOConfig.beta, the KL coefficient (0: no reference pass)
+    epsilon: float = 0.2  # --epsilon: trl's epsilon, the lower clipping bound of the ratio (1 - epsilon)
+    epsilon_high: float | None = None  # --epsilon-high: trl's epsilon_high, the upper bound (None: epsilon)
+    grpo_loss_type: str = "dapo"  # --grpo-loss-type: trl's GRPOConfig.loss_type: grpo | dapo | dr_grpo
+    scale_rewards: str = "group"  # --scale-rewards: trl's scale_rewards: group | batch | none
+    mask_truncated_completions: bool = False  # --mask-truncated-completions: trl's name: completions cut at
+        # --max-completion-length are left out of the loss
+    reward_funcs: tuple[str, ...] = ("grounding_iou",)  # --reward-funcs a,b: reward names (training/grpo.py
+        # REWARDS, or module:function)
+
+    def __post_init__(self):
+        def bad(message: str):
+            raise OmniBenchError(message, reason="bad-settings")
+
+        if isinstance(self.reward_funcs, str):  # --reward-funcs a,b given as a keyword
+            names = tuple(n.strip() for n in self.reward_funcs.split(",") if n.strip())
+            object.__setattr__(self, "reward_funcs", names)
+        if self.grpo_loss_type not in GRPO_LOSS_TYPES:
+            bad(f"--grpo-loss-type must be one of {', '.join(GRPO_LOSS_TYPES)}, got {self.grpo_loss_type!r}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            bad(f"--scale-rewards must be one of {', '.join(SCALE_REWARDS)}, got {self.scale_rewards!r}")
+        if not (isinstance(self.num_generations, int) and self.num_generations >= 2):
+            bad(f"--num-generations must be a whole number >= 2 (a group's advantages compare its completions), "
+                f"got {self.num_generations!r}")
+        if not (isinstance(self.max_completion_length, int) and self.max_completion_length >= 1):
+            bad(f"--max-completion-length must be a whole number >= 1, got {self.max_completion_length!r}")
+        for name, low in (("temperature", 0.0), ("epsilon", 0.0), ("grpo_beta", -1.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and low < value < float("inf")):
+                bad(f"--{name.replace('_', '-')} must be a finite number > {max(low, 0):g}, got {value!r}")
+        if self.grpo_beta < 0:
+            bad(f"--grpo-beta must be >= 0, got {self.grpo_beta!r}")
+        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
+            bad(f"--top-p must be in (0, 1], got {self.top_p!r}")
+        high = self.epsilon_high
+        if high is not None and not (isinstance(high, (int, float)) and 0 < high < float("inf")):
+            bad(f"--epsilon-high must be a number > 0, got {self.epsilon_high!r}")
+        if not self.reward_funcs:
+            bad("--reward-funcs names at least one reward")
+
+
 @composed
 @dataclass(frozen=True)
 class TrainConfig:
@@ -90,6 +148,7 @@ class TrainConfig:
     init_adapter: str | None = None  # --init-adapter DIR: a trained LoRA adapter to start from (a run's adapter/
         # folder); used by preference tuning, refused with --method sft
     preference: PreferenceSettings = field(default_factory=PreferenceSettings)  # --method dpo's knobs
+    grpo: GRPOSettings = field(default_factory=GRPOSettings)  # --method grpo's knobs
     # the records, and how each sample is laid out (their flags and help come from the parts)
     dataset: DataSettings = field(default_factory=DataSettings)
     layout: LayoutSettings = field(default_factory=LayoutSettings,
@@ -195,7 +254,7 @@ class TrainConfig:
                 values = {**values.pop(name), **values}
         if values.get("resize") is not None:
             values["resize"] = tuple(values["resize"])
-        for key in ("lora_targets", "train_modules"):
+        for key in ("lora_targets", "train_modules", "reward_funcs"):
             if values.get(key) is not None:
                 names = values[key]
                 values[key] = tuple((names.split(",") if names else ()) if isinstance(names, str) else names)

@@ -73,6 +73,7 @@ class RunResult:
     world_size: int = 1  # processes that trained
     parallelism: str = "single"  # how: "single", "ddp", "fsdp", "deepspeed-zero2" / "-zero3" (as run, not as asked)
     packing: dict | None = None  # --pack-dataset: the rows' report (PackedBatchSampler.report)
+    parity: dict | None = None  # --method grpo: the rollout = replay audit over the run (training/rollout.py)
     model: object = field(default=None, repr=False, compare=False)  # the trained peft model, in memory
 
     @property
@@ -91,7 +92,8 @@ class RunResult:
                 "resumed_from": None if self.resumed_from is None else str(self.resumed_from),
                 "trainable_parameters": self.trainable_parameters, "total_parameters": self.total_parameters,
                 "samples": self.samples, "dropped": [d.to_dict() for d in self.dropped],
-                "world_size": self.world_size, "parallelism": self.parallelism, "packing": self.packing}
+                "world_size": self.world_size, "parallelism": self.parallelism, "packing": self.packing,
+                **({} if self.parity is None else {"parity": self.parity})}
 
     def __str__(self) -> str:
         share = 100 * self.trainable_parameters / max(self.total_parameters, 1)
@@ -114,7 +116,7 @@ class RunResult:
                          f"{'-' if grad is None else format(grad, '.4f'):>10} {row['tokens']:>8} "
                          f"{row['label_tokens']:>7} {row['peak_mib']:>9.0f}")
         last = self.metrics[-1] if self.metrics else {}
-        if "rewards/accuracies" in last:  # --method dpo: trl's metrics of the last logged step
+        if "rewards/accuracies" in last or "reward" in last:  # --method dpo / grpo: trl's metrics of the last step
             lines.append("last step: " + ", ".join(f"{key} {last[key]:.4f}" for key in _METHOD_METRICS if key in last))
         lines.append(f"adapter: {self.adapter_dir}")
         if self.checkpoints:
@@ -263,7 +265,9 @@ def _check_loss_requires_grad(loss) -> None:
 
 # What a method logs beside the loss (--method dpo: training.dpo.DPO_METRICS, trl's names), in metrics.jsonl
 _METHOD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
-                   "logps/rejected")
+                   "logps/rejected", "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
+                   "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure", "degenerate_span",
+                   "parity/checked", "parity/position_ids_equal", "parity/max_logprob_diff")  # grpo: training.grpo
 
 
 def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: bool, listeners=()):
@@ -280,7 +284,8 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
                    "grad_norm": None if logs.get("grad_norm") is None else float(logs["grad_norm"]),
                    "tokens": trainer.window["tokens"], "label_tokens": trainer.window["label_tokens"],
                    "peak_mib": round(_peak_mib(), 1), "epoch": round(float(logs.get("epoch", state.epoch or 0)), 4)}
-            row.update({key: float(logs[key]) for key in _METHOD_METRICS if key in logs})  # --method dpo: trl's names
+            row.update({key: float(logs[key]) for key in logs  # --method dpo / grpo: trl's names
+                        if key in _METHOD_METRICS or (key.startswith("rewards/") and key.endswith("/mean"))})
             trainer.window.update(tokens=0, label_tokens=0)
             if is_main:
                 with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
@@ -401,7 +406,8 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
                      dropped=tuple(dataset.dropped), world_size=args.world_size,
-                     parallelism=parallelism_of(trainer), packing=packing, model=model)
+                     parallelism=parallelism_of(trainer), packing=packing, model=model,
+                     parity=getattr(trainer, "parity", None))
 
 
 def _data_path(config: TrainConfig) -> Path:
@@ -439,6 +445,10 @@ def _training_data(config: TrainConfig, data_path: Path):
         from omni_bench.training.dpo import preference_data
 
         return preference_data(config, data_path)
+    if config.method == "grpo":  # the records' prompts, G completions each (training/grpo.py)
+        from omni_bench.training.grpo import prompt_data
+
+        return prompt_data(config, data_path)
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 
     stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
@@ -468,6 +478,11 @@ def _make_trainer(model, args, dataset, collator, output_dir: Path, config: Trai
         from omni_bench.training.dpo import make_dpo_trainer_class
 
         trainer_class, extra = make_dpo_trainer_class(trainer_class), {"preference": config.preference}
+    if config.method == "grpo":  # rollout, rewards and trl's GRPO loss on the same Trainer (training/grpo.py)
+        from omni_bench.training.grpo import make_grpo_trainer_class
+
+        trainer_class, extra = make_grpo_trainer_class(trainer_class), {"grpo": config.grpo,
+                                                                         "processor": dataset.sft.processor}
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator, **extra)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

@@ -1,0 +1,302 @@
+"""Group relative policy optimisation (GRPO) on video and audio-in-video: ``omni-bench train --method grpo``.
+
+What it computes is trl 1.16's ``GRPOTrainer`` with one generation per step (``num_iterations=1``):
+for each prompt G completions are sampled (:mod:`omni_bench.training.rollout`: one tower pass and one
+prefill per group), scored by the rewards (:data:`REWARDS`, summed), turned into group-relative
+advantages (:func:`group_advantages`: ``reward - group mean``, divided by the group's / the batch's
+std + 1e-4 unless ``scale_rewards="none"``), and the loss is trl's clipped surrogate
+(:func:`grpo_loss`) for ``loss_type`` grpo / dapo / dr_grpo, plus ``beta x`` the k3 KL to the reference
+when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` beside it.
+
+* the reference (``--grpo-beta`` > 0) is DPO's (:func:`omni_bench.training.dpo.reference_policy`): the
+  frozen ``"ref"`` copy of an ``--init-adapter``, else the adapter disabled. ``beta`` 0 (trl's default):
+  no reference pass.
+* the old policy is the policy that sampled (one optimisation step per generation, trl's default), so
+  ``old_per_token_logps`` is the policy's own log-probs, detached: the ratio is 1 at the step.
+* metrics, trl's names: ``reward``, ``reward_std``, ``rewards/<name>/mean``, ``frac_reward_zero_std``,
+  ``completions/mean_length``, ``completions/clipped_ratio``, ``kl`` (beta > 0), ``clip_ratio``,
+  ``entropy``; and ``format_failure`` (no span parsed) and ``degenerate_span`` (a reversed, zero-length
+  or whole-video span) rates; ``parity/*`` the rollout = replay audit of the step.
+
+Left out: several prompts per micro-batch (--batch-size 1; use --grad-accum), ``num_iterations`` > 1,
+``importance_sampling_level="sequence"``, the other trl loss types (bnpo, cispo, sapo, luspo, vespo),
+vLLM, multi-process runs (the group's advantages are per process).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import defaultdict
+
+import torch
+
+from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.processor import load_processor
+from omni_bench.core.stages import stage
+from omni_bench.core.tokens import token_ids
+from omni_bench.eval.answers import parse_span
+from omni_bench.eval.grounding import predicted_fraction, span_iou
+from omni_bench.training.config import GRPOSettings
+from omni_bench.training.dpo import disable_dropout, reference_policy
+from omni_bench.training.preference_batch import last_reply_labels
+from omni_bench.training.rollout import banned_token_ids, replay, rollout
+
+__all__ = ["GRPO_METRICS", "REWARDS", "reward_function", "group_advantages", "grpo_loss", "PromptDataset",
+           "PromptCollator", "prompt_data", "make_grpo_trainer_class"]
+
+GRPO_METRICS = ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
+                "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure", "degenerate_span",
+                "parity/checked", "parity/position_ids_equal", "parity/max_logprob_diff")
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+def _span(completion: str, duration: float | None):
+    return predicted_fraction(parse_span(completion), duration or 1.0)
+
+
+def grounding_iou(completions, targets, durations) -> list[float]:
+    """LongVALE's grounding IoU of each completion against its target reply, with ``eval score``'s parser."""
+    return [0.0 if (true := _span(t, d)) is None else span_iou(_span(c, d), true)
+            for c, t, d in zip(completions, targets, durations)]
+
+
+def format_reward(completions, targets, durations) -> list[float]:
+    """1 when a span parses from the completion, else 0."""
+    return [float(_span(c, d) is not None) for c, d in zip(completions, durations)]
+
+
+REWARDS = {"grounding_iou": grounding_iou, "format": format_reward}
+
+
+def reward_function(name: str):
+    """A reward by name (:data:`REWARDS`) or ``module:function``; one line when it does not exist."""
+    if name in REWARDS:
+        return REWARDS[name]
+    module, _, function = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module), function) if function else None
+    except (ImportError, AttributeError):
+        pass
+    raise OmniBenchError(f"--reward-funcs: unknown reward {name!r} (known: {', '.join(REWARDS)}, or module:function)",
+                         reason="bad-settings")
+
+
+def _degenerate(completion: str, duration: float | None) -> bool:
+    span = _span(completion, duration)
+    return span is not None and (span[1] <= span[0] or (span[0] <= 0 and span[1] >= 1))
+
+
+# --------------------------------------------------------------------------- advantages and loss
+
+
+def group_advantages(rewards: torch.Tensor, num_generations: int, scale_rewards: str = "group"):
+    """trl's advantages of rewards [B x G] (groups contiguous): ``(advantages, std_rewards)``.
+
+    >>> advantages, std = group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5]), 2)
+    >>> [round(float(a), 3) for a in advantages], [round(float(s), 3) for s in std]
+    ([0.707, -0.707, 0.0, 0.0], [0.707, 0.707, 0.0, 0.0])
+    """
+    grouped = rewards.view(-1, num_generations)
+    mean = grouped.mean(1).repeat_interleave(num_generations)
+    if scale_rewards == "batch":
+        std = rewards.std().expand_as(rewards) if rewards.numel() > 1 else torch.zeros_like(rewards)
+    else:  # group, and none (its std only says which groups have none)
+        std = grouped.std(1).repeat_interleave(num_generations)
+    advantages = rewards - mean
+    if scale_rewards != "none":
+        advantages = advantages / (std + 1e-4)
+    return advantages, std
+
+
+def grpo_loss(per_token_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, settings: GRPOSettings, *,
+              old_per_token_logps: torch.Tensor | None = None, ref_per_token_logps: torch.Tensor | None = None,
+              num_items: float | None = None):
+    """trl 1.16's GRPO loss of one micro-batch and its statistics ``(loss, {"kl", "clip_ratio", ...})``.
+
+    ``per_token_logps`` / ``old_per_token_logps`` / ``ref_per_token_logps``: [N, C]; ``advantages``: [N];
+    ``mask``: [N, C] the completion tokens counted; ``num_items``: dapo's normaliser (the completion
+    tokens of the whole generation batch; default ``mask.sum()``).
+    """
+    old = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps
+    mask = mask.to(per_token_logps.dtype)
+    epsilon_high = settings.epsilon if settings.epsilon_high is None else settings.epsilon_high
+    coef_1 = torch.exp(per_token_logps - old)
+    coef_2 = torch.clamp(coef_1, 1 - settings.epsilon, 1 + epsilon_high)
+    adv = advantages[:, None]
+    per_token_loss = -torch.min(coef_1 * adv, coef_2 * adv)
+    stats = {}
+    if settings.grpo_beta != 0.0:
+        delta = ref_per_token_logps - per_token_logps
+        per_token_kl = torch.exp(delta) - delta - 1
+        per_token_loss = per_token_loss + settings.grpo_beta * per_token_kl
+        stats["kl"] = float((per_token_kl * mask).sum() / mask.sum().clamp(min=1.0))
+    kind = settings.grpo_loss_type
+    if kind == "grpo":
+        loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    elif kind == "dr_grpo":
+        loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * settings.max_completion_length)
+    elif kind == "dapo":
+        loss = (per_token_loss * mask).sum() / torch.as_tensor(mask.sum() if num_items is None else num_items,
+                                                               dtype=mask.dtype).clamp(min=1.0)
+    else:
+        raise ValueError(f"unknown loss_type {kind!r}")
+    low = (coef_1 < 1 - settings.epsilon) & (adv < 0)
+    high = (coef_1 > 1 + epsilon_high) & (adv > 0)
+    stats["clip_ratio"] = float(((low | high).to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0))
+    return loss, stats
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+class PromptDataset(torch.utils.data.Dataset):
+    """The records' samples cut to their prompt (the media as SFT processes it, the text up to the final
+    reply's ``<|im_start|>assistant\\n``); the final reply is the reward's target."""
+
+    def __init__(self, sft):
+        self.sft = sft
+        self.ids = token_ids(sft.processor)
+        self.dropped = sft.dropped
+
+    def __len__(self) -> int:
+        return len(self.sft)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.sft[index])
+        labels = last_reply_labels(item["input_ids"], self.ids)
+        start = int((labels != -100).nonzero()[0, 0]) if (labels != -100).any() else len(labels)
+        for key in ("input_ids", "labels", "attention_mask", "mm_token_type_ids"):
+            if key in item and item[key] is not None:
+                item[key] = item[key][:start]
+        record = self.sft.planned[index].record
+        item["target"] = record.conversations[-1][1]
+        item["duration"] = record.duration
+        return item
+
+
+class PromptCollator:
+    """One prompt per micro-batch: the SFT collator's batch plus ``targets`` and ``durations``."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, items):
+        if len(items) != 1:
+            raise OmniBenchError("--method grpo takes one prompt per micro-batch (its G completions are the batch): "
+                                 "use --batch-size 1 and --grad-accum N", reason="bad-settings")
+        extra = {"targets": [it["target"] for it in items], "durations": [it["duration"] for it in items]}
+        batch = self.collator([{k: v for k, v in it.items() if k not in ("target", "duration")} for it in items])
+        batch.update(extra)
+        return batch
+
+
+def prompt_data(config, data_path):
+    """``(PromptDataset, PromptCollator)`` of a run's records through the one record gate (as SFT reads them)."""
+    from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
+
+    if config.packing or config.pack_dataset or config.batch_size != 1:
+        raise OmniBenchError("--method grpo samples G completions of one prompt per micro-batch: --batch-size 1 "
+                             "(use --grad-accum N), no --packing / --pack-dataset", reason="bad-settings")
+    stage("train", f"loading the {config.model or config.profile} processor (transformers)...", config.progress)
+    processor = load_processor(config.model or config.profile)
+    settings = config.layout_settings()
+    records = config.dataset.read()
+    stage("train", f"read {len(records)} records from {data_path}; planning the prompts...", config.progress)
+    sft = OmniSFTDataset(records, media_root=config.media_root, settings=settings, processor=processor,
+                         max_total_tokens=config.max_total_tokens)
+    if len(sft) == 0:
+        reasons = "; ".join(f"{d.source}: {d.reason}" for d in sft.dropped[:3])
+        raise OmniBenchError(f"{data_path}: no record makes a prompt ({reasons})", source=str(data_path),
+                             reason="no-samples")
+    return PromptDataset(sft), PromptCollator(OmniCollator(processor, settings=settings))
+
+
+# --------------------------------------------------------------------------- one step and the Trainer
+
+
+def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, reference_model=None, generator=None,
+              rewards=None):
+    """Rollout, rewards, advantages, (reference), replay and trl's loss of one prompt: ``(loss, metrics)``."""
+    ids = token_ids(processor)
+    tokenizer = processor.tokenizer
+    was_training = model.training
+    model.eval()  # generation with a cache (gradient checkpointing turns the cache off in training mode)
+    try:
+        done = rollout(model, batch, num_generations=settings.num_generations,
+                       max_completion_length=settings.max_completion_length, temperature=settings.temperature,
+                       top_p=settings.top_p, end_ids=(ids.im_end, tokenizer.eos_token_id), banned=banned_token_ids(ids),
+                       pad_id=ids.pad, generator=generator)
+    finally:
+        model.train(was_training)
+    G = settings.num_generations
+    texts = tokenizer.batch_decode(done.completion_ids.masked_fill(done.completion_mask == 0, ids.pad),
+                                   skip_special_tokens=True)
+    targets, durations = batch["targets"] * G, batch["durations"] * G
+    names = list(settings.reward_funcs)
+    per_reward = {name: torch.tensor(reward_function(name)(texts, targets, durations), dtype=torch.float32)
+                  for name in names}
+    total = torch.stack(list(per_reward.values())).sum(0)
+    advantages, std = group_advantages(total, G, settings.scale_rewards)
+    mask = done.completion_mask.clone()
+    if settings.mask_truncated_completions:
+        mask = mask * (~done.truncated).long()[:, None]
+    reference = None
+    if settings.grpo_beta != 0.0:
+        reference_model = model if reference_model is None else reference_model
+        with torch.no_grad(), reference_policy(reference_model):
+            reference, _ = replay(reference_model, batch, done, temperature=settings.temperature)
+    logps, parity = replay(model, batch, done, temperature=settings.temperature, audit=True)
+    loss, stats = grpo_loss(logps, advantages.to(logps.device), mask.to(logps.device), settings,
+                            ref_per_token_logps=reference)
+    valid = done.completion_mask.float()
+    metrics = {"reward": float(total.mean()), "reward_std": float(total.std()),
+               **{f"rewards/{name}/mean": float(values.mean()) for name, values in per_reward.items()},
+               "frac_reward_zero_std": float(torch.isclose(std, torch.zeros_like(std)).float().mean()),
+               "completions/mean_length": float(valid.sum(1).mean()),
+               "completions/clipped_ratio": float(done.truncated.float().mean()),
+               "entropy": float((done.entropy * valid).sum() / valid.sum().clamp(min=1)), **stats,
+               "format_failure": sum(_span(t, d) is None for t, d in zip(texts, durations)) / G,
+               "degenerate_span": sum(_degenerate(t, d) for t, d in zip(texts, durations)) / G,
+               "parity/checked": parity.checked, "parity/position_ids_equal": float(parity.position_ids_equal),
+               "parity/max_logprob_diff": parity.max_logprob_diff}
+    return loss, metrics, done, texts
+
+
+def make_grpo_trainer_class(base):
+    """``base`` (omni_bench's Trainer subclass) with the GRPO step: ``compute_loss`` runs :func:`grpo_step`;
+    ``log`` adds the window's means of the GRPO metrics (trl's names)."""
+
+    class GRPOTrainer(base):
+        def __init__(self, *args, grpo: GRPOSettings | None = None, processor=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            disable_dropout(self.model)  # trl's disable_dropout: rollout and replay see one network
+            self.grpo = grpo or GRPOSettings()
+            self.processor = processor
+            self.model_accepts_loss_kwargs = False
+            self.grpo_metrics = defaultdict(list)
+            self.parity = {"checked": 0, "position_ids_equal": True, "max_logprob_diff": 0.0}
+            self.generator = torch.Generator().manual_seed(self.args.seed)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, metrics, done, _ = grpo_step(model, inputs, self.grpo, self.processor,
+                                               reference_model=self.accelerator.unwrap_model(model),
+                                               generator=self.generator)
+            if model.training and not loss.requires_grad:
+                raise OmniBenchError("the GRPO loss does not require grad: no trainable parameter is reached "
+                                     "(check --lora-targets)", reason="no-grad")
+            for key, value in metrics.items():
+                self.grpo_metrics[key].append(float(value))
+            self.parity["checked"] += int(metrics["parity/checked"])
+            self.parity["position_ids_equal"] &= bool(metrics["parity/position_ids_equal"])
+            self.parity["max_logprob_diff"] = max(self.parity["max_logprob_diff"], metrics["parity/max_logprob_diff"])
+            return (loss, done) if return_outputs else loss
+
+        def log(self, logs, start_time=None):
+            if self.grpo_metrics and "loss" in logs:
+                logs.update({key: sum(v) / len(v) for key, v in self.grpo_metrics.items()})
+                self.grpo_metrics.clear()
+            return super().log(logs, start_time)
+
+    return GRPOTrainer
