@@ -54,13 +54,23 @@ def test_the_cost_guard_reads_the_plan_and_decodes_nothing(counted, omni_process
     assert counted == {"sample_indices": 1, "read_frames": 0, "read_audio": 0}
 
 
-def test_dataset_samples_at_planning_and_decodes_once_per_item(counted, omni_processor):
-    record = Record("k", (("human", "<video>Describe the video."), ("gpt", "A kitchen.")),
-                    videos=("kitchen_talk.mkv",))
-    dataset = OmniSFTDataset([record], media_root=CLIPS, settings=SETTINGS, processor=omni_processor)
-    assert counted == {"sample_indices": 1, "read_frames": 0, "read_audio": 0}
-    dataset[0]
-    assert counted == {"sample_indices": 1, "read_frames": 1, "read_audio": 1}
+def test_dataset_samples_at_planning_and_decodes_each_video_once(counted, omni_processor):
+    def record(name, video, question):
+        return Record(name, (("human", f"<video>{question}"), ("gpt", "A kitchen.")), videos=(video,))
+
+    records = [record("a", "kitchen_talk.mkv", "Describe the video."), record("b", "kitchen_talk.mkv", "When?"),
+               record("c", "street_market.mkv", "Describe the video.")]
+    dataset = OmniSFTDataset(records, media_root=CLIPS, settings=SETTINGS, processor=omni_processor)
+    sampled = counted["sample_indices"]  # at planning, from metadata (at most once per record)
+    assert 1 <= sampled <= 3 and counted["read_frames"] == counted["read_audio"] == 0
+    items = [dataset[0], dataset[1], dataset[2]]
+    # no sampling again; two questions about one video (an evaluation's queries) decode it once, the next once
+    assert counted == {"sample_indices": sampled, "read_frames": 2, "read_audio": 2}
+    for index, item in enumerate(items):  # the kept decode gives what a fresh one gives
+        alone = OmniSFTDataset([records[index]], media_root=CLIPS, settings=SETTINGS, processor=omni_processor)[0]
+        assert set(alone) == set(item)
+        for key, value in alone.items():
+            assert torch.equal(value, item[key]), (index, key)
 
 
 def test_dataset_and_inspect_give_the_same_processor_output(omni_processor, monkeypatch):

@@ -101,6 +101,7 @@ class OmniSFTDataset(Dataset):
                          max_total_tokens=max_total_tokens)
         self.max_total_tokens = self.gate.max_total_tokens  # None given: the model's context, as validate
         self.use_audio = self.resolved.use_audio
+        self._last_decode = None  # (what was decoded, MediaInputs): a video asked several questions decodes once
         self.planned: list[PlannedSample] = []  # the samples items are made from
         self.dropped: list[Problem] = []  # records that make no sample, with the reason
         for record in records:
@@ -130,7 +131,7 @@ class OmniSFTDataset(Dataset):
         plan = self.planned[index]
         sample, media = plan.sample, None
         if plan.media is not None:
-            media = decode_media(plan.media, self.resolved)
+            media = self._decoded(plan)
             exact = (media.plan.span_tokens,)
             if exact != sample.media_tokens:  # the decoded audio differs from the container's length
                 sample = self.gate.fit(plan.record, exact)
@@ -143,6 +144,15 @@ class OmniSFTDataset(Dataset):
         if media is None:
             return out, labels, (), None
         return out, labels, list(media.indices), media.processor_fps
+
+    def _decoded(self, plan):
+        """The planned media decoded (stage 3 of the road); the last decode is kept, so consecutive items of one
+        video (an evaluation's questions about it) decode it once."""
+        key = (plan.video, plan.media.frame_indices, plan.media.resized_hw, plan.media.use_audio)
+        if self._last_decode is None or self._last_decode[0] != key:
+            self._last_decode = None  # the previous video's frames go before the next are decoded
+            self._last_decode = (key, decode_media(plan.media, self.resolved))
+        return self._last_decode[1]
 
     def __getitem__(self, index: int) -> dict:
         out, labels, _, _ = self._process(index)

@@ -4,8 +4,9 @@
 planned samples holds at its peak, from the plan (:mod:`omni_bench.layout.road`) and the
 model's shape (:class:`ModelShape`, read off its config) alone:
 
-``decoded``   the largest item's decoded frames (uint8, native size) and their float32 copy at
-              the processor's size (items are decoded one at a time);
+``decoded``   twice the largest item's decoded frames (uint8, native size) and their float32
+              copy at the processor's size (items are decoded one at a time; the dataset keeps the
+              last video's decode while the next is made);
 ``pixels``    ``pixel_values_videos`` of every item (float32, patches x 1176), twice (the items
               and the collated batch), and once more in the model's dtype;
 ``audio``     the feature extractor's ``input_features`` of every item (float32, 128 mel bins x its
@@ -185,7 +186,7 @@ def estimate_batch(items: list[ItemCost], shape: ModelShape, max_new_tokens: int
     mel = max((item.mel_frames for item in items), default=0)
     logits = batch * (length if shape.full_logits else 1) * shape.vocab * d + 2 * batch * shape.vocab * 4
     parts = (
-        ("decoded", max(item.decoded_bytes for item in items)),
+        ("decoded", 2 * max(item.decoded_bytes for item in items)),
         ("pixels", patches * PATCH_VALUES * (4 * 2 + d)),
         ("audio", sum(item.mel_bins * item.feature_frames * 4 for item in items)
          + batch * (items[0].mel_bins * mel * 4)),
