@@ -131,7 +131,7 @@ def grpo_loss(per_token_logps: torch.Tensor, advantages: torch.Tensor, mask: tor
         delta = ref_per_token_logps - per_token_logps
         per_token_kl = torch.exp(delta) - delta - 1
         per_token_loss = per_token_loss + settings.grpo_beta * per_token_kl
-        stats["kl"] = float((per_token_kl * mask).sum() / mask.sum().clamp(min=1.0))
+        stats["kl"] = float((per_token_kl.detach() * mask).sum() / mask.sum().clamp(min=1.0))
     kind = settings.grpo_loss_type
     if kind == "grpo":
         loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
