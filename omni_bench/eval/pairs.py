@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.profiles import DEFAULT_PROFILE
 from omni_bench.core.stages import stage
 from omni_bench.data.preference import PreferencePair, write_pairs
 from omni_bench.data.records import GROUNDING_REPLY, render_time, resolve_media
@@ -78,7 +79,7 @@ class PairsConfig:
         # | offline | on-policy
     wrong: tuple[str, ...] = WRONG_SPANS  # --wrong a,b: offline rejected spans: shifted, other, whole
     shift: float = 0.25  # --shift X: offline "shifted" moves the true span by X of the video
-    profile: str = "qwen2.5-omni-7b"  # --profile NAME: processor profile (and the tiny model's shape)
+    profile: str = DEFAULT_PROFILE  # --profile NAME: processor profile (and the tiny model's shape)
     tiny: bool = False  # --tiny: the profile's random-init tiny model, seeded with --seed
     model: str | None = None  # --model PATH: a checkpoint directory (weights + processor)
     adapter: str | None = None  # --adapter RUN_DIR: a training run: its base model, adapter and sampling
