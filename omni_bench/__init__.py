@@ -70,6 +70,7 @@ _MODULES = {
     "training.config": "TrainConfig",
     "training.prepare": "load_trained_model adapt_model lora_target_regex",
     "training.run": "RunResult train last_checkpoint",
+    "training.rewards": "REWARDS RewardError resolve_rewards rewards_stats",
     "training.metrics": "read_metrics",
     "data.validation": "validate ValidationReport",
     "eval.score": "score Scores TaskScores",
