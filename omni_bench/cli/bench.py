@@ -1,9 +1,10 @@
-"""``omni-bench bench loss|step|packing|dpo``: benchmarks measured side by side in one run."""
+"""``omni-bench bench loss|step|packing|dpo|grpo``: benchmarks measured side by side in one run."""
 
 from __future__ import annotations
 
 import json
 
+from omni_bench.bench import grpo as grpo_bench
 from omni_bench.bench.dpo import DPOBench, run
 from omni_bench.bench.packing import bench_packing, format_bench_packing
 from omni_bench.bench.step import bench_step, format_bench_step
@@ -63,6 +64,17 @@ def register(subparsers) -> None:
     b.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
     add_json_flag(b)
     b.set_defaults(func=run_dpo)
+    b = bench.add_parser("grpo", help="one GRPO step on a LongVALE-like prompt, one encode and one prefill per group "
+                                      "vs the duplicated path: tower forwards, prefill tokens, seconds, peak memory")
+    b.add_argument("--seconds", type=number_type("seconds"), default=120.0, help="clip length (default 120 s)")
+    b.add_argument("--fps", type=number_type("fps"), default=1.0, help="frames sampled per second (default 1)")
+    b.add_argument("--num-generations", type=number_type("num_generations", int), default=8,
+                   help="G, completions per prompt (default 8)")
+    b.add_argument("--steps", type=number_type("steps", int), default=1,
+                   help="measured steps per way, after one warm-up (default 1, the fastest kept)")
+    b.add_argument("--markdown", metavar="FILE", help="also write the Markdown table to FILE")
+    add_json_flag(b)
+    b.set_defaults(func=run_grpo)
 
 
 def _device(name: str) -> str:
@@ -98,6 +110,17 @@ def run_packing(args) -> int:
     result = bench_packing(args.samples, args.batch_size, capacity=args.capacity, seed=args.seed, settings=settings,
                            device=_device(args.device), attention=args.attention)
     print(json.dumps(result) if args.json else format_bench_packing(result))
+    return 0
+
+
+def run_grpo(args) -> int:
+    from pathlib import Path
+
+    result = grpo_bench.run(grpo_bench.GRPOBench(seconds=args.seconds, fps=args.fps,
+                                                 num_generations=args.num_generations, steps=args.steps))
+    if args.markdown:
+        Path(args.markdown).write_text(result.to_markdown(), encoding="utf-8")
+    print(json.dumps(result.to_dict()) if args.json else result)
     return 0
 
 

@@ -217,8 +217,10 @@ def prompt_data(config, data_path):
 
 
 def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, reference_model=None, generator=None,
-              rewards=None):
-    """Rollout, rewards, advantages, (reference), replay and trl's loss of one prompt: ``(loss, metrics)``."""
+              shared: bool = True):
+    """Rollout, rewards, advantages, (reference), replay and trl's loss of one prompt:
+    ``(loss, metrics, rollout, completion texts)``. ``shared=False``: the duplicated path (G prompt rows,
+    the towers and the prefill per row), what ``bench grpo`` compares against."""
     ids = token_ids(processor)
     tokenizer = processor.tokenizer
     was_training = model.training
@@ -227,7 +229,7 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
         done = rollout(model, batch, num_generations=settings.num_generations,
                        max_completion_length=settings.max_completion_length, temperature=settings.temperature,
                        top_p=settings.top_p, end_ids=(ids.im_end, tokenizer.eos_token_id), banned=banned_token_ids(ids),
-                       pad_id=ids.pad, generator=generator)
+                       pad_id=ids.pad, generator=generator, shared=shared)
     finally:
         model.train(was_training)
     G = settings.num_generations
@@ -246,8 +248,8 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
     if settings.grpo_beta != 0.0:
         reference_model = model if reference_model is None else reference_model
         with torch.no_grad(), reference_policy(reference_model):
-            reference, _ = replay(reference_model, batch, done, temperature=settings.temperature)
-    logps, parity = replay(model, batch, done, temperature=settings.temperature, audit=True)
+            reference, _ = replay(reference_model, batch, done, temperature=settings.temperature, shared=shared)
+    logps, parity = replay(model, batch, done, temperature=settings.temperature, audit=True, shared=shared)
     loss, stats = grpo_loss(logps, advantages.to(logps.device), mask.to(logps.device), settings,
                             ref_per_token_logps=reference)
     valid = done.completion_mask.float()
