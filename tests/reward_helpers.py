@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from omni_bench import OmniBenchError
+
 
 def says_from(completions, targets, durations, *, task="grounding", parse="longvale"):
     """1 when the completion starts with "From", else 0; records the last call's arguments."""
@@ -22,3 +24,7 @@ def one_short(completions, targets, durations, **kwargs):
 
 
 NOT_A_FUNCTION = 3
+
+
+def refuses(completions, targets, durations, **kwargs):
+    raise OmniBenchError("this reward reads no dense captions")

@@ -60,8 +60,10 @@ def test_grounding_iou_by_hand():
     seconds = ["from 0.6 to 4.8 seconds", "from 3 to 9 s", "00:00 - 00:06"]
     assert grounding_iou_reward(seconds, [[0.0, 6.0]] * 3, [12.0] * 3, parse="lenient") == [0.7, 0.33, 1.0]
     assert grounding_iou_reward(seconds, [[0.0, 6.0]] * 3, [12.0] * 3) == [0.0, 0.0, 0.0]
-    # a target given as the reference reply reads as LongVALE's two digits
+    # a target given as the reference reply reads as LongVALE's two digits, or as the percentages
+    # of render_time's "percent" form
     assert grounding_iou_reward(["From 05 to 40."], ["From 00 to 50."], [12.0]) == [0.7]
+    assert grounding_iou_reward(["From 05 to 40."], ["From 0.0% to 50.0%."], [12.0]) == [0.7]
 
 
 def test_time_r1_iou_by_hand():
@@ -91,6 +93,9 @@ def test_dense_f1_by_hand():
     # near-identical consecutive events merge, as the dense scorer merges them: one event 0-8 s
     (merged,) = dense_f1_reward(["From 0 to 49, a bar moves.\nFrom 50 to 99, a bar moves."], true, [8.0])
     assert merged == pytest.approx(2 * 0.5 / (1 + 2), abs=1e-12)  # IoU of (0, 1) with each event is 0.5
+    # the target as the reference reply, read as the scorer reads events
+    reply = "From 0 to 49, a bar moves.\nFrom 50 to 99, it stops."
+    assert dense_f1_reward([reply], [reply], [8.0]) == [1.0]
     # an extra, wrong event lowers precision: S = 2, F1 = 2 x 2 / (3 + 2)
     (extra,) = dense_f1_reward(["From 0 to 49, a.\nFrom 50 to 99, b.\nFrom 50 to 99, c."], true, [8.0])
     assert extra == pytest.approx(0.8, abs=1e-12)
@@ -286,6 +291,7 @@ def test_user_reward_by_module_path():
     ("reward_helpers:not_finite", "reward 'reward_helpers:not_finite' returned a non-finite value (nan) for "
                                   "completion 0"),
     ("reward_helpers:one_short", "reward 'reward_helpers:one_short' returned 1 values for 2 completions"),
+    ("reward_helpers:refuses", "reward 'reward_helpers:refuses' failed: this reward reads no dense captions"),
 ])
 def test_a_failing_user_reward_is_one_clear_error(name, message):
     (reward,) = resolve_rewards([name])
@@ -323,6 +329,9 @@ def test_bad_inputs_are_one_line():
         grounding_iou_reward(["From 05 to 40."], ["somewhere"], [8.0])
     with pytest.raises(OmniBenchError, match=r"a target is \[start, end\]"):
         grounding_iou_reward(["From 05 to 40."], [[1.0, 2.0, 3.0]], [8.0])
+    for duration in (None, 0.0, float("nan"), "8"):
+        with pytest.raises(OmniBenchError, match="a video duration in seconds is needed"):
+            format_reward(["From 05 to 40."], [[0.0, 1.0]], [duration])
     # a built-in reward's own OmniBenchError passes through resolve_rewards' check unchanged
     with pytest.raises(OmniBenchError, match="no span in the target") as caught:
         resolve_rewards("grounding_iou")[0](["From 05 to 40."], ["somewhere"], [8.0])

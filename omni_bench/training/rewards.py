@@ -117,6 +117,13 @@ def _parse_mode(parse: str) -> str:
     return parse
 
 
+def _check_duration(duration) -> None:
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
+            or duration <= 0:
+        raise OmniBenchError(f"rewards: a video duration in seconds is needed for every completion (got {duration!r}); "
+                             "temporal rewards compare spans as shares of the video", reason="duration")
+
+
 def completion_spans(completion: str, duration: float, task: str = "grounding",
                      parse: str = "longvale") -> Spans | None:
     """The spans of a completion as shares of the video, as the scorer reads them; None when unparseable.
@@ -129,6 +136,7 @@ def completion_spans(completion: str, duration: float, task: str = "grounding",
     True
     """
     task, parse = _task(task), _parse_mode(parse)
+    _check_duration(duration)
     if task == "grounding":
         span = predicted_fraction(parse_span(completion, parse), duration)
         return None if span is None else [span]
@@ -145,6 +153,7 @@ def target_spans(target, duration: float, task: str = "grounding") -> Spans:
     ([(0.25, 0.5)], [(0.25, 0.5)])
     """
     task = _task(task)
+    _check_duration(duration)
     if isinstance(target, str):
         spans = completion_spans(target, duration, task, "lenient")
         if spans is None:
@@ -294,13 +303,19 @@ def _user_reward(name: str) -> Callable[..., list[float]]:
 
 
 def _checked(name: str, function: Callable[..., list[float]]) -> Callable[..., list[float]]:
-    """``function`` with its failures turned into one :class:`RewardError` line naming the reward."""
+    """``function`` with its failures turned into one :class:`RewardError` line naming the reward.
+
+    A built-in reward's own :class:`OmniBenchError` (a target it cannot read) passes unchanged.
+    """
+    builtin = REWARDS.get(name) is function
 
     def reward(completions, targets, durations, **kwargs) -> list[float]:
         try:
             values = [float(v) for v in function(completions, targets, durations, **kwargs)]
-        except OmniBenchError:
-            raise
+        except OmniBenchError as error:
+            if builtin:
+                raise
+            raise RewardError(f"reward {name!r} failed: {error}", source=name) from error
         except Exception as error:  # a user's reward may raise anything: report it as one line
             raise RewardError(f"reward {name!r} raised {type(error).__name__}: {error}", source=name) from error
         if len(values) != len(completions):
