@@ -16,6 +16,7 @@ from omni_bench.data.records import render_time
 from omni_bench.eval.grounding import grounding_metrics
 from omni_bench.training import rewards
 from omni_bench.training.rewards import (
+    DEGENERATE_KINDS,
     REWARDS,
     RewardError,
     dense_f1_reward,
@@ -184,7 +185,7 @@ def test_whole_video_is_scored_and_counted():
     assert span_problem((0.0, 0.99)) == span_problem((0.0, 1.0)) == "whole-video"
     assert span_problem((0.01, 0.99)) is None and span_problem((0.0, 0.98)) is None
     stats = rewards_stats(["From 0 to 99, all of it."], [None], [8.0], task="dense")  # [0, 100) percent
-    assert stats == {"format_failure_rate": 0.0, "degenerate_rate": 1.0, "degenerate/whole-video": 1.0}
+    assert stats == {**_no_problem(), "degenerate_rate": 1.0, "degenerate/whole-video": 1.0}
 
 
 def test_unparseable_scores_zero_and_is_a_format_failure():
@@ -193,7 +194,7 @@ def test_unparseable_scores_zero_and_is_a_format_failure():
         task = "dense" if name == "dense_f1" else "grounding"
         targets = [[[0.0, 6.0]]] * 3
         assert reward(completions, targets, [12.0] * 3, task=task) == [0.0, 0.0, 0.0], name
-    assert rewards_stats(completions, [None] * 3, [12.0] * 3) == {"format_failure_rate": 1.0, "degenerate_rate": 0.0}
+    assert rewards_stats(completions, [None] * 3, [12.0] * 3) == {**_no_problem(), "format_failure_rate": 1.0}
 
 
 def test_out_of_range_is_not_clipped_as_the_scorer_does_not_clip():
@@ -212,16 +213,23 @@ def test_out_of_range_is_not_clipped_as_the_scorer_does_not_clip():
     assert span_problem((0.0, 100 * 7.3 / 100 / 7.3)) == "whole-video"
 
 
+def _no_problem():
+    return {"format_failure_rate": 0.0, "degenerate_rate": 0.0, **{f"degenerate/{k}": 0.0 for k in DEGENERATE_KINDS}}
+
+
 def test_rewards_stats_counts_each_kind():
-    completions = ["From 40 to 10.", "From 05 to 40.", "no idea", "From 00 to 99.", "From 20 to 20."]
-    stats = rewards_stats(completions, [None] * 5, [8.0] * 5)
-    assert stats == {"format_failure_rate": 0.2, "degenerate_rate": 0.6, "degenerate/reversed": 0.2,
-                     "degenerate/whole-video": 0.2, "degenerate/zero-length": 0.2}
-    # a dense completion is degenerate when one of its events is, counted once
+    completions = ["From 40 to 10.", "From 05 to 40.", "no idea", "From 00 to 99.", "From 20 to 20.",
+                   "from 0 to 20 seconds", "from 2 to 4 seconds"]
+    stats = rewards_stats(completions, [None] * 7, [8.0] * 7, parse="lenient")
+    assert stats == {"format_failure_rate": 1 / 7, "degenerate_rate": 4 / 7, "degenerate/reversed": 1 / 7,
+                     "degenerate/zero-length": 1 / 7, "degenerate/out-of-range": 1 / 7,
+                     "degenerate/whole-video": 1 / 7}
+    assert list(stats) == list(_no_problem())  # the same keys, in the same order, at every call
+    # a dense completion is degenerate when one of its events is, counted once per kind
     dense = ["From 0 to 49, a.\nFrom 60 to 50, b.\nFrom 70 to 60, c.", "From 0 to 49, a."]
     assert rewards_stats(dense, [None] * 2, [8.0] * 2, task="dense") == {
-        "format_failure_rate": 0.0, "degenerate_rate": 0.5, "degenerate/reversed": 0.5}
-    assert rewards_stats([], [], []) == {"format_failure_rate": 0.0, "degenerate_rate": 0.0}
+        **_no_problem(), "degenerate_rate": 0.5, "degenerate/reversed": 0.5}
+    assert rewards_stats([], [], []) == _no_problem()
 
 
 # --------------------------------------------------------------------------- equal to eval score

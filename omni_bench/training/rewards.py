@@ -84,11 +84,12 @@ from omni_bench.eval.answers import PARSE_MODES, parse_events, parse_span
 from omni_bench.eval.dense import merge_events
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
 
-__all__ = ["REWARD_TASKS", "WHOLE_VIDEO_END", "RewardError", "completion_spans", "target_spans", "interval_iou",
-           "time_r1_iou", "multi_span_f1", "span_problem", "grounding_iou_reward", "time_r1_reward",
+__all__ = ["REWARD_TASKS", "DEGENERATE_KINDS", "WHOLE_VIDEO_END", "RewardError", "completion_spans", "target_spans",
+           "interval_iou", "time_r1_iou", "multi_span_f1", "span_problem", "grounding_iou_reward", "time_r1_reward",
            "dense_f1_reward", "format_reward", "REWARDS", "resolve_rewards", "rewards_stats"]
 
 REWARD_TASKS = ("grounding", "dense")  # what the rewards read; LongVALE's "captioning" is "dense"
+DEGENERATE_KINDS = ("reversed", "zero-length", "out-of-range", "whole-video")  # what span_problem names
 WHOLE_VIDEO_END = 0.99  # a span from 0 to at least this share is "the whole video" (LongVALE's From 00 to 99)
 _RANGE_SLACK = 1e-9  # shares computed through seconds (x * d / 100 / d) may miss 1.0 by an ulp
 
@@ -348,26 +349,27 @@ def resolve_rewards(names: Sequence[str] | str) -> list[Callable[..., list[float
 def rewards_stats(completions, targets, durations, *, task: str = "grounding",
                   parse: str = "longvale") -> dict[str, float]:
     """``format_failure_rate`` (unparseable) and ``degenerate_rate`` (a span :func:`span_problem` names),
-    shares of all completions, plus ``degenerate/<kind>`` for each kind met.
+    shares of all completions, then ``degenerate/<kind>`` for every kind of :data:`DEGENERATE_KINDS`
+    (the same keys at every call, so a metrics log has the same columns at every step).
 
-    A dense completion is degenerate when any of its events is. ``targets`` is unused (taken
-    for the common call shape).
+    A dense completion is degenerate when any of its events is, and counts once per kind it
+    has. ``targets`` is unused (taken for the common call shape).
 
-    >>> rewards_stats(["From 40 to 10.", "From 05 to 40.", "no idea", "From 00 to 99."], [None] * 4, [8.0] * 4)
-    {'format_failure_rate': 0.25, 'degenerate_rate': 0.5, 'degenerate/reversed': 0.25, 'degenerate/whole-video': 0.25}
+    >>> stats = rewards_stats(["From 40 to 10.", "From 05 to 40.", "no idea", "From 00 to 99."], [None] * 4, [8.0] * 4)
+    >>> stats["format_failure_rate"], stats["degenerate_rate"], stats["degenerate/reversed"]
+    (0.25, 0.5, 0.25)
     """
-    count = len(completions)
-    if count == 0:
-        return {"format_failure_rate": 0.0, "degenerate_rate": 0.0}
-    failures, degenerate, kinds = 0, 0, {}
+    kinds = dict.fromkeys(DEGENERATE_KINDS, 0)
+    failures, degenerate = 0, 0
     for completion, duration in zip(completions, durations):
         spans = completion_spans(completion, duration, task, parse)
         if spans is None:
             failures += 1
             continue
-        problems = [p for p in map(span_problem, spans) if p is not None]
+        problems = {p for p in map(span_problem, spans) if p is not None}
         degenerate += bool(problems)
-        for kind in dict.fromkeys(problems):
-            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind in problems:
+            kinds[kind] += 1
+    count = max(len(completions), 1)
     return {"format_failure_rate": failures / count, "degenerate_rate": degenerate / count,
             **{f"degenerate/{kind}": n / count for kind, n in kinds.items()}}
