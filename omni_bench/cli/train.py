@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 from omni_bench import train
 from omni_bench.cli.flags import add_field_flags, add_json_flag, field_values
 from omni_bench.core.stages import stage
 from omni_bench.training.config import TrainConfig
+from omni_bench.training.preempt import PREEMPTED_EXIT, Preempted, read_stopped
 from omni_bench_widgets.plots import plot_metrics  # the run folder's curves: the CLI composes the views
 
 __all__ = ["register", "add_train_flags", "config_from_args", "run_train_command"]
@@ -56,7 +58,14 @@ def run_train_command(args) -> int:
     """
     config = config_from_args(args)  # a bad --config is refused before the slow imports
     stage("train", "importing torch, transformers and peft...", config.progress)
-    result = train(config, plot=plot_metrics)
+    try:
+        result = train(config, plot=plot_metrics)
+    except Preempted as stop:  # SIGTERM / SIGINT: a checkpoint was written; one line, exit 75 (training/preempt.py)
+        if int(os.environ.get("RANK", "0")) == 0:
+            if args.json:
+                print(json.dumps({"stopped": read_stopped(stop.output_dir)}, ensure_ascii=False))
+            print(f"omni-bench: {stop}", file=sys.stderr)
+        return PREEMPTED_EXIT
     if int(os.environ.get("RANK", "0")) == 0:
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False))

@@ -70,6 +70,8 @@ REASONS = {
     "no-grad": "a model with nothing to train",
     "no-samples": "a training set with no usable sample",
     "no-checkpoint": "a run folder without a checkpoint",
+    "disk-full": "a disk without room for the next checkpoint",
+    "too-many-bad": "a training run that met more undecodable samples than --max-bad-samples",
     "run-exists": "a run folder that already holds a run",
     "resume-mismatch": "a resumed run whose configuration differs",
     "missing-dependency": "an optional package or program a feature needs is not installed",

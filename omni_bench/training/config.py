@@ -32,7 +32,7 @@ _SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 LOSS_BACKENDS = ("auto", "chunked", "liger", "naive")  # training.loss.BACKENDS; here, checked without torch
 # Fields that may change between a run and its resumption (the others fix the trajectory).
 RESUMABLE_CHANGES = {"max_steps", "resume", "progress", "save_steps", "save_total_limit", "logging_steps",
-                      "num_workers", "output"}
+                      "num_workers", "output", "max_bad_samples"}
 CONFIG_FILE = "config.json"
 ADAPTER_DIR = "adapter"
 
@@ -185,6 +185,8 @@ class TrainConfig:
     save_total_limit: int | None = None  # --save-total-limit: keep only the newest N checkpoints
     seed: int = 0  # --seed: model init, LoRA init, data order, dropout
     num_workers: int = 0  # --num-workers: DataLoader worker processes (decoding runs there)
+    max_bad_samples: int = 10  # --max-bad-samples: samples that may fail to decode mid-run (each skipped and
+        # listed in problems.jsonl) before the run stops (training/bad_samples.py)
     resume: bool = False  # --resume: continue from the last complete checkpoint in --output
     progress: bool = True  # --no-progress hides the progress bar
 

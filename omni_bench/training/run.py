@@ -46,11 +46,14 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import progress_bar, stage
 from omni_bench.layout.labels import IGNORE_INDEX
+from omni_bench.training.bad_samples import SkippingDataset, truncate_problems
+from omni_bench.training.checkpoint import atomic_checkpoints
 from omni_bench.training.config import ADAPTER_DIR, CONFIG_FILE, RESUMABLE_CHANGES, TrainConfig
 from omni_bench.training.dataset_packing import attach_dataset_packing, packed_dataloader
 from omni_bench.training.distributed import adapter_state_dict, parallelism_of, shard_on_cpu, sharded_fsdp_save
 from omni_bench.training.lock import check_output_dir, run_lock
 from omni_bench.training.metrics import METRICS_FILE, read_metrics, write_plots
+from omni_bench.training.preempt import STOPPED_FILE, preempt_callback, preemptible, record_stop
 from omni_bench.training.prepare import prepare_model, resolve_dtype
 
 __all__ = ["RunResult", "train", "last_checkpoint"]
@@ -384,6 +387,8 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
             _start_run_dir(config, output_dir, resume_from)
         set_seed(config.seed)
         dataset, collator = _training_data(config, data_path)
+        # an item that fails to decode mid-run is skipped and listed, up to --max-bad-samples (training/bad_samples.py)
+        dataset = SkippingDataset(dataset, output_dir=output_dir, max_bad=config.max_bad_samples, write=is_main)
         stage("train", f"{len(dataset)} samples ({len(dataset.dropped)} records dropped); building the "
                        f"{'tiny random' if config.tiny else config.model or config.profile} model...", config.progress)
         model = prepare_model(config, dtype)
@@ -396,8 +401,18 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         packing = attach_dataset_packing(trainer, dataset, config, is_main)  # --pack-dataset: rows, their report
         stage("train", f"starting step {1 if resume_from is None else int(resume_from.name.split('-')[-1]) + 1}"
                        f"{'' if args.max_steps <= 0 else f' of {args.max_steps}'}...", config.progress)
-        trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
+        dataset.trainer = trainer  # the step of a skipped sample
+        with preemptible() as stop:  # SIGTERM / SIGINT: finish the step, checkpoint, stop (training/preempt.py)
+            trainer.add_callback(preempt_callback(stop))
+            trainer.train(resume_from_checkpoint=None if resume_from is None else str(resume_from))
+        if stop.signal is not None and trainer.state.global_step < trainer.state.max_steps:
+            step = int(trainer.state.global_step)
+            saved = output_dir / f"checkpoint-{step}"
+            raise record_stop(output_dir, stop, step, saved if saved.is_dir() else None,
+                              f"omni-bench train --config {output_dir / CONFIG_FILE} --resume", write=is_main)
         trainer.save_model(str(output_dir / ADAPTER_DIR))
+        if is_main:
+            (output_dir / STOPPED_FILE).unlink(missing_ok=True)  # the run is complete
         rows = read_metrics(output_dir)
         plots = write_plots(rows, output_dir, plot) if is_main else {}
     finally:
@@ -405,7 +420,7 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
     return RunResult(output_dir=output_dir, config=config, metrics=tuple(rows), adapter_dir=output_dir / ADAPTER_DIR,
                      checkpoints=_checkpoints(output_dir), plots=plots, resumed_from=resume_from,
                      trainable_parameters=int(trainable), total_parameters=int(total), samples=len(dataset),
-                     dropped=tuple(dataset.dropped), world_size=args.world_size,
+                     dropped=tuple(dataset.dropped) + tuple(dataset.problems()), world_size=args.world_size,
                      parallelism=parallelism_of(trainer), packing=packing, model=model,
                      parity=getattr(trainer, "parity", None))
 
@@ -437,6 +452,7 @@ def _start_run_dir(config: TrainConfig, output_dir: Path, resume_from: Path | No
     (output_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n", encoding="utf-8")
     if resume_from is not None:
         _truncate_metrics(output_dir, int(resume_from.name.split("-")[-1]))
+        truncate_problems(output_dir, int(resume_from.name.split("-")[-1]))  # the skips past it come again
 
 
 def _training_data(config: TrainConfig, data_path: Path):
@@ -473,7 +489,7 @@ def _make_trainer(model, args, dataset, collator, output_dir: Path, config: Trai
     ``callbacks`` are TrainerCallbacks (added as they are) or callables (called with each metrics row)."""
     from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
-    trainer_class, extra = _make_trainer_class(), {}
+    trainer_class, extra = atomic_checkpoints(_make_trainer_class()), {}  # checkpoints renamed when complete
     if config.method == "dpo":  # trl's DPO loss and metrics on the same Trainer (training/dpo.py)
         from omni_bench.training.dpo import make_dpo_trainer_class
 
@@ -481,7 +497,7 @@ def _make_trainer(model, args, dataset, collator, output_dir: Path, config: Trai
     if config.method == "grpo":  # rollout, rewards and trl's GRPO loss on the same Trainer (training/grpo.py)
         from omni_bench.training.grpo import make_grpo_trainer_class
 
-        trainer_class, extra = make_grpo_trainer_class(trainer_class), {"grpo": config.grpo,
+        trainer_class, extra = make_grpo_trainer_class(trainer_class), {"grpo": config.grpo, "task": config.task,
                                                                          "processor": dataset.sft.processor}
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator, **extra)
     trainer.remove_callback(PrinterCallback)
