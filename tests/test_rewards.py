@@ -7,6 +7,7 @@ import doctest
 import itertools
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -313,12 +314,15 @@ def test_a_failing_user_reward_is_one_clear_error(name, message):
 
 @pytest.mark.parametrize("name, message", [
     ("no_such_reward", "unknown reward 'no_such_reward'"),
-    ("no_such_module_xyz:f", "reward 'no_such_module_xyz:f': cannot import 'no_such_module_xyz'"),
+    ("no_such_module_xyz:f", "reward 'no_such_module_xyz:f': cannot import 'no_such_module_xyz' "
+                             "(ModuleNotFoundError"),
+    ("reward_helpers_broken:f", "reward 'reward_helpers_broken:f': cannot import 'reward_helpers_broken' "
+                                "(RuntimeError: this module needs a GPU)"),
     ("reward_helpers:missing", "reward 'reward_helpers:missing': 'reward_helpers' has no 'missing'"),
     ("reward_helpers:NOT_A_FUNCTION", "reward 'reward_helpers:NOT_A_FUNCTION' is not callable"),
 ])
 def test_unknown_rewards_are_one_line(name, message):
-    with pytest.raises(OmniBenchError, match=message.replace("(", r"\(")):
+    with pytest.raises(OmniBenchError, match=re.escape(message)):
         resolve_rewards([name])
     with pytest.raises(OmniBenchError, match="no reward named"):
         resolve_rewards([])

@@ -293,11 +293,13 @@ def _user_reward(name: str) -> Callable[..., list[float]]:
         raise OmniBenchError(f"unknown reward {name!r}; known: {', '.join(REWARDS)}, or module:function",
                              reason="bad-settings")
     try:
-        found = getattr(importlib.import_module(module), function)
-    except ImportError as error:
-        raise OmniBenchError(f"reward {name!r}: cannot import {module!r} ({error})", reason="bad-settings") from None
-    except AttributeError:
-        raise OmniBenchError(f"reward {name!r}: {module!r} has no {function!r}", reason="bad-settings") from None
+        imported = importlib.import_module(module)
+    except Exception as error:  # ImportError, or whatever the user's module raises as it is imported
+        raise OmniBenchError(f"reward {name!r}: cannot import {module!r} ({type(error).__name__}: {error})",
+                             reason="bad-settings") from None
+    found = getattr(imported, function, None)
+    if found is None:
+        raise OmniBenchError(f"reward {name!r}: {module!r} has no {function!r}", reason="bad-settings")
     if not callable(found):
         raise OmniBenchError(f"reward {name!r} is not callable", reason="bad-settings")
     return found
