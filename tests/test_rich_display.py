@@ -90,6 +90,7 @@ def test_draw_returns_a_picture_ipython_displays(name, tmp_path, clips):
     size = fig.get_size_inches() * fig.dpi
     assert _png_size(data["image/png"]) == pytest.approx(tuple(size), abs=1)  # pixels: inches x dpi, rounded
     assert fig.axes and callable(fig.savefig)  # still a matplotlib Figure for the code that uses one
+    assert repr(fig).startswith("<Figure size ")  # the text line nbval compares, as a plain Figure writes it
 
 
 def test_the_picture_is_rendered_once_and_again_after_a_change():

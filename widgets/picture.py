@@ -41,6 +41,9 @@ class Picture(Figure):
 
     _png: bytes | None = None
 
+    def __repr__(self) -> str:  # a Figure's text form, "<Figure size 500x300 with 1 Axes>", as records hold it
+        return Figure.__repr__(self).replace(f"<{type(self).__name__} ", "<Figure ", 1)
+
     def _repr_png_(self) -> bytes:
         if self._png is None or self.stale:
             buf = io.BytesIO()
