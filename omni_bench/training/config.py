@@ -93,8 +93,8 @@ class GRPOSettings:
     scale_rewards: str = "group"  # --scale-rewards: trl's scale_rewards: group | batch | none
     mask_truncated_completions: bool = False  # --mask-truncated-completions: trl's name: completions cut at
         # --max-completion-length are left out of the loss
-    reward_funcs: tuple[str, ...] = ("grounding_iou",)  # --reward-funcs a,b: reward names (training/grpo.py
-        # REWARDS, or module:function)
+    reward_funcs: tuple[str, ...] = ("grounding_iou",)  # --reward-funcs a,b: reward names (training/rewards.py
+        # REWARDS: grounding_iou, time_r1_iou, dense_f1, format; or module:function), summed
 
     def __post_init__(self):
         def bad(message: str):

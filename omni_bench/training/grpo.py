@@ -2,7 +2,8 @@
 
 What it computes is trl 1.16's ``GRPOTrainer`` with one generation per step (``num_iterations=1``):
 for each prompt G completions are sampled (:mod:`omni_bench.training.rollout`: one tower pass and one
-prefill per group), scored by the rewards (:data:`REWARDS`, summed), turned into group-relative
+prefill per group), scored by the rewards (:mod:`omni_bench.training.rewards`, with ``eval score``'s
+parsers; summed), turned into group-relative
 advantages (:func:`group_advantages`: ``reward - group mean``, divided by the group's / the batch's
 std + 1e-4 unless ``scale_rewards="none"``), and the loss is trl's clipped surrogate
 (:func:`grpo_loss`) for ``loss_type`` grpo / dapo / dr_grpo, plus ``beta x`` the k3 KL to the reference
@@ -15,8 +16,9 @@ when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` b
   ``old_per_token_logps`` is the policy's own log-probs, detached: the ratio is 1 at the step.
 * metrics, trl's names: ``reward``, ``reward_std``, ``rewards/<name>/mean``, ``frac_reward_zero_std``,
   ``completions/mean_length``, ``completions/clipped_ratio``, ``kl`` (beta > 0), ``clip_ratio``,
-  ``entropy``; and ``format_failure`` (no span parsed) and ``degenerate_span`` (a reversed, zero-length
-  or whole-video span) rates; ``parity/*`` the rollout = replay audit of the step.
+  ``entropy``; and the rewards library's ``format_failure_rate`` (nothing parsed) and
+  ``degenerate_rate`` (a reversed, zero-length, out-of-range or whole-video span); ``parity/*``, the
+  rollout = replay audit of the step.
 
 Left out: several prompts per micro-batch (--batch-size 1; use --grad-accum), ``num_iterations`` > 1,
 ``importance_sampling_level="sequence"``, the other trl loss types (bnpo, cispo, sapo, luspo, vespo),
@@ -25,7 +27,6 @@ vLLM, multi-process runs (the group's advantages are per process).
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 
 import torch
@@ -34,58 +35,26 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.core.tokens import token_ids
-from omni_bench.eval.answers import parse_span
-from omni_bench.eval.grounding import predicted_fraction, span_iou
 from omni_bench.training.config import GRPOSettings
 from omni_bench.training.dpo import disable_dropout, reference_policy
 from omni_bench.training.preference_batch import last_reply_labels
+from omni_bench.training.rewards import resolve_rewards, rewards_stats
 from omni_bench.training.rollout import banned_token_ids, replay, rollout
 
-__all__ = ["GRPO_METRICS", "REWARDS", "reward_function", "group_advantages", "grpo_loss", "PromptDataset",
+__all__ = ["GRPO_METRICS", "reward_task", "grpo_step", "group_advantages", "grpo_loss", "PromptDataset",
            "PromptCollator", "prompt_data", "make_grpo_trainer_class"]
 
 GRPO_METRICS = ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
-                "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure", "degenerate_span",
+                "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure_rate", "degenerate_rate",
                 "parity/checked", "parity/position_ids_equal", "parity/max_logprob_diff")
 
 
 # --------------------------------------------------------------------------- rewards
 
 
-def _span(completion: str, duration: float | None):
-    return predicted_fraction(parse_span(completion), duration or 1.0)
-
-
-def grounding_iou(completions, targets, durations) -> list[float]:
-    """LongVALE's grounding IoU of each completion against its target reply, with ``eval score``'s parser."""
-    return [0.0 if (true := _span(t, d)) is None else span_iou(_span(c, d), true)
-            for c, t, d in zip(completions, targets, durations)]
-
-
-def format_reward(completions, targets, durations) -> list[float]:
-    """1 when a span parses from the completion, else 0."""
-    return [float(_span(c, d) is not None) for c, d in zip(completions, durations)]
-
-
-REWARDS = {"grounding_iou": grounding_iou, "format": format_reward}
-
-
-def reward_function(name: str):
-    """A reward by name (:data:`REWARDS`) or ``module:function``; one line when it does not exist."""
-    if name in REWARDS:
-        return REWARDS[name]
-    module, _, function = name.partition(":")
-    try:
-        return getattr(importlib.import_module(module), function) if function else None
-    except (ImportError, AttributeError):
-        pass
-    raise OmniBenchError(f"--reward-funcs: unknown reward {name!r} (known: {', '.join(REWARDS)}, or module:function)",
-                         reason="bad-settings")
-
-
-def _degenerate(completion: str, duration: float | None) -> bool:
-    span = _span(completion, duration)
-    return span is not None and (span[1] <= span[0] or (span[0] <= 0 and span[1] >= 1))
+def reward_task(task: str | None) -> str:
+    """The rewards' task (training/rewards.py) of a run's ``--task``: dense captioning reads events, else a span."""
+    return "dense" if task in ("dense", "captioning") else "grounding"
 
 
 # --------------------------------------------------------------------------- advantages and loss
@@ -170,9 +139,9 @@ class PromptDataset(torch.utils.data.Dataset):
         for key in ("input_ids", "labels", "attention_mask", "mm_token_type_ids"):
             if key in item and item[key] is not None:
                 item[key] = item[key][:start]
-        record = self.sft.planned[index].record
-        item["target"] = record.conversations[-1][1]
-        item["duration"] = record.duration
+        plan = self.sft.planned[index]
+        item["target"] = plan.record.conversations[-1][1]
+        item["duration"] = plan.record.duration or (plan.info.duration if plan.info is not None else None)
         return item
 
 
@@ -217,7 +186,7 @@ def prompt_data(config, data_path):
 
 
 def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, reference_model=None, generator=None,
-              shared: bool = True):
+              shared: bool = True, task: str = "grounding"):
     """Rollout, rewards, advantages, (reference), replay and trl's loss of one prompt:
     ``(loss, metrics, rollout, completion texts)``. ``shared=False``: the duplicated path (G prompt rows,
     the towers and the prefill per row), what ``bench grpo`` compares against."""
@@ -236,9 +205,9 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
     texts = tokenizer.batch_decode(done.completion_ids.masked_fill(done.completion_mask == 0, ids.pad),
                                    skip_special_tokens=True)
     targets, durations = batch["targets"] * G, batch["durations"] * G
-    names = list(settings.reward_funcs)
-    per_reward = {name: torch.tensor(reward_function(name)(texts, targets, durations), dtype=torch.float32)
-                  for name in names}
+    task = reward_task(task)
+    per_reward = {f.reward_name: torch.tensor(f(texts, targets, durations, task=task), dtype=torch.float32)
+                  for f in resolve_rewards(settings.reward_funcs)}
     total = torch.stack(list(per_reward.values())).sum(0)
     advantages, std = group_advantages(total, G, settings.scale_rewards)
     mask = done.completion_mask.clone()
@@ -259,8 +228,7 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
                "completions/mean_length": float(valid.sum(1).mean()),
                "completions/clipped_ratio": float(done.truncated.float().mean()),
                "entropy": float((done.entropy * valid).sum() / valid.sum().clamp(min=1)), **stats,
-               "format_failure": sum(_span(t, d) is None for t, d in zip(texts, durations)) / G,
-               "degenerate_span": sum(_degenerate(t, d) for t, d in zip(texts, durations)) / G,
+               **rewards_stats(texts, targets, durations, task=task),
                "parity/checked": parity.checked, "parity/position_ids_equal": float(parity.position_ids_equal),
                "parity/max_logprob_diff": parity.max_logprob_diff}
     return loss, metrics, done, texts
@@ -271,11 +239,12 @@ def make_grpo_trainer_class(base):
     ``log`` adds the window's means of the GRPO metrics (trl's names)."""
 
     class GRPOTrainer(base):
-        def __init__(self, *args, grpo: GRPOSettings | None = None, processor=None, **kwargs):
+        def __init__(self, *args, grpo: GRPOSettings | None = None, processor=None, task: str = "grounding",
+                     **kwargs):
             super().__init__(*args, **kwargs)
             disable_dropout(self.model)  # trl's disable_dropout: rollout and replay see one network
             self.grpo = grpo or GRPOSettings()
-            self.processor = processor
+            self.processor, self.task = processor, task
             self.model_accepts_loss_kwargs = False
             self.grpo_metrics = defaultdict(list)
             self.parity = {"checked": 0, "position_ids_equal": True, "max_logprob_diff": 0.0}
@@ -284,7 +253,7 @@ def make_grpo_trainer_class(base):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss, metrics, done, _ = grpo_step(model, inputs, self.grpo, self.processor,
                                                reference_model=self.accelerator.unwrap_model(model),
-                                               generator=self.generator)
+                                               generator=self.generator, task=self.task)
             if model.training and not loss.requires_grad:
                 raise OmniBenchError("the GRPO loss does not require grad: no trainable parameter is reached "
                                      "(check --lora-targets)", reason="no-grad")

@@ -269,7 +269,7 @@ def _check_loss_requires_grad(loss) -> None:
 # What a method logs beside the loss (--method dpo: training.dpo.DPO_METRICS, trl's names), in metrics.jsonl
 _METHOD_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
                    "logps/rejected", "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
-                   "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure", "degenerate_span",
+                   "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure_rate", "degenerate_rate",
                    "parity/checked", "parity/position_ids_equal", "parity/max_logprob_diff")  # grpo: training.grpo
 
 
