@@ -11,6 +11,12 @@
 A line that is not JSON is skipped and counted (LongVALE skips it too: a run killed while
 writing leaves one). Anything else wrong in a line raises
 :class:`~omni_bench.core.errors.OmniBenchError` naming the file and line.
+
+Resuming (``eval run`` on an existing log): :func:`repair_log` first cuts a torn last line (one
+without its newline, or not JSON: the run was killed while writing it) off the file, so the query
+it held is answered again and never counted, and says so in one line; :func:`log_lock` holds
+``<log>.lock`` while a run appends, so a second ``eval run`` on the same log is refused as a second
+``train`` on one ``--output`` is (:mod:`omni_bench.training.lock`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.data.records import _read_json
+from omni_bench.training.lock import file_lock
 
-__all__ = ["LOG_TASKS", "read_log", "append_log", "load_eval_annotations", "entry_key"]
+__all__ = ["LOG_TASKS", "read_log", "append_log", "repair_log", "log_lock", "load_eval_annotations", "entry_key"]
 
 LOG_TASKS = ("grounding", "captioning", "seg_captioning")  # LongVALE's task names
 
@@ -69,11 +76,63 @@ def read_log(source) -> tuple[list[dict], int]:
 
 
 def append_log(path, entries: Iterable[Mapping]) -> None:
-    """Append entries as JSON lines (flushed, so a killed run keeps every finished answer)."""
+    """Append entries as JSON lines, each line in one write (flushed, so a killed run keeps every finished
+    answer and tears at most the last line)."""
     with open(path, "a", encoding="utf-8") as handle:
         for entry in entries:
             handle.write(json.dumps(dict(entry), ensure_ascii=False) + "\n")
-        handle.flush()
+            handle.flush()
+
+
+def _is_entry(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), Mapping)
+    except ValueError:
+        return False
+
+
+def repair_log(path) -> str | None:
+    """Cut a torn last line off the log at ``path`` (in place); the one line saying what was cut, or None.
+
+    Torn: the last line has no newline, or it is not a JSON object (a write cut short). The file is
+    truncated to the end of the last complete line, so the next append starts a fresh line.
+
+    >>> Path("log.jsonl").write_text('{"video_id": "a", "task": "captioning", "answer": "x"}\\n{"vid')  # doctest: +SKIP
+    >>> repair_log("log.jsonl")                                                                      # doctest: +SKIP
+    'log.jsonl: dropped a torn last line (5 bytes: {"vid); its query is answered again'
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        body = data.rstrip(b"\n")
+        if not body:
+            return None
+        start = body.rfind(b"\n") + 1
+        last = body[start:]
+        if data.endswith(b"\n") and _is_entry(last):
+            return None
+        handle.truncate(start)
+    shown = last[:40].decode("utf-8", errors="replace")
+    return (f"{path}: dropped a torn last line ({len(last)} bytes: {shown}{'...' if len(last) > 40 else ''}); "
+            "its query is answered again")
+
+
+def log_lock(path):
+    """Hold ``<log>.lock`` while a run appends to the log at ``path``: a second run on it is refused in one line."""
+    path = Path(path)
+    if path.is_dir():
+        raise OmniBenchError(f"{path}: --output is a folder; name the log file (e.g. {path / 'eval.jsonl'})",
+                             source=str(path), reason="bad-output")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OmniBenchError(f"{path}: cannot create the log's folder ({exc.strerror}); choose another --output",
+                             source=str(path), reason="bad-output") from None
+    return file_lock(path.with_name(path.name + ".lock"), path,
+                     f"{path}: another eval run is writing this log ({{holder}}); wait for it to finish or choose "
+                     "another --output")
 
 
 def entry_key(entry: Mapping) -> tuple:

@@ -40,7 +40,7 @@ from omni_bench.data.records import Record
 from omni_bench.data.settings import DataSettings
 from omni_bench.eval.answers import PARSE_MODES, parse_span
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
-from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, read_log
+from omni_bench.eval.log import append_log, entry_key, load_eval_annotations, log_lock, read_log, repair_log
 from omni_bench.eval.memory import ItemCost, ModelShape, memory_budget, parse_size, plan_batches
 from omni_bench.eval.memory import last_logits_only as last_only
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
@@ -243,6 +243,15 @@ def evaluate(config: EvalConfig | None = None, *, model=None, processor=None, **
     annotations = load_eval_annotations(config.annotations)
     queries = make_queries(annotations, config.task, config.prompts)
     output = Path(config.output)
+    with log_lock(output):  # one eval run per log; a torn last line is cut and its query redone (eval/log.py)
+        return _evaluate_log(config, annotations, queries, output, model, processor)
+
+
+def _evaluate_log(config: EvalConfig, annotations: dict, queries: list, output: Path, model, processor) -> EvalRun:
+    """:func:`evaluate` once the log is locked: repair it, answer what it lacks, score it."""
+    torn = repair_log(output)
+    if torn:
+        stage("eval", torn, config.progress)
     done = {entry_key(e) for e in read_log(output)[0]} if output.is_file() else set()
     todo = [q for q in queries if q.key not in done]
     todo = todo[:config.limit] if config.limit is not None else todo
