@@ -31,6 +31,9 @@ PANELS = {"loss": "loss", "learning rate": "learning_rate", "grad norm": "grad_n
 # a preference run (train --method dpo; trl's metric names) shows its reward margins and accuracy instead
 PREFERENCE_PANELS = {"loss": "loss", "reward margins (chosen - rejected)": "rewards/margins",
                      "grad norm": "grad_norm", "reward accuracy": "rewards/accuracies"}
+# a GRPO run (train --method grpo; trl's metric names) shows its group rewards and the sampling's entropy
+GRPO_PANELS = {"loss": "loss", "reward (mean over the completions)": "reward", "reward std": "reward_std",
+               "entropy": "entropy"}
 
 
 def smooth(values, weight: float) -> np.ndarray:
@@ -93,7 +96,8 @@ def draw_metrics(rows: list[dict], *, smoothing: float = 0.0, x: str = "step", t
     axes = fig.subplots(2, 2, sharex=True).ravel()
     xs = _x(rows, x) if rows else np.zeros(0)
     reference = _untrained_loss(vocab_size)
-    panels = PREFERENCE_PANELS if any("rewards/margins" in r for r in rows) else PANELS
+    panels = (PREFERENCE_PANELS if any("rewards/margins" in r for r in rows)
+              else GRPO_PANELS if any("reward_std" in r for r in rows) else PANELS)
     for ax, (name, key) in zip(axes, panels.items()):
         ys = _column(rows, key) if rows else np.zeros(0)
         _draw_panel(ax, xs, ys, key, smoothing)
@@ -148,6 +152,9 @@ def render_dashboard_text(rows: list[dict]) -> str:
     if "rewards/margins" in last:  # train --method dpo: trl's reward metrics of the last row
         parts.append(f"reward margin {_fmt(last.get('rewards/margins'), '.4f')} · reward accuracy "
                      f"{_fmt(last.get('rewards/accuracies'), '.2f')}")
+    if "reward_std" in last:  # train --method grpo: trl's reward metrics of the last row
+        parts.append(f"reward {_fmt(last.get('reward'), '.4f')} · reward std {_fmt(last.get('reward_std'), '.4f')}"
+                     f" · format failures {_fmt(last.get('format_failure_rate'), '.2f')}")
     return " · ".join(parts)
 
 

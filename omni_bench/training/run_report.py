@@ -169,8 +169,12 @@ def _final_lines(record: RunRecord) -> list[str]:
         lines.append(f"lowest loss {_value(best['loss'])} at step {best['step']}; first {_value(losses[0]['loss'])}"
                      f" at step {losses[0]['step']}")
     preference = [k for k in last if k.startswith(("rewards/", "logps/"))]  # train --method dpo: trl's names
-    if preference:
+    if preference and "reward_std" not in last:
         lines.append("preference (trl's metrics): " + ", ".join(f"{k} {_value(last[k])}" for k in preference))
+    if "reward_std" in last:  # train --method grpo: trl's names, the rewards' rates, the rollout = replay audit
+        grpo = [k for k in last if k.startswith(("reward", "frac_", "completions/", "parity/", "degenerate"))
+                or k in ("kl", "clip_ratio", "entropy", "format_failure_rate")]
+        lines.append("GRPO (trl's metrics): " + ", ".join(f"{k} {_value(last[k])}" for k in grpo))
     if record.vocab_size:
         lines.append(f"ln(V) = {math.log(record.vocab_size):.4f} (V = {record.vocab_size:,}): "
                      "an untrained model's loss")
