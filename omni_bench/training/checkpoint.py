@@ -87,6 +87,7 @@ def atomic_checkpoints(trainer_class):
             except (OSError, RuntimeError) as exc:
                 written = folder_bytes(partial / name)
                 shutil.rmtree(partial / name, ignore_errors=True)
+                _remove_if_empty(partial)
                 needed = max(folder_bytes(previous) if previous is not None else 0, written)
                 free = shutil.disk_usage(run_dir).free
                 if _no_space(exc) or free < needed:
