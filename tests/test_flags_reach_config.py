@@ -35,7 +35,8 @@ NAMED = {
                                                                                     ("q_proj", "v_proj")),
     "train_modules": ("norm,lm_head", ("norm", "lm_head")), "prompts": ("training", "training"),
     "parse": ("lenient", "lenient"), "max_memory": ("8GiB", "8GiB"), "label_smoothing": ("0.25", 0.25),
-    "lora_dropout": ("0.25", 0.25),
+    "lora_dropout": ("0.25", 0.25), "grpo_loss_type": ("dr_grpo", "dr_grpo"), "scale_rewards": ("none", "none"),
+    "reward_funcs": ("format,time_r1_iou", ("format", "time_r1_iou")),
 }
 COMPANIONS = {"pack_dataset": ["--max-total-tokens", "64"]}
 EVAL_TASKS = {"task": ("grounding", "grounding")}  # eval run's --task is the scoring task

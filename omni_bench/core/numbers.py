@@ -75,6 +75,9 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "num_workers": NON_NEGATIVE,
     # preference tuning (TrainConfig's preference part: trl's DPOConfig names)
     "beta": POSITIVE, "label_smoothing": Bound(0, 1, high_open=True),
+    # GRPO (TrainConfig's grpo part: trl's GRPOConfig names)
+    "num_generations": Bound(2), "temperature": POSITIVE, "top_p": Bound(0, 1, low_open=True),
+    "max_completion_length": AT_LEAST_ONE, "grpo_beta": NON_NEGATIVE, "epsilon": POSITIVE, "epsilon_high": POSITIVE,
     # evaluation (EvalConfig, eval score)
     "limit": NON_NEGATIVE, "max_new_tokens": AT_LEAST_ONE, "examples": NON_NEGATIVE,
     # benchmarks (bench loss / step)
