@@ -113,3 +113,17 @@ def test_train_completes_and_lists_the_damaged_clip(tmp_path):
     assert [r["record"] for r in rows] == [damaged["id"]] * len(dropped)
     assert all(1 <= r["step"] <= 4 for r in rows)
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_report_lists_the_skips_and_the_stop(tmp_path):
+    from omni_bench.training.run_report import read_run, run_report_text
+
+    (tmp_path / "config.json").write_text(json.dumps({"data": "d.json", "frames": 4, "tiny": True}))
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.5, "learning_rate": 1e-4}) + "\n")
+    row = {"step": 1, "record": "kitchen_talk", "reason": "truncated", "message": "clip.mkv: could not decode"}
+    (tmp_path / PROBLEMS_FILE).write_text(json.dumps(row) + "\n")
+    (tmp_path / "stopped.json").write_text(json.dumps({"signal": "SIGTERM", "step": 1, "resume": "omni-bench train"
+                                                       " --config x/config.json --resume"}))
+    text = run_report_text(read_run(tmp_path))
+    assert "skipped at step 1: kitchen_talk [truncated] clip.mkv: could not decode" in text
+    assert "stopped by SIGTERM after step 1; resume with: omni-bench train --config x/config.json --resume" in text

@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from torch.utils.data import Dataset
-
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
 
@@ -68,8 +66,9 @@ def _record_id(dataset, index: int) -> str:
         return _record_id(inner, index) if inner is not None else str(index)
 
 
-class SkippingDataset(Dataset):
-    """``dataset`` whose items that fail with OmniBenchError are replaced by the next good one and listed.
+class SkippingDataset:
+    """``dataset`` whose items that fail with OmniBenchError are replaced by the next good one and listed
+    (map-style, as a torch DataLoader takes it; no torch import here).
 
     dataset: the training dataset (its other attributes are reached through this wrapper).
     output_dir: the run folder (``problems.jsonl``); None: no file.

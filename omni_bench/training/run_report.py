@@ -28,8 +28,10 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.pages import html_page, markdown_page, report_path, write_page
 from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
 from omni_bench.eval.score import score
+from omni_bench.training.bad_samples import read_problems
 from omni_bench.training.config import ADAPTER_DIR
 from omni_bench.training.metrics import METRICS_FILE, read_metrics_file
+from omni_bench.training.preempt import read_stopped
 
 __all__ = ["RunRecord", "read_run", "run_report_text", "run_report_html", "run_report_markdown", "run_blocks",
            "write_run_report", "EVAL_LOG"]
@@ -53,6 +55,8 @@ class RunRecord:
     scores: object = field(default=None, repr=False)  # its omni_bench.eval.score.Scores, when scored
     eval_note: str | None = None  # why the log was not scored
     skipped_lines: int = 0  # metrics.jsonl lines that were not JSON objects (left out)
+    problems: tuple[dict, ...] = ()  # problems.jsonl: samples skipped mid-run (training/bad_samples.py)
+    stopped: dict | None = None  # stopped.json: the signal the last invocation stopped on (training/preempt.py)
 
 
 def _bad(path, message: str, reason: str) -> OmniBenchError:
@@ -110,7 +114,8 @@ def read_run(run_dir, *, eval_log=None, annotations=None) -> RunRecord:
     checkpoints = sorted((p.name for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                          key=lambda name: int(name.split("-")[-1]))
     record = RunRecord(folder, config, metrics, (folder / ADAPTER_DIR).is_dir(), tuple(checkpoints),
-                       _vocab_size(config), skipped_lines=skipped)
+                       _vocab_size(config), skipped_lines=skipped, problems=tuple(read_problems(folder)),
+                       stopped=read_stopped(folder))
     return _with_eval(record, eval_log, annotations)
 
 
@@ -180,6 +185,12 @@ def _final_lines(record: RunRecord) -> list[str]:
                      "an untrained model's loss")
     if record.skipped_lines:
         lines.append(f"{record.skipped_lines} line(s) of metrics.jsonl were not JSON objects and are left out")
+    for row in record.problems:
+        lines.append(f"skipped at step {row.get('step')}: {row.get('record')} [{row.get('reason')}] "
+                     f"{row.get('message')}")
+    if record.stopped:
+        lines.append(f"stopped by {record.stopped.get('signal')} after step {record.stopped.get('step')}; "
+                     f"resume with: {record.stopped.get('resume')}")
     lines.append(f"adapter: {'written' if record.adapter else 'not written (the run did not finish)'}; "
                  f"checkpoints: {', '.join(record.checkpoints) or 'none'}")
     return lines
