@@ -72,7 +72,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "grad_accum": AT_LEAST_ONE, "lora_r": AT_LEAST_ONE, "lora_alpha": POSITIVE,
     "lora_dropout": Bound(0, 1, high_open=True), "loss_chunk_size": AT_LEAST_ONE, "logging_steps": AT_LEAST_ONE,
     "save_steps": AT_LEAST_ONE, "save_total_limit": AT_LEAST_ONE, "seed": NON_NEGATIVE,
-    "num_workers": NON_NEGATIVE,
+    "num_workers": NON_NEGATIVE, "max_bad_samples": NON_NEGATIVE,
     # preference tuning (TrainConfig's preference part: trl's DPOConfig names)
     "beta": POSITIVE, "label_smoothing": Bound(0, 1, high_open=True),
     # GRPO (TrainConfig's grpo part: trl's GRPOConfig names)
