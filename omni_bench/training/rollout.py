@@ -201,7 +201,7 @@ def rollout(model, batch: dict, *, num_generations: int, max_completion_length: 
         if prompt_positions is None:  # a text model: positions are 0..P-1
             prompt_positions = torch.arange(P, device=prompt.device).expand(G, P)
         banned = list(banned)
-        end = torch.tensor(sorted(set(end_ids)), device=prompt.device)
+        end = torch.tensor(sorted({t for t in end_ids if t is not None}), dtype=torch.long, device=prompt.device)
         tokens, logps, entropies, alive_masks, positions = [], [], [], [], [prompt_positions]
         alive = torch.ones(G, dtype=torch.bool, device=prompt.device)
         attention = torch.ones(G, P, dtype=torch.long, device=prompt.device)
