@@ -75,6 +75,12 @@ def _check_file(path: str | os.PathLike) -> str:
         raise OmniBenchError(f"{path}: is a directory, not a media file", source=path, reason="not-a-file")
     if os.path.getsize(path) == 0:
         raise OmniBenchError(f"{path}: file is empty", source=path, reason="empty")
+    try:  # permission denied is one line before any decoder (decord would print its own error first)
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise OmniBenchError(f"{path}: cannot read ({exc.strerror}); check the file's permissions", source=path,
+                             reason="unreadable") from None
     return path
 
 

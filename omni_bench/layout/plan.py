@@ -32,6 +32,7 @@ videos per sample, images, standalone audio, and metadata typed in by hand (its
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -142,10 +143,17 @@ def media_info(meta: VideoInfo | Mapping | None = None, **fields) -> VideoInfo:
     if missing:
         raise OmniBenchError(f"{path}: metadata lacks {', '.join(missing)} (pass --{missing[0].replace('_', '-')})",
                              source=path, reason="bad-metadata")
-    duration, fps = float(data["duration"]), float(data["native_fps"])
-    width, height = int(data["width"]), int(data["height"])
-    if duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
-        raise OmniBenchError(f"{path}: duration, native fps, width and height must be positive, got "
+    try:  # nan, inf or a string is one line, not ValueError / OverflowError (issue 24 item 6)
+        duration, fps = float(data["duration"]), float(data["native_fps"])
+        if not all(math.isfinite(float(data[k])) for k in ("width", "height")):
+            raise ValueError("not finite")
+        width, height = int(data["width"]), int(data["height"])
+    except (TypeError, ValueError, OverflowError):
+        raise OmniBenchError(f"{path}: duration, native fps, width and height must be finite numbers, got "
+                             + ", ".join(f"{k}={data[k]!r}" for k in ("duration", "native_fps", "width", "height")),
+                             source=path, reason="bad-metadata") from None
+    if not (math.isfinite(duration) and math.isfinite(fps)) or duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
+        raise OmniBenchError(f"{path}: duration, native fps, width and height must be finite and positive, got "
                              f"{duration:g} s, {fps:g} fps, {width}x{height}", source=path, reason="bad-metadata")
     total = data.get("total_frames")
     total = int(round(duration * fps)) if total is None else int(total)

@@ -1,0 +1,77 @@
+"""Hostile inputs of issue 24 (items 5-7) not covered by test_preempt / test_bad_samples /
+test_atomic_checkpoint / test_eval_log_resume: a file the process may not read, and bad numbers given to
+``omni_bench.plan``. Each case runs under a timeout or is a direct, cheap call."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import omni_bench
+from omni_bench.core.errors import OmniBenchError
+
+ROOT = Path(__file__).resolve().parent.parent
+DROP_READ_CAPS = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                  "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), "ten", None])
+def test_plan_with_a_bad_duration_raises_one_error(duration):
+    with pytest.raises(OmniBenchError) as caught:
+        omni_bench.plan(duration=duration, width=640, height=360, native_fps=25, frames=4)
+    assert caught.value.reason == "bad-metadata" and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["width", "native_fps"])
+def test_plan_with_a_non_finite_size_or_rate_raises_one_error(field):
+    values = dict(duration=10.0, width=640, height=360, native_fps=25)
+    values[field] = float("nan")
+    with pytest.raises(OmniBenchError, match="finite"):
+        omni_bench.plan(**values, frames=4)
+
+
+def _unreadable_copy(tmp_path: Path) -> Path:
+    clip = tmp_path / "locked.mkv"
+    shutil.copy(ROOT / "data" / "clips" / "silent_walk.mkv", clip)
+    clip.chmod(0)
+    return clip
+
+
+def _without_read_override(code: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -c code`` with the capabilities that let root read any file dropped (as a non-root user runs)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed: cannot drop dac_override")
+    probe = subprocess.run([*DROP_READ_CAPS, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"setpriv cannot drop capabilities here: {probe.stderr.strip()}")
+    return subprocess.run([*DROP_READ_CAPS, sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, "OMNI_BENCH_PROGRESS": "0"})
+
+
+def test_a_file_without_read_permission_is_one_line(tmp_path):
+    clip = _unreadable_copy(tmp_path)
+    code = ("import sys\nfrom omni_bench.core.errors import OmniBenchError\n"
+            "from omni_bench.core.media import probe, read_frames, read_audio\n"
+            "for call in (probe, lambda p: read_frames(p, [0]), read_audio):\n"
+            "    try:\n        call(sys.argv[1])\n    except OmniBenchError as exc:\n"
+            "        print(exc.reason, exc)\n")
+    done = _without_read_override(code, str(clip))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines == [f"unreadable {clip}: cannot read (Permission denied); check the file's permissions"] * 3
+    assert "ERROR" not in done.stderr  # no decoder spoke first
+
+
+def test_the_cli_says_permission_denied_in_one_line(tmp_path):
+    clip = _unreadable_copy(tmp_path)
+    done = _without_read_override("import sys\nfrom omni_bench.cli import main\nsys.exit(main(sys.argv[1:]))",
+                                  "inspect", str(clip), "--frames", "4")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (f"omni-bench: error: {clip}: cannot read (Permission denied); "
+                                                    "check the file's permissions")
+    assert "Traceback" not in done.stderr
