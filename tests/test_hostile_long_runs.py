@@ -75,3 +75,28 @@ def test_the_cli_says_permission_denied_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (f"omni-bench: error: {clip}: cannot read (Permission denied); "
                                                     "check the file's permissions")
     assert "Traceback" not in done.stderr
+
+
+def test_budget_lists_every_folder_entry_it_did_not_budget(tmp_path):
+    from omni_bench.layout.budget import budget_dataset
+    from omni_bench.layout.settings import LayoutSettings
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(ROOT / "data" / "clips" / "silent_walk.mkv", folder / "good.mkv")
+    (folder / "a.mp4").symlink_to(folder / "b.mp4")
+    (folder / "b.mp4").symlink_to(folder / "a.mp4")  # a.mp4 -> b.mp4 -> a.mp4
+    (folder / "gone.mp4").symlink_to(folder / "nothing.mp4")
+    os.mkfifo(folder / "pipe.mp4")
+    (folder / "clip.mp4").mkdir()  # a folder named like a video
+    (folder / "linked").symlink_to(tmp_path)
+    (folder / "notes.txt").write_text("not media")
+    result = budget_dataset([folder], LayoutSettings(profile="qwen2.5-omni-3b", use_audio=False, frames=4))
+    assert [Path(s).name for s in result.sources] == ["good.mkv"]
+    assert {Path(name).name: why for name, why in result.skipped} == {
+        "a.mp4": "a symlink loop", "b.mp4": "a symlink loop", "gone.mp4": "a symlink to nothing",
+        "pipe.mp4": "a FIFO (named pipe), not a file", "clip.mp4": "a folder named like a video",
+        "linked": "a symlink to a folder (not followed)",
+        "notes.txt": "no video suffix and no container signature"}
+    text = str(result)
+    assert "7 other entries in the folders skipped: a.mp4 (a symlink loop)" in text

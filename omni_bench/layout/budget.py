@@ -30,8 +30,10 @@ videos per sample.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,9 +377,9 @@ class DatasetBudget:
         if not self.problems:
             lines[-1] = lines[-1].rstrip(":")
         if self.skipped:
-            shown = ", ".join(Path(name).name for name, _ in self.skipped[:5])
-            lines.append(f"{len(self.skipped)} other file(s) in the folders skipped, not media by suffix or "
-                         f"content: {shown}" + (", ..." if len(self.skipped) > 5 else ""))
+            shown = ", ".join(f"{Path(name).name} ({why})" for name, why in self.skipped[:5])
+            lines.append(f"{len(self.skipped)} other entr{'y' if len(self.skipped) == 1 else 'ies'} in the folders "
+                         f"skipped: {shown}" + (", ..." if len(self.skipped) > 5 else ""))
         return "\n".join(lines)
 
 
@@ -408,14 +410,42 @@ def _expand(items) -> tuple[list, list[tuple[str, str]]]:
     out, skipped = [], []
     for item in items:
         if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
-            for path in sorted(p for p in Path(item).rglob("*") if p.is_file()):
-                if looks_like_media(path):
+            for path in sorted(Path(item).rglob("*")):
+                why = _not_a_file(path)
+                if why is None and looks_like_media(path):
                     out.append(str(path))
-                else:
-                    skipped.append((str(path), "no video suffix and no container signature"))
+                elif why != "folder":  # folders are walked; every other entry is budgeted or listed
+                    skipped.append((str(path), why or "no video suffix and no container signature"))
         else:
             out.append(item)
     return out, skipped
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why a folder entry is not a file to budget (None: a regular file; "folder": a folder to walk).
+
+    A symlink loop (``a.mp4 -> b.mp4 -> a.mp4``), a dangling link, a FIFO / socket / device and a folder
+    named like a video are each listed with their reason, never budgeted or silently passed over."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11 names a loop this way
+            return "a symlink loop"
+        except OSError as exc:
+            return "a symlink loop" if exc.errno == errno.ELOOP else "a symlink to nothing"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return "a folder named like a video"
+        return "a symlink to a folder (not followed)" if path.is_symlink() else "folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a file"
+    if not stat.S_ISREG(mode):
+        return "a socket or device, not a file"
+    return None
 
 
 def _checked_metadata(meta: dict, source: str) -> dict:
