@@ -48,6 +48,8 @@ REASONS = {
     "bad-output": "an output file that cannot be written (its folder missing or not writable)",
     "no-context": "a model whose context length is unknown, so no default budget applies",
     "empty": "a data file without records",
+    "reward": "a reward function that raises, returns a non-finite value or the wrong number of values",
+    "bad-target": "a reward's target (reference reply or spans) that cannot be read as a span",
     "bad-annotations": "an annotation file whose entries lack what evaluation needs",
     "bad-log": "a training log (metrics file) that cannot be read",
     "not-a-run": "a folder that is not a training run (no config.json or metrics.jsonl)",
