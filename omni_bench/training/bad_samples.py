@@ -7,14 +7,19 @@ alike): when item ``i`` raises :class:`~omni_bench.core.errors.OmniBenchError`, 
 and item ``i + 1`` (then ``i + 2``, ...) is taken in its place, so the batch keeps its size and the
 data order stays a function of the sampler alone: a resumed run meets the same failure at the same
 step and makes the same substitution, and reproduces the uninterrupted run step for step.
+A clip damaged during the run fails the gate when the run resumes and is dropped at planning; the run
+folder's ``planned.json`` (the items' record ids when the run started) keeps the resumed run's items where
+they were, the dropped one failing in place as it did, so the data order is still the uninterrupted run's.
 
 Each skip is appended to the run folder's ``problems.jsonl`` (``{"step", "record", "reason",
 "message"}``; the rows past the checkpoint are dropped on ``--resume``, as ``metrics.jsonl``'s are)
 and comes back in the result's ``dropped``. More than ``--max-bad-samples`` skips over the run
 stop it with one line: the data is broken at scale, ``validate`` lists what is wrong.
 
-The step of a skip is the optimizer step whose batch needed the item (the Trainer fetches a step's
-batches before it starts the step). Left out: with ``--num-workers`` > 0 the items are made in worker
+The step of a skip is the optimizer step whose batch holds the item, counted from the items served
+(the data loader fetches one batch ahead, so the trainer's own step at the fetch is not it; where an
+epoch's batches are not a multiple of ``--grad-accum`` the count is approximate).
+Left out: with ``--num-workers`` > 0 the items are made in worker
 processes; a skip there is still substituted, but it is listed (and counted against the bound) only
 from the main process's view, i.e. not at all. Run with the default 0 workers to have the list.
 """
@@ -27,9 +32,10 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.problems import Problem
 
-__all__ = ["PROBLEMS_FILE", "SkippingDataset", "read_problems", "truncate_problems"]
+__all__ = ["PROBLEMS_FILE", "PLAN_FILE", "SkippingDataset", "read_problems", "truncate_problems"]
 
 PROBLEMS_FILE = "problems.jsonl"  # in the run folder: one row per sample skipped during training
+PLAN_FILE = "planned.json"  # in the run folder: the record ids of the items when the run started, in order
 
 
 def read_problems(output_dir) -> list[dict]:
@@ -54,6 +60,17 @@ def truncate_problems(output_dir, step: int) -> None:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def _same_positions(plan: list[str], ids: list[str]) -> list[int | None]:
+    """For each record of the run's first plan, its position among ``ids`` now (None: no longer planned).
+
+    ``_same_positions(["a", "b", "c"], ["a", "c"]) -> [0, None, 1]``
+    """
+    free: dict[str, list[int]] = {}
+    for position, record in enumerate(ids):
+        free.setdefault(record, []).append(position)
+    return [free[record].pop(0) if free.get(record) else None for record in plan]
+
+
 def _record_id(dataset, index: int) -> str:
     """The record id of item ``index`` of an SFT, preference or prompt dataset."""
     try:
@@ -76,14 +93,25 @@ class SkippingDataset:
     write: whether this process writes ``problems.jsonl`` (the main one).
     """
 
-    def __init__(self, dataset, *, output_dir: Path | None = None, max_bad: int = 10, write: bool = True):
+    def __init__(self, dataset, *, output_dir: Path | None = None, max_bad: int = 10, write: bool = True,
+                 resumed: bool = False):
         self.dataset = dataset
         self.output_dir = output_dir
         self.max_bad = max_bad
         self.write = write
-        self.trainer = None  # the Trainer (set once it exists): its state gives the step of a skip
+        self.trainer = None  # the Trainer (set once it exists): batch size, accumulation, the step resumed from
+        self.served = 0  # items handed out by this invocation (the data loader asks for them in order)
+        self.first_step: int | None = None  # the trainer's step when the first item was asked for
         earlier = read_problems(output_dir) if output_dir is not None else []
         self.skipped: list[dict] = list(earlier)  # this run's skips, the resumed ones first
+        self.plan = [_record_id(dataset, i) for i in range(len(dataset))]  # record ids of the items, in order
+        self.index: list[int | None] = list(range(len(dataset)))  # item -> wrapped item (None: dropped since)
+        plan_file = None if output_dir is None else Path(output_dir) / PLAN_FILE
+        if resumed and plan_file is not None and plan_file.is_file():
+            ids, self.plan = self.plan, json.loads(plan_file.read_text(encoding="utf-8"))
+            self.index = _same_positions(self.plan, ids)
+        elif write and plan_file is not None:
+            plan_file.write_text(json.dumps(self.plan) + "\n", encoding="utf-8")
 
     def __getattr__(self, name):  # the wrapped dataset's attributes (planned, sft, dropped, ...)
         if name == "dataset":
@@ -91,21 +119,34 @@ class SkippingDataset:
         return getattr(self.dataset, name)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.index)
 
     def __getitem__(self, index: int):
-        for offset in range(len(self.dataset)):
-            at = (index + offset) % len(self.dataset)
+        if self.first_step is None and self.trainer is not None:
+            self.first_step = int(self.trainer.state.global_step)
+        self.served += 1
+        for offset in range(len(self.index)):
+            position = (index + offset) % len(self.index)
+            at = self.index[position]
             try:
+                if at is None:  # planned when the run started, dropped by the gate on resume: it fails as then
+                    raise self._dropped_since(position)
                 return self.dataset[at]
             except OmniBenchError as exc:
-                self._skip(at, exc)
+                self._skip(position, exc)
         raise OmniBenchError("no training item can be made any more: every sample failed to decode",
                              reason="no-samples")
 
-    def _skip(self, index: int, exc: OmniBenchError) -> None:
-        step = 0 if self.trainer is None else int(self.trainer.state.global_step) + 1
-        problem = Problem.from_error(_record_id(self.dataset, index), exc)
+    def _dropped_since(self, position: int) -> OmniBenchError:
+        record = self.plan[position]
+        found = next((p for p in getattr(self.dataset, "dropped", ()) if str(p.source) == record), None)
+        if found is None:
+            return OmniBenchError(f"{record}: planned when the run started, not found on resume", reason="missing")
+        return OmniBenchError(found.message, source=record, reason=found.reason)
+
+    def _skip(self, position: int, exc: OmniBenchError) -> None:
+        step = self._step()
+        problem = Problem.from_error(self.plan[position], exc)
         row = {"step": step, "record": problem.source, "reason": problem.reason, "message": problem.message}
         self.skipped.append(row)
         if self.write and self.output_dir is not None:
@@ -115,6 +156,21 @@ class SkippingDataset:
             raise OmniBenchError(f"{self.output_dir or 'training'}: {len(self.skipped)} samples failed to decode "
                                  f"during training (more than --max-bad-samples {self.max_bad}); the data is broken "
                                  f"at scale: see {PROBLEMS_FILE} and run validate", reason="too-many-bad")
+
+    def _step(self) -> int:
+        """The optimizer step whose batch holds the item being served, counted from the items served (the
+        data loader fetches a batch ahead, so the trainer's own step is not it)."""
+        if self.trainer is None:
+            return 0
+        args = self.trainer.args
+        size, accumulate = args.per_device_train_batch_size, args.gradient_accumulation_steps
+        per_process = -(-len(self.index) // max(args.world_size, 1))  # items one process sees in an epoch
+        per_epoch = -(-per_process // size)  # batches of an epoch
+        done = (self.first_step or 0) * accumulate  # batches trained before this invocation (skipped on resume)
+        epochs, into = divmod(done, per_epoch)
+        at = epochs * per_process + into * size + self.served - 1  # the item's place in the run's item stream
+        epochs, within = divmod(at, per_process)
+        return (epochs * per_epoch + within // size) // accumulate + 1
 
     def problems(self) -> list[Problem]:
         """Each skip as a :class:`Problem` (the message starts with the step)."""
