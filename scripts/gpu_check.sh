@@ -4,6 +4,9 @@
 #   1. loss at N=8192, H=3584, V=152064 in bfloat16: naive / chunked (ours) / Liger   -> loss_cuda.md
 #   2. one LoRA training step at Qwen2.5-Omni-7B text widths, 8k tokens (4 layers)     -> step_cuda.md
 #   3. padded vs packed batches, audio in, flash-attention varlen where installed    -> packing_cuda.md
+#   4. one GRPO step at Qwen2.5-Omni-3B text widths (4 layers), G = 8, a 120 s clip   -> grpo_cuda.md
+#      with its audio (scripts/gpu_grpo_step.py). NEVER RUN ON A GPU YET: only checked on CPU at
+#      the tiny widths (python scripts/gpu_grpo_step.py --device cpu --tiny --seconds 10 --json).
 # Usage: bash scripts/gpu_check.sh [--dry-run]   (--dry-run prints the commands and runs nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,7 @@ CHECKS=(
   "loss|$PY -m omni_bench.cli bench loss --tokens 8192 --hidden 3584 --vocab 152064 --dtype bfloat16 --device cuda --repeats 2 --cce --json"
   "step|$PY -m omni_bench.cli bench step --profile qwen2.5-omni-7b --tokens 8192 --layers 4 --device cuda --dtype bfloat16 --steps 2 --json"
   "packing|$PY -m omni_bench.cli bench packing --samples 64 --batch-size 8 --audio --device cuda --json"
+  "grpo|$PY scripts/gpu_grpo_step.py --device cuda --layers 4 --num-generations 8 --json"
 )
 
 if [[ $DRY -eq 0 ]]; then
