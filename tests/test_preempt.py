@@ -95,3 +95,48 @@ def test_signal_checkpoints_and_resume_equals_uninterrupted(tmp_path, sig):
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert ours[key].allclose(theirs[key], rtol=1e-5, atol=1e-7), key
+
+
+def test_dpo_stops_on_sigterm_and_resumes_to_the_uninterrupted_run(tmp_path):
+    """--method dpo takes the same Trainer path: a SIGTERM (sent here by the run itself at the end of step 2)
+    stops it with checkpoint-2; --resume ends where the uninterrupted run ends."""
+    from omni_bench._torchvision import ensure_torchvision
+
+    ensure_torchvision()
+    from transformers import TrainerCallback
+
+    from omni_bench.training.config import TrainConfig
+    from omni_bench.training.preempt import Preempted
+    from omni_bench.training.run import train
+
+    pairs = [{"id": "street", "video": "clips/street_market.mkv",
+              "conversations": [{"from": "human", "value": "<video>\nWhen does the bar cross the middle?"}],
+              "chosen": "From 40 to 60.", "rejected": "From 00 to 99."},
+             {"id": "portrait", "video": "clips/portrait_music.mkv",
+              "conversations": [{"from": "human", "value": "<video>\nWhat is heard?"}],
+              "chosen": "A melody.", "rejected": "Silence."}]
+    (tmp_path / "pairs.json").write_text(json.dumps(pairs))
+
+    def config(output: str) -> TrainConfig:
+        return TrainConfig(method="dpo", tiny=True, data=str(tmp_path / "pairs.json"), media_root=str(ROOT / "data"),
+                           frames=4, resize=(56, 56), max_steps=4, save_steps=100, logging_steps=1,
+                           learning_rate=1e-2, output=str(tmp_path / output), progress=False)
+
+    class Terminate(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as caught:
+        train(config("stopped"), callbacks=[Terminate()])
+    assert signal.getsignal(signal.SIGTERM) == previous  # the handler is given back
+    assert caught.value.step == 2 and caught.value.checkpoint == tmp_path / "stopped" / "checkpoint-2"
+    assert (caught.value.checkpoint / "trainer_state.json").is_file()
+    assert "resume with: omni-bench train --config" in str(caught.value)
+    resumed = train(config("stopped").replace(resume=True))
+    whole = train(config("whole"))
+    assert [r["step"] for r in resumed.metrics] == [1, 2, 3, 4]
+    for ours, theirs in zip(resumed.metrics, whole.metrics):
+        for key in ("loss", "rewards/margins", "logps/chosen"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-6, abs=1e-9), (ours["step"], key)
