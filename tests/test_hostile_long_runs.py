@@ -100,3 +100,28 @@ def test_budget_lists_every_folder_entry_it_did_not_budget(tmp_path):
         "notes.txt": "no video suffix and no container signature"}
     text = str(result)
     assert "7 other entries in the folders skipped: a.mp4 (a symlink loop)" in text
+
+
+def test_a_decord_call_that_does_not_return_falls_back_to_pyav_within_its_bound(monkeypatch):
+    import threading
+
+    from omni_bench.core import media
+
+    release = threading.Event()
+
+    def stuck(path, indices):  # a decord call that never returns (until the test ends)
+        release.wait(60)
+        raise RuntimeError("released")
+
+    clip = ROOT / "data" / "clips" / "street_market.mkv"
+    expected = media.read_frames(clip, [0, 5, 9], backend="pyav")
+    monkeypatch.setattr(media, "_read_decord", stuck)
+    monkeypatch.setattr(media, "DECORD_SECONDS", 0.2)
+    monkeypatch.setattr(media, "DECORD_SECONDS_PER_FRAME", 0.0)
+    try:
+        assert (media.read_frames(clip, [0, 5, 9]) == expected).all()  # auto: PyAV decoded them instead
+        with pytest.raises(OmniBenchError, match=r"did not return within 0\.2 s") as caught:
+            media.read_frames(clip, [0], backend="decord")
+        assert caught.value.reason == "undecodable"
+    finally:
+        release.set()

@@ -7,7 +7,9 @@
   packets end well before its header's duration is "truncated".
 * :func:`read_frames` decodes only the requested frame indices (decord ``get_batch``;
   PyAV as a fallback, numbering frames in decode order as decord does, seeking to the
-  nearest key frame before each run of indices).
+  nearest key frame before each run of indices). decord runs under a time bound
+  (:data:`DECORD_SECONDS` plus :data:`DECORD_SECONDS_PER_FRAME` per frame); past it PyAV, whose loops are
+  bounded, decodes instead (decord's thread cannot be stopped: it finishes in the background).
 * :func:`read_audio` gives mono float32 at 16 kHz from an audio file (librosa) or from a
   video's own audio track (PyAV, resampled by FFmpeg's resampler).
 * :func:`write_clip` writes a deterministic synthetic clip (a moving pattern plus a tone)
@@ -163,15 +165,48 @@ def read_frames(path: str | os.PathLike, indices, *, backend: str = "auto") -> n
     errors = []
     if backend in ("auto", "decord"):
         try:
-            return _read_decord(path, indices)
+            return _bounded_decord(path, indices)
         except OmniBenchError:
             raise
         except Exception as exc:  # decord raises its own DECORDError and RuntimeError
             if backend == "decord":
                 raise OmniBenchError(f"{path}: cannot decode frames ({_short(exc)})", source=path,
-                                     reason="corrupt") from exc
+                                     reason="undecodable" if isinstance(exc, _DecordTimeout) else "corrupt") from exc
             errors.append(exc)
     return _read_pyav(path, indices)
+
+
+DECORD_SECONDS = 60.0  # decord's time bound: this many seconds, plus DECORD_SECONDS_PER_FRAME per frame asked
+DECORD_SECONDS_PER_FRAME = 2.0
+
+
+class _DecordTimeout(Exception):
+    """decord did not return within its bound (read_frames falls back to PyAV, whose loops are bounded)."""
+
+
+def _bounded_decord(path: str, indices: list[int]) -> np.ndarray:
+    """:func:`_read_decord` in a worker thread, waited for at most ``DECORD_SECONDS + DECORD_SECONDS_PER_FRAME *
+    len(indices)`` seconds. decord is a C++ call that cannot be interrupted: past the bound the thread is left to
+    finish on its own (a daemon, its result dropped) and :class:`_DecordTimeout` is raised."""
+    import threading
+
+    result: dict = {}
+
+    def work():
+        try:
+            result["frames"] = _read_decord(path, indices)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, name="omni_bench-decord", daemon=True)
+    worker.start()
+    bound = DECORD_SECONDS + DECORD_SECONDS_PER_FRAME * len(indices)
+    worker.join(bound)
+    if worker.is_alive():
+        raise _DecordTimeout(f"decord did not return within {bound:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result["frames"]
 
 
 def _read_decord(path: str, indices: list[int]) -> np.ndarray:
