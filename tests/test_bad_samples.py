@@ -138,12 +138,14 @@ def test_report_lists_the_skips_and_the_stop(tmp_path):
 def test_a_record_dropped_by_the_gate_on_resume_fails_in_place(tmp_path):
     first = SkippingDataset(_Items(4, bad={2}), output_dir=tmp_path, max_bad=10)
     assert [first[i] for i in range(4)] == [0, 1, 3, 3]
-    assert json.loads((tmp_path / "planned.json").read_text()) == ["r0", "r1", "r2", "r3"]
+    assert first.plan == ["r0", "r1", "r2", "r3"]  # what each checkpoint records (training/checkpoint.py)
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "planned.json").write_text(json.dumps(first.plan))
     # on resume the gate drops r2 at planning: the wrapped dataset is one item shorter
     shorter = _Items(3, bad=set())
     shorter.planned = [_Planned(name) for name in ("r0", "r1", "r3")]
     shorter.dropped = [Problem("r2", "truncated", "clip2.mp4: could not decode frame 0")]
-    resumed = SkippingDataset(shorter, output_dir=tmp_path, max_bad=10, resumed=True)
+    resumed = SkippingDataset(shorter, output_dir=tmp_path, max_bad=10, resumed_from=tmp_path / "checkpoint-2")
     assert len(resumed) == 4 and [resumed[i] for i in range(4)] == [0, 1, 2, 2]  # r0, r1, r3 in place of r2, r3
     assert [(r["record"], r["reason"]) for r in resumed.skipped[1:]] == [("r2", "truncated")]
 
@@ -175,6 +177,7 @@ def test_resume_after_a_damaged_clip_equals_the_uninterrupted_run(tmp_path):
     # the clip is damaged now: the gate drops its record at planning; planned.json keeps the items in place
     resumed = train(config("parts", 4).replace(resume=True))
     assert resumed.resumed_from.name == "checkpoint-2"
+    assert json.loads((resumed.resumed_from / "planned.json").read_text()) == [r["id"] for r in records]
     assert damaged["id"] in {d.source for d in resumed.dropped}
     assert [r["step"] for r in resumed.metrics] == [1, 2, 3, 4]
     for ours, theirs in zip(resumed.metrics, whole.metrics):

@@ -7,9 +7,9 @@ alike): when item ``i`` raises :class:`~omni_bench.core.errors.OmniBenchError`, 
 and item ``i + 1`` (then ``i + 2``, ...) is taken in its place, so the batch keeps its size and the
 data order stays a function of the sampler alone: a resumed run meets the same failure at the same
 step and makes the same substitution, and reproduces the uninterrupted run step for step.
-A clip damaged during the run fails the gate when the run resumes and is dropped at planning; the run
-folder's ``planned.json`` (the items' record ids when the run started) keeps the resumed run's items where
-they were, the dropped one failing in place as it did, so the data order is still the uninterrupted run's.
+A clip damaged during the run fails the gate when the run resumes and is dropped at planning; the
+checkpoint's ``planned.json`` (the items' record ids when the run started) keeps the resumed run's items
+where they were, the dropped one failing in place as it did, so the data order is the uninterrupted run's.
 
 Each skip is appended to the run folder's ``problems.jsonl`` (``{"step", "record", "reason",
 "message"}``; the rows past the checkpoint are dropped on ``--resume``, as ``metrics.jsonl``'s are)
@@ -35,7 +35,7 @@ from omni_bench.core.problems import Problem
 __all__ = ["PROBLEMS_FILE", "PLAN_FILE", "SkippingDataset", "read_problems", "truncate_problems"]
 
 PROBLEMS_FILE = "problems.jsonl"  # in the run folder: one row per sample skipped during training
-PLAN_FILE = "planned.json"  # in the run folder: the record ids of the items when the run started, in order
+PLAN_FILE = "planned.json"  # in each checkpoint: the record ids of the items when the run started, in order
 
 
 def read_problems(output_dir) -> list[dict]:
@@ -94,7 +94,7 @@ class SkippingDataset:
     """
 
     def __init__(self, dataset, *, output_dir: Path | None = None, max_bad: int = 10, write: bool = True,
-                 resumed: bool = False):
+                 resumed_from: Path | None = None):
         self.dataset = dataset
         self.output_dir = output_dir
         self.max_bad = max_bad
@@ -106,12 +106,10 @@ class SkippingDataset:
         self.skipped: list[dict] = list(earlier)  # this run's skips, the resumed ones first
         self.plan = [_record_id(dataset, i) for i in range(len(dataset))]  # record ids of the items, in order
         self.index: list[int | None] = list(range(len(dataset)))  # item -> wrapped item (None: dropped since)
-        plan_file = None if output_dir is None else Path(output_dir) / PLAN_FILE
-        if resumed and plan_file is not None and plan_file.is_file():
+        plan_file = None if resumed_from is None else Path(resumed_from) / PLAN_FILE
+        if plan_file is not None and plan_file.is_file():  # the plan the checkpoint was trained with
             ids, self.plan = self.plan, json.loads(plan_file.read_text(encoding="utf-8"))
             self.index = _same_positions(self.plan, ids)
-        elif write and plan_file is not None:
-            plan_file.write_text(json.dumps(self.plan) + "\n", encoding="utf-8")
 
     def __getattr__(self, name):  # the wrapped dataset's attributes (planned, sft, dropped, ...)
         if name == "dataset":

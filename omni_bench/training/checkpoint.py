@@ -19,11 +19,13 @@ large write); network file systems where ``rename`` is not atomic.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.training.bad_samples import PLAN_FILE
 
 __all__ = ["PARTIAL_DIR", "atomic_checkpoints", "folder_bytes", "disk_full_error"]
 
@@ -95,6 +97,9 @@ def atomic_checkpoints(trainer_class):
                 raise
             finally:
                 self.args.output_dir, self.args.save_total_limit = str(run_dir), limit
+            plan = getattr(self.train_dataset, "plan", None)  # the items' record ids (training/bad_samples.py)
+            if main and plan is not None:
+                (partial / name / PLAN_FILE).write_text(json.dumps(plan) + "\n", encoding="utf-8")
             self.accelerator.wait_for_everyone()  # every process has written its part
             if main:
                 if final.exists():  # the same step saved again (e.g. a stop signal on a --save-steps step)

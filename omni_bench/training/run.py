@@ -389,7 +389,7 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
         dataset, collator = _training_data(config, data_path)
         # an item that fails to decode mid-run is skipped and listed, up to --max-bad-samples (training/bad_samples.py)
         dataset = SkippingDataset(dataset, output_dir=output_dir, max_bad=config.max_bad_samples, write=is_main,
-                                  resumed=resume_from is not None)
+                                  resumed_from=resume_from)
         stage("train", f"{len(dataset)} samples ({len(dataset.dropped)} records dropped); building the "
                        f"{'tiny random' if config.tiny else config.model or config.profile} model...", config.progress)
         model = prepare_model(config, dtype)
