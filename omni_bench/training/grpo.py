@@ -36,13 +36,13 @@ from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.core.tokens import token_ids
 from omni_bench.training.config import GRPOSettings
-from omni_bench.training.dpo import disable_dropout, reference_policy
+from omni_bench.training.dpo import _as_forward, disable_dropout, reference_policy
 from omni_bench.training.preference_batch import last_reply_labels
 from omni_bench.training.rewards import resolve_rewards, rewards_stats
 from omni_bench.training.rollout import banned_token_ids, replay, rollout
 
 __all__ = ["GRPO_METRICS", "reward_task", "grpo_step", "group_advantages", "grpo_loss", "PromptDataset",
-           "PromptCollator", "prompt_data", "make_grpo_trainer_class"]
+           "PromptCollator", "prompt_data", "prompt_seed", "make_grpo_trainer_class"]
 
 GRPO_METRICS = ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
                 "completions/clipped_ratio", "kl", "clip_ratio", "entropy", "format_failure_rate", "degenerate_rate",
@@ -218,7 +218,14 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
         reference_model = model if reference_model is None else reference_model
         with torch.no_grad(), reference_policy(reference_model):
             reference, _ = replay(reference_model, batch, done, temperature=settings.temperature, shared=shared)
-    logps, parity = replay(model, batch, done, temperature=settings.temperature, audit=True, shared=shared)
+    def policy():
+        return replay(model, batch, done, temperature=settings.temperature, audit=True, shared=shared)
+
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):  # through DDP's forward: it reduces the grads
+        with _as_forward(model, policy):
+            logps, parity = model(input_ids=batch["input_ids"])
+    else:
+        logps, parity = policy()
     loss, stats = grpo_loss(logps, advantages.to(logps.device), mask.to(logps.device), settings,
                             ref_per_token_logps=reference)
     valid = done.completion_mask.float()
@@ -232,6 +239,11 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
                "parity/checked": parity.checked, "parity/position_ids_equal": float(parity.position_ids_equal),
                "parity/max_logprob_diff": parity.max_logprob_diff}
     return loss, metrics, done, texts
+
+
+def prompt_seed(seed: int, step: int, index: int) -> int:
+    """The sampling seed of the ``index``-th prompt of optimizer step ``step`` (counted over all processes)."""
+    return ((seed * 1_000_003 + step) * 1_000_003 + index) % 2**63
 
 
 def make_grpo_trainer_class(base):
@@ -248,15 +260,30 @@ def make_grpo_trainer_class(base):
             self.model_accepts_loss_kwargs = False
             self.grpo_metrics = defaultdict(list)
             self.parity = {"checked": 0, "position_ids_equal": True, "max_logprob_diff": 0.0}
-            self.generator = torch.Generator().manual_seed(self.args.seed)
+            self.micro = (None, 0)  # (the step, micro-batches this process ran in it): the prompt's index
+
+        def prompt_generator(self, training: bool, device) -> torch.Generator:
+            """The sampling generator of this micro-batch's prompt, seeded by (seed, step, the prompt's index
+            in the step's global batch): process r's k-th micro-batch holds prompt k x world + r (accelerate's
+            sharding), so the completions do not depend on how the prompts are spread over processes."""
+            key = (self.state.global_step, training)
+            k = self.micro[1] if self.micro[0] == key else 0
+            self.micro = (key, k + 1)
+            index = k * self.args.world_size + self.args.process_index
+            return torch.Generator(device).manual_seed(prompt_seed(self.args.seed, key[0], index))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            generator = self.prompt_generator(model.training, inputs["input_ids"].device)
             loss, metrics, done, _ = grpo_step(model, inputs, self.grpo, self.processor,
                                                reference_model=self.accelerator.unwrap_model(model),
-                                               generator=self.generator, task=self.task)
+                                               generator=generator, task=self.task)
             if model.training and not loss.requires_grad:
                 raise OmniBenchError("the GRPO loss does not require grad: no trainable parameter is reached "
                                      "(check --lora-targets)", reason="no-grad")
+            names = [k for k in metrics if not k.startswith("parity/")]  # the processes' means (one prompt each)
+            means = self.accelerator.gather(torch.tensor([[float(metrics[k]) for k in names]],
+                                                         device=loss.device)).mean(0)
+            metrics.update(zip(names, means.tolist(), strict=True))
             for key, value in metrics.items():
                 self.grpo_metrics[key].append(float(value))
             self.parity["checked"] += int(metrics["parity/checked"])
