@@ -215,6 +215,8 @@ def _reads(module, dest: str) -> bool:
         cls = getattr(module, name, None) or _dataclass_named(name)
         if cls is not None and dest in field_flags(cls):
             return True
+    if any(dest in field_flags(config) for _, config, _ in getattr(module, "BENCHMARKS", {}).values()):
+        return True  # bench <name>: field_values(config, args) of each config (tests/test_bench_shape.py)
     if "metadata_from_args" in source and dest in _metadata_dests():  # test_plan_metadata_flags_reach_the_metadata
         return True
     return "settings_from_args(args)" in source and dest in _layout_dests()

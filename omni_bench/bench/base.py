@@ -22,10 +22,11 @@ through ``/proc/self/clear_refs`` just before the run) where the kernel allows t
 together with a background thread sampling ``/proc/self/statm`` every millisecond; the larger
 of the two counts. Linux only (``/proc``).
 
-Not covered yet: ``loss``, ``step``, ``packing`` and ``decode`` keep their own config
-arguments and result dicts (they use this module's probe and worker); moving them to the
-config dataclass + :class:`BenchResult` shape, with ``omni-bench bench <name>`` generated from
-the config, is the next step.
+``loss``, ``step``, ``packing`` and ``decode`` follow this shape (``LossBench``, ``StepBench``,
+``PackingBench``, ``DecodeBench``); their earlier result dicts stay whole in
+:attr:`BenchResult.summary` (what ``--json`` printed before, keys unchanged) and their text reports
+in :attr:`BenchResult.text`. ``omni-bench bench <name>`` builds its flags from the config
+(:func:`omni_bench.cli.flags.add_field_flags`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table"]
+from omni_bench.core.errors import OmniBenchError
+
+__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table", "resolve_device"]
 
 MIB = 2**20
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -144,9 +147,12 @@ class BenchResult:
     columns: tuple[str, ...]  # the row keys shown in the Markdown table, in order
     rows: list[dict]  # one dict per measured case
     notes: tuple[str, ...] = field(default=())  # lines under the table (the checked property, caveats)
+    summary: dict = field(default_factory=dict)  # further top-level keys of to_dict (a benchmark's figures)
+    text: str = ""  # the benchmark's own text report (str() of the result); the Markdown form when empty
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "config": self.config, "rows": self.rows, "notes": list(self.notes)}
+        return {"name": self.name, "config": self.config, "rows": self.rows, "notes": list(self.notes),
+                **self.summary}
 
     def to_markdown(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
@@ -154,3 +160,17 @@ class BenchResult:
         if self.notes:
             parts += ["", *self.notes]
         return "\n".join(parts) + "\n"
+
+    def __str__(self) -> str:
+        return self.text or self.to_markdown()
+
+
+def resolve_device(name: str) -> str:
+    """``"auto"`` -> ``"cuda"`` where a CUDA device is present, else ``"cpu"``; ``"cuda"`` without one is
+    refused in one line."""
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise OmniBenchError("--device cuda: no CUDA device is available here; pass --device cpu",
+                             reason="bad-settings")
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name

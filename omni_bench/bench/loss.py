@@ -29,6 +29,12 @@ kernel's high-water mark together with a thread sampling it every millisecond). 
 MiB above the baseline. The workers save their gradients with ``torch.save``; the parent
 compares them (``max_grad_diff``: largest absolute difference, any backend vs the first).
 
+The shape (:mod:`omni_bench.bench.base`): :class:`LossBench` is the config (each field a flag of
+``omni-bench bench loss``, its comment the help), :func:`run` returns a
+:class:`~omni_bench.bench.base.BenchResult` (one row per backend; ``summary`` is the dict
+:func:`bench_loss` returns, which ``--json`` prints). :func:`bench_loss` is ``run`` with keyword
+arguments.
+
 What it leaves out: no timing statistics (one run per backend), no multi-step training
 loop, Linux only for CPU memory (``/proc``).
 """
@@ -39,19 +45,30 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import torch
-
-from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
+from omni_bench.bench.base import BenchResult, PeakRSS, resolve_device, rss_bytes, run_worker
 from omni_bench.core.numbers import check_ints
 from omni_bench.core.stages import progress_bar
 from omni_bench.layout.labels import IGNORE_INDEX
-from omni_bench.training.loss import DEFAULT_CHUNK_SIZE, fused_linear_cross_entropy
 
-__all__ = ["DEFAULT_BENCH_CHUNK_SIZE", "bench_loss", "format_bench_loss"]
+if TYPE_CHECKING:
+    import torch
 
-DEFAULT_BENCH_CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # the loss's own default, chosen with this benchmark
+__all__ = ["LossBench", "run", "bench_loss", "format_bench_loss"]
+
+
+
+def __getattr__(name: str):
+    # DEFAULT_BENCH_CHUNK_SIZE: the loss's own default, chosen with this benchmark (read on first use, so that
+    # LossBench, which `omni-bench bench loss` builds its flags from, comes without torch)
+    if name == "DEFAULT_BENCH_CHUNK_SIZE":
+        from omni_bench.training.loss import DEFAULT_CHUNK_SIZE
+
+        return DEFAULT_CHUNK_SIZE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _MIB = 2**20
 
 
@@ -65,6 +82,8 @@ _PeakRSS, _rss_bytes = PeakRSS, rss_bytes  # the names this module's tests and w
 
 def _make_inputs(spec: dict, tokens: int, hidden_size: int, vocab: int):
     """hidden [N, H] and weight [V, H] requiring grad, labels [N] with a fraction ignored."""
+    import torch
+
     gen = torch.Generator().manual_seed(spec["seed"])
     dtype = getattr(torch, spec["dtype"])
     device = torch.device(spec["device"])
@@ -76,6 +95,8 @@ def _make_inputs(spec: dict, tokens: int, hidden_size: int, vocab: int):
 
 
 def _forward_backward(spec: dict, hidden, weight, labels) -> torch.Tensor:
+    from omni_bench.training.loss import fused_linear_cross_entropy
+
     if spec["backend"] == "cce":  # Apple's Cut Cross-Entropy; torch.compile's path runs on CPU too
         from cut_cross_entropy import linear_cross_entropy
 
@@ -90,12 +111,16 @@ def _forward_backward(spec: dict, hidden, weight, labels) -> torch.Tensor:
 
 
 def _synchronize(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _measure(spec: dict, hidden, weight, labels) -> tuple[torch.Tensor, float, float, int, int]:
     """One measured forward + backward: (loss, seconds, CPU seconds, baseline bytes, peak bytes)."""
+    import torch
+
     device = hidden.device
     grad_sized = torch.ones_like(weight)  # stands for weight.grad, which every backend makes
     _synchronize(device)
@@ -123,6 +148,8 @@ def _measure(spec: dict, hidden, weight, labels) -> tuple[torch.Tensor, float, f
 
 def _worker(spec: dict, out_dir: str) -> dict:
     """Run one backend as described in the module docstring; save grads, return figures."""
+    import torch
+
     _forward_backward(spec, *_make_inputs(spec, 8, 8, 16))  # warm-up: imports, thread pools
     if spec["backend"] == "cce":  # warm-up at the measured shape: torch.compile recompiles per shape
         _forward_backward(spec, *_make_inputs(spec, spec["tokens"], spec["hidden"], spec["vocab"]))
@@ -150,6 +177,8 @@ def _run_worker(spec: dict, out_dir: str) -> dict:
 
 
 def _max_grad_diff(out_dir: str, backends: tuple[str, ...]) -> float:
+    import torch
+
     reference = torch.load(Path(out_dir) / f"{backends[0]}.pt")
     worst = 0.0
     for backend in backends[1:]:
@@ -168,6 +197,52 @@ def _best_of(rows: list[dict]) -> dict:
     return best
 
 
+@dataclass(frozen=True)
+class LossBench:
+    """``omni-bench bench loss``'s settings."""
+
+    tokens: int = 4096  # N: rows of hidden states
+    hidden: int = 1024  # H: hidden size
+    vocab: int = 151936  # V: vocabulary (LM head rows)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # dtype of the hidden states and the head
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # cpu, cuda or auto (cuda where present)
+    chunk_size: int | None = None  # rows per chunk of ours (when not given: the loss's own, 512)
+    repeats: int = 1  # runs per backend, each in a fresh worker, the best kept
+    cce: bool = False  # also Apple's Cut Cross-Entropy (cut-cross-entropy; torch.compile on CPU)
+    backends: tuple[str, ...] | None = None  # --backends A,B: which to run, the first the gradients' reference
+        # (when not given: naive,chunked, and liger on CUDA)
+    seed: int = 0  # seeds the inputs (the same in every worker)
+    ignore_fraction: float = 0.1  # share of labels set to -100
+
+
+_LOSS_COLUMNS = ("backend", "peak_mib", "seconds", "cpu_seconds", "baseline_mib", "loss")
+
+
+def run(config: LossBench = LossBench()) -> BenchResult:
+    """Every backend's peak memory above baseline and seconds of one forward + backward (module docstring)."""
+    from omni_bench.training.loss import DEFAULT_CHUNK_SIZE
+
+    chunk_size = DEFAULT_CHUNK_SIZE if config.chunk_size is None else config.chunk_size
+    check_ints(tokens=config.tokens, hidden=config.hidden, vocab=config.vocab, chunk_size=chunk_size,
+               repeats=config.repeats)
+    device = resolve_device(config.device)
+    backends = config.backends or ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
+    if config.cce and "cce" not in backends:
+        backends = (*backends, "cce")
+    spec = {"tokens": config.tokens, "hidden": config.hidden, "vocab": config.vocab, "dtype": config.dtype,
+            "device": device, "chunk_size": chunk_size, "seed": config.seed,
+            "ignore_fraction": config.ignore_fraction}
+    summary = _measure_backends(spec, tuple(backends), config.repeats)
+    summary.update(spec, repeats=config.repeats)
+    summary.update(_ratios(summary))
+    rows = [{"backend": b, **{k: summary[b][k] for k in _LOSS_COLUMNS[1:]}} for b in backends]
+    text = format_bench_loss(summary)
+    notes = tuple(line for line in text.splitlines()[-3:] if line.startswith(("chunked /", "max |")))
+    return BenchResult("loss", asdict(replace(config, device=device, chunk_size=chunk_size,
+                                              backends=tuple(backends))),
+                       _LOSS_COLUMNS, rows, notes, summary=summary, text=text)
+
+
 def bench_loss(
     tokens: int,
     hidden: int,
@@ -175,7 +250,7 @@ def bench_loss(
     *,
     dtype: str = "float32",
     device: str = "cpu",
-    chunk_size: int = DEFAULT_BENCH_CHUNK_SIZE,
+    chunk_size: int | None = None,
     backends: tuple[str, ...] | None = None,
     seed: int = 0,
     ignore_fraction: float = 0.1,
@@ -208,17 +283,10 @@ def bench_loss(
         >>> result = bench_loss(64, 32, 1000)          # doctest: +SKIP
         >>> print(format_bench_loss(result))           # doctest: +SKIP
     """
-    check_ints(tokens=tokens, hidden=hidden, vocab=vocab, chunk_size=chunk_size, repeats=repeats)
-    if backends is None:
-        backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
-    spec = {
-        "tokens": tokens, "hidden": hidden, "vocab": vocab, "dtype": dtype, "device": device,
-        "chunk_size": chunk_size, "seed": seed, "ignore_fraction": ignore_fraction,
-    }
-    result = _measure_backends(spec, tuple(backends), repeats)
-    result.update(spec, repeats=repeats)
-    result.update(_ratios(result))
-    return result
+    config = LossBench(tokens=tokens, hidden=hidden, vocab=vocab, dtype=dtype, device=device, chunk_size=chunk_size,
+                       repeats=repeats, backends=tuple(backends) if backends is not None else None, seed=seed,
+                       ignore_fraction=ignore_fraction)
+    return run(config).summary
 
 
 def _measure_backends(spec: dict, backends: tuple[str, ...], repeats: int) -> dict:

@@ -29,6 +29,10 @@ warm-up batch each. On CPU the SDPA kernel still computes the masked-out blocks 
 row (it cannot skip them), so packing saves the padding but pays for each row's full L x L
 attention; flash-attention's varlen kernel on CUDA skips them.
 
+The shape (:mod:`omni_bench.bench.base`): :class:`PackingBench` is the config (each field a flag of
+``omni-bench bench packing``), :func:`run` returns a :class:`~omni_bench.bench.base.BenchResult` (one
+row per layout; ``summary`` is the dict :func:`bench_packing` returns, which ``--json`` prints).
+
 Not covered: the towers (the input is text-only; the lengths are the planned multimodal ones),
 real checkpoint widths (``bench step`` measures those).
 """
@@ -36,16 +40,20 @@ real checkpoint widths (``bench step`` measures those).
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 import numpy as np
 
+from omni_bench.bench.base import BenchResult, resolve_device
+from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.models import tiny_model
 from omni_bench.layout.budget import budget
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.training.prepare import adapt_model
 
-__all__ = ["longvale_like_lengths", "bench_packing", "format_bench_packing"]
+__all__ = ["PackingBench", "run", "longvale_like_lengths", "bench_packing", "format_bench_packing"]
 
 
 def longvale_like_lengths(samples: int = 32, *, seed: int = 0, settings=None, min_seconds: float = 10,
@@ -147,9 +155,59 @@ def _timed(model, runs: dict, device: str) -> dict:
     return seconds
 
 
+@dataclass(frozen=True)
+class PackingBench:
+    """``omni-bench bench packing``'s settings."""
+
+    samples: int = 32  # videos planned
+    batch_size: int = 8  # samples per batch
+    capacity: int | None = None  # tokens per packed row (when not given: the longest sample)
+    audio: bool = False  # plan each video's audio track too (~8k-token rows)
+    seed: int = 0  # seed of the durations and tokens
+    device: Literal["auto", "cpu", "cuda"] = "cpu"  # cpu, cuda or auto (cuda where present)
+    attention: Literal["sdpa", "eager", "flash_attention_2"] | None = None  # attention implementation (when
+        # not given: flash_attention_2 on CUDA where installed, else sdpa)
+    lengths: tuple[int, ...] | None = None  # --lengths A,B: sample token counts to use instead of the
+        # LongVALE-like distribution (--samples is then their number)
+
+
+_PACKING_COLUMNS = ("layout", "slots", "rows", "padding_fraction", "seconds", "cpu_seconds", "tokens_per_second")
+
+
+def run(config: PackingBench = PackingBench(), *, settings=None) -> BenchResult:
+    """Padding fraction and tokens/s of padded, batch-packed and dataset-packed batches, side by side.
+
+    ``settings``: the LayoutSettings that plan the lengths (default 0.5 fps, 56x56, the audio track
+    as ``config.audio`` says)."""
+    device = resolve_device(config.device)
+    settings = settings or LayoutSettings(fps=0.5, resize=(56, 56), use_audio=config.audio)
+    try:
+        lengths = [int(n) for n in config.lengths] if config.lengths is not None else None
+    except ValueError:
+        raise OmniBenchError(f"--lengths: whole numbers of tokens, got {','.join(map(str, config.lengths))}",
+                             reason="bad-settings") from None
+    summary = _measure(config.samples, config.batch_size, capacity=config.capacity, seed=config.seed,
+                       settings=settings, lengths=lengths, device=device, attention=config.attention)
+    rows = [{"layout": kind, **{k: summary[kind].get(k) for k in _PACKING_COLUMNS[1:]}}
+            for kind in ("padded", "packed", "dataset_packed")]
+    used = replace(config, device=device, attention=summary["attention"], capacity=summary["capacity"],
+                   samples=summary["samples"])
+    return BenchResult("packing", asdict(used), _PACKING_COLUMNS, rows, summary=summary,
+                       text=format_bench_packing(summary))
+
+
 def bench_packing(samples: int = 32, batch_size: int = 8, *, capacity: int | None = None, seed: int = 0,
                   settings=None, lengths=None, device: str = "cpu", attention: str | None = None) -> dict:
-    """Padding fraction and tokens/s of padded, batch-packed and dataset-packed batches, side by side.
+    """:func:`run` with keyword arguments; returns its ``summary``: ``{"padded": {...}, "packed": {...},
+    "dataset_packed": {...}, "samples", "batch_size", ...}``."""
+    config = PackingBench(samples=samples, batch_size=batch_size, capacity=capacity, seed=seed, device=device,
+                          attention=attention, lengths=tuple(int(n) for n in lengths) if lengths is not None else None)
+    return run(config, settings=settings).summary
+
+
+def _measure(samples: int = 32, batch_size: int = 8, *, capacity: int | None = None, seed: int = 0,
+                  settings=None, lengths=None, device: str = "cpu", attention: str | None = None) -> dict:
+    """The figures of :func:`run`.
 
     ``lengths``: sample token counts to use instead of the LongVALE-like distribution.
     Dataset-packed: :class:`~omni_bench.data.packing.PackedBatchSampler` (rows packed across all

@@ -24,6 +24,10 @@ Backends: ``naive`` (the model's logits + transformers' ``ForCausalLMLoss``, whi
 the N x V logits to float32), ``chunked`` (ours) and ``liger`` (Liger-Kernel, CUDA; on CPU
 only under Triton's interpreter, which the tests use at tiny size).
 
+The shape (:mod:`omni_bench.bench.base`): :class:`StepBench` is the config (each field a flag of
+``omni-bench bench step``), :func:`run` returns a :class:`~omni_bench.bench.base.BenchResult` (one
+row per backend; ``summary`` is the dict :func:`bench_step` returns, which ``--json`` prints).
+
 Not covered: images, audio or video in the input (the towers are not what this measures),
 several sequences per batch, multi-GPU. The numbers are for random weights; memory and
 time do not depend on the values.
@@ -34,8 +38,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
-from omni_bench.bench.base import PeakRSS, rss_bytes, run_worker
+from omni_bench.bench.base import BenchResult, PeakRSS, resolve_device, rss_bytes, run_worker
 from omni_bench.core.models import tiny_model
 from omni_bench.core.numbers import check_ints
 from omni_bench.core.profiles import get_profile
@@ -43,7 +49,7 @@ from omni_bench.core.stages import progress_bar
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.prepare import adapt_model
 
-__all__ = ["bench_step", "format_bench_step"]
+__all__ = ["StepBench", "run", "bench_step", "format_bench_step"]
 
 _MIB = 2**20
 
@@ -105,6 +111,62 @@ def _run_worker(spec: dict) -> dict:
                              label=f"step benchmark worker for backend {spec['backend']!r}")
 
 
+@dataclass(frozen=True)
+class StepBench:
+    """``omni-bench bench step``'s settings."""
+
+    profile: str = "qwen2.5-omni-3b"  # whose text dimensions
+    tokens: int = 8192  # sequence length
+    layers: int | None = None  # decoder layers (when not given: the profile's)
+    tiny: bool = False  # tiny widths instead of the profile's (a quick check)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # cpu, cuda or auto (cuda where present)
+    dtype: Literal["float32", "bfloat16"] | None = None  # when not given: bfloat16 on CUDA, float32 on CPU
+    steps: int = 2  # measured steps per backend, after one warm-up
+    backends: tuple[str, ...] | None = None  # --backends A,B: which to run (when not given: naive,chunked, and
+        # liger on CUDA)
+    label_fraction: float = 1.0  # share of positions labelled (the last ones), in (0, 1]
+    seed: int = 0  # seeds the weights and tokens (the same for every backend)
+
+
+_STEP_COLUMNS = ("backend", "peak_mib", "baseline_mib", "step_seconds", "loss", "trainable_parameters")
+
+
+def run(config: StepBench = StepBench()) -> BenchResult:
+    """Step time and peak memory of a LoRA training step per loss backend (module docstring)."""
+    check_ints(tokens=config.tokens, layers=config.layers, steps=config.steps)
+    device = resolve_device(config.device)
+    get_profile(config.profile)  # an unknown name is refused here, not in the worker
+    backends = config.backends or ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
+    dtype = config.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if not 0 < config.label_fraction <= 1:
+        raise ValueError(f"label_fraction must be in (0, 1], got {config.label_fraction}")
+    spec = {"profile": config.profile, "tokens": config.tokens, "device": device, "dtype": dtype,
+            "text_dims": not config.tiny, "layers": config.layers, "steps": config.steps,
+            "label_fraction": config.label_fraction, "seed": config.seed}
+    summary: dict = {}
+    bar = progress_bar("bench step", len(backends), unit="backends", progress=None)  # a terminal or a log
+    for backend in backends:
+        bar.set_postfix_str(backend)
+        summary[backend] = _run_worker({**spec, "backend": backend})
+        bar.update(1)
+    bar.close()
+    losses = [summary[b]["loss"] for b in backends]
+    summary["max_loss_diff"] = max(losses) - min(losses)
+    summary.update(spec, backends=list(backends))
+    naive = summary.get("naive")
+    for name, prefix in (("chunked", ""), ("liger", "liger_")):
+        if naive and name in summary:
+            summary[f"{prefix}ratio_peak"] = (summary[name]["peak_mib"] / naive["peak_mib"] if naive["peak_mib"]
+                                              else None)
+            summary[f"{prefix}ratio_step"] = (summary[name]["step_seconds"] / naive["step_seconds"]
+                                              if naive["step_seconds"] else None)
+    rows = [{"backend": b, **{k: summary[b][k] for k in _STEP_COLUMNS[1:]}} for b in backends]
+    text = format_bench_step(summary)
+    notes = tuple(line for line in text.splitlines() if line.startswith(("max |", "chunked /", "liger /")))
+    return BenchResult("step", asdict(replace(config, device=device, dtype=dtype, backends=tuple(backends))),
+                       _STEP_COLUMNS, rows, notes, summary=summary, text=text)
+
+
 def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends: tuple[str, ...] | None = None,
                device: str = "cuda", dtype: str | None = None, text_dims: bool = True, layers: int | None = None,
                steps: int = 2, label_fraction: float = 1.0, seed: int = 0) -> dict:
@@ -120,32 +182,10 @@ def bench_step(profile: str = "qwen2.5-omni-3b", tokens: int = 8192, *, backends
     "ratio_step" (chunked / naive), and the settings}``; ``liger_ratio_peak`` and
     ``liger_ratio_step`` when Liger ran.
     """
-    check_ints(tokens=tokens, layers=layers, steps=steps)
-    get_profile(profile)  # an unknown name is refused here, not in the worker
-    if backends is None:
-        backends = ("naive", "chunked") + (("liger",) if device.startswith("cuda") else ())
-    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    if not 0 < label_fraction <= 1:
-        raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
-    spec = {"profile": profile, "tokens": tokens, "device": device, "dtype": dtype, "text_dims": text_dims,
-            "layers": layers, "steps": steps, "label_fraction": label_fraction, "seed": seed}
-    result: dict = {}
-    bar = progress_bar("bench step", len(backends), unit="backends", progress=None)  # a terminal or a log
-    for backend in backends:
-        bar.set_postfix_str(backend)
-        result[backend] = _run_worker({**spec, "backend": backend})
-        bar.update(1)
-    bar.close()
-    losses = [result[b]["loss"] for b in backends]
-    result["max_loss_diff"] = max(losses) - min(losses)
-    result.update(spec, backends=list(backends))
-    naive = result.get("naive")
-    for name, prefix in (("chunked", ""), ("liger", "liger_")):
-        if naive and name in result:
-            result[f"{prefix}ratio_peak"] = result[name]["peak_mib"] / naive["peak_mib"] if naive["peak_mib"] else None
-            result[f"{prefix}ratio_step"] = (result[name]["step_seconds"] / naive["step_seconds"]
-                                             if naive["step_seconds"] else None)
-    return result
+    config = StepBench(profile=profile, tokens=tokens, layers=layers, tiny=not text_dims, device=device,
+                       dtype=dtype, steps=steps, backends=tuple(backends) if backends is not None else None,
+                       label_fraction=label_fraction, seed=seed)
+    return run(config).summary
 
 
 def format_bench_step(result: dict) -> str:

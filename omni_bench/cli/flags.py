@@ -199,11 +199,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{hint}\n")
 
 
+def _joined(kind: str, value: tuple) -> str:
+    """A tuple default as its flag spells it: ``(56, 56)`` -> ``"56x56"`` (a size), ``("a", "b")`` -> ``"a,b"``."""
+    return "x".join(map(str, value)) if kind == "size" else ",".join(map(str, value))
+
+
 def _help(spec: FieldFlag) -> str:
     text = spec.help
     shown = spec.default
     if shown is not None and spec.kind != "switch" and "default" not in text.lower():
-        shown = ",".join(shown) if isinstance(shown, tuple) else shown
+        shown = _joined(spec.kind, shown) if isinstance(shown, tuple) else shown
         text = f"{text} (default: {shown})" if text else f"default: {shown}"
     return text.replace("%", "%%")
 
@@ -234,7 +239,7 @@ def add_field_flags(parser, cls, names=None, *, defaults: bool = True, exclusive
             continue
         convert = number_type(name, {"int": int, "float": float}[spec.kind]) if spec.kind in ("int", "float") else str
         if isinstance(default, tuple):
-            default = ",".join(default)
+            default = _joined(spec.kind, default)
         target.add_argument(spec.flag, dest=name, type=convert, metavar=spec.metavar, default=default,
                             help=_help(spec))
 
