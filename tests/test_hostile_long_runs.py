@@ -4,6 +4,7 @@ test_atomic_checkpoint / test_eval_log_resume: a file the process may not read, 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -125,3 +126,68 @@ def test_a_decord_call_that_does_not_return_falls_back_to_pyav_within_its_bound(
         assert caught.value.reason == "undecodable"
     finally:
         release.set()
+
+
+FLAKY_REWARD = '''
+def flaky(completions, targets, durations, **kwargs):
+    """Raises on the kitchen prompt's completions (target "From 10 to 70."), else varies with the text."""
+    if "From 10 to 70." in targets:
+        raise ValueError("no score for this prompt")
+    return [len(set(c)) / (len(c) + 1) for c in completions]
+'''
+
+
+def _grpo_prompts(tmp_path: Path) -> Path:
+    question = "<video>\nAt which time interval in the video can we see the white bar cross the middle?"
+    prompts = [{"id": id_, "video": f"clips/{clip}.mkv",
+                "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]}
+               for id_, clip, answer in (("street", "street_market", "From 40 to 60."),
+                                         ("kitchen", "kitchen_talk", "From 10 to 70."))]
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps(prompts))
+    (tmp_path / "flaky_reward.py").write_text(FLAKY_REWARD)
+    return path
+
+
+def _train_grpo(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``omni-bench train --method grpo`` on the two prompts with the flaky reward, under a timeout."""
+    command = [sys.executable, "-m", "omni_bench.cli", "train", "--method", "grpo", "--tiny",
+               "--data", str(_grpo_prompts(tmp_path)), "--media-root", str(ROOT / "data"), "--frames", "4",
+               "--resize", "56x56", "--max-steps", "2", "--logging-steps", "1", "--save-steps", "100",
+               "--learning-rate", "1e-2", "--batch-size", "1", "--grad-accum", "1", "--lora-dropout", "0",
+               "--dtype", "float32", "--num-generations", "4", "--max-completion-length", "6",
+               "--reward-funcs", "flaky_reward:flaky", "--no-progress", "--json", "--output", str(tmp_path / "run"),
+               *extra]
+    env = {**os.environ, "OMNI_BENCH_PROGRESS": "0", "PYTHONPATH": str(tmp_path)}
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_grpo_reward_fault_skips_the_group_and_lists_it(tmp_path):
+    """A user reward that raises on one prompt costs that prompt's group: the run completes, the group's step
+    has no update (loss 0, grad norm 0, all-equal rewards counted by frac_reward_zero_std) and the prompt is
+    listed like a bad sample (problems.jsonl, --json dropped, reason "reward", its step)."""
+    from omni_bench.training.bad_samples import read_problems
+
+    done = _train_grpo(tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    metrics = result["metrics"]
+    assert [r["step"] for r in metrics] == [1, 2]
+    rows = read_problems(tmp_path / "run")
+    assert [(r["record"], r["reason"]) for r in rows] == [("kitchen", "reward")]
+    assert "flaky_reward:flaky" in rows[0]["message"] and "no score" in rows[0]["message"]
+    faulted = next(r for r in metrics if r["step"] == rows[0]["step"])
+    other = next(r for r in metrics if r["step"] != rows[0]["step"])
+    assert faulted["loss"] == 0.0 and faulted["grad_norm"] == 0.0 and faulted["frac_reward_zero_std"] == 1.0
+    assert faulted["reward_faults"] == 1.0 and other["reward_faults"] == 0.0
+    assert other["grad_norm"] > 0.0  # the good prompt's group trained
+    dropped = [d for d in result["dropped"] if d["reason"] == "reward"]
+    assert [d["source"] for d in dropped] == ["kitchen"] and f"step {rows[0]['step']}" in dropped[0]["message"]
+
+
+@pytest.mark.slow
+def test_grpo_reward_faults_count_toward_max_bad_samples(tmp_path):
+    done = _train_grpo(tmp_path, "--max-bad-samples", "0")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--max-bad-samples 0" in done.stderr and "problems.jsonl" in done.stderr

@@ -2,8 +2,10 @@
 
 Every record passes the gate before training (its video probed, its first and last sampled frames
 decoded), but a file can still fail later: damaged between those frames, truncated or replaced while
-the run goes on. :class:`SkippingDataset` wraps the training dataset (SFT, DPO pairs, GRPO prompts
-alike): when item ``i`` raises :class:`~omni_bench.core.errors.OmniBenchError`, the record is listed
+the run goes on (and under ``--method grpo`` a reward can fail on a prompt's completions: the trainer
+skips that group and lists it here, :meth:`SkippingDataset.record_fault`, reason ``reward``).
+:class:`SkippingDataset` wraps the training dataset (SFT, DPO pairs, GRPO prompts alike): when item ``i`` raises
+:class:`~omni_bench.core.errors.OmniBenchError`, the record is listed
 and item ``i + 1`` (then ``i + 2``, ...) is taken in its place, so the batch keeps its size and the
 data order stays a function of the sampler alone: a resumed run meets the same failure at the same
 step and makes the same substitution, and reproduces the uninterrupted run step for step.
@@ -143,8 +145,12 @@ class SkippingDataset:
         return OmniBenchError(found.message, source=record, reason=found.reason)
 
     def _skip(self, position: int, exc: OmniBenchError) -> None:
-        step = self._step()
-        problem = Problem.from_error(self.plan[position], exc)
+        self.record_fault(self.plan[position], exc, self._step())
+
+    def record_fault(self, record: str, exc: OmniBenchError, step: int) -> None:
+        """List ``record`` as skipped at ``step`` for ``exc`` (a GRPO reward fault: the trainer skips the prompt's
+        group) and count it toward ``max_bad``."""
+        problem = Problem.from_error(record, exc)
         row = {"step": step, "record": problem.source, "reason": problem.reason, "message": problem.message}
         self.skipped.append(row)
         if self.write and self.output_dir is not None:

@@ -18,7 +18,13 @@ when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` b
   ``completions/mean_length``, ``completions/clipped_ratio``, ``kl`` (beta > 0), ``clip_ratio``,
   ``entropy``; and the rewards library's ``format_failure_rate`` (nothing parsed) and
   ``degenerate_rate`` (a reversed, zero-length, out-of-range or whole-video span); ``parity/*``, the
-  rollout = replay audit of the step.
+  rollout = replay audit of the step; ``reward_faults``, the share of groups skipped.
+* a reward fault (training/rewards.py ``RewardError``: a reward raised, returned a non-finite value or the
+  wrong count) costs the prompt's group, not the run: its advantages are 0 and its loss times 0 (the
+  replay still runs, so DDP's reduction sees every process), and the prompt is listed like a bad sample
+  (training/bad_samples.py: ``problems.jsonl``, ``dropped``, reason ``reward``), counted toward
+  ``--max-bad-samples``. A group whose rewards are all equal has advantage 0 (``group_advantages``) and
+  is counted by ``frac_reward_zero_std``.
 
 Left out: several prompts per micro-batch (--batch-size 1; use --grad-accum), ``num_iterations`` > 1,
 ``importance_sampling_level="sequence"``, the other trl loss types (bnpo, cispo, sapo, luspo, vespo),
@@ -38,7 +44,7 @@ from omni_bench.core.tokens import token_ids
 from omni_bench.training.config import GRPOSettings
 from omni_bench.training.dpo import _as_forward, disable_dropout, reference_policy
 from omni_bench.training.preference_batch import last_reply_labels
-from omni_bench.training.rewards import resolve_rewards, rewards_stats
+from omni_bench.training.rewards import RewardError, resolve_rewards, rewards_stats
 from omni_bench.training.rollout import banned_token_ids, replay, rollout
 
 __all__ = ["GRPO_METRICS", "reward_task", "grpo_step", "group_advantages", "grpo_loss", "PromptDataset",
@@ -141,6 +147,7 @@ class PromptDataset(torch.utils.data.Dataset):
                 item[key] = item[key][:start]
         plan = self.sft.planned[index]
         item["target"] = plan.record.conversations[-1][1]
+        item["record"] = str(plan.record.id)
         item["duration"] = plan.record.duration or (plan.info.duration if plan.info is not None else None)
         return item
 
@@ -155,8 +162,10 @@ class PromptCollator:
         if len(items) != 1:
             raise OmniBenchError("--method grpo takes one prompt per micro-batch (its G completions are the batch): "
                                  "use --batch-size 1 and --grad-accum N", reason="bad-settings")
-        extra = {"targets": [it["target"] for it in items], "durations": [it["duration"] for it in items]}
-        batch = self.collator([{k: v for k, v in it.items() if k not in ("target", "duration")} for it in items])
+        extra = {"targets": [it["target"] for it in items], "durations": [it["duration"] for it in items],
+                 "records": [it.get("record") for it in items]}
+        batch = self.collator([{k: v for k, v in it.items() if k not in ("target", "duration", "record")}
+                               for it in items])
         batch.update(extra)
         return batch
 
@@ -206,8 +215,14 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
                                    skip_special_tokens=True)
     targets, durations = batch["targets"] * G, batch["durations"] * G
     task = reward_task(task)
-    per_reward = {f.reward_name: torch.tensor(f(texts, targets, durations, task=task), dtype=torch.float32)
-                  for f in resolve_rewards(settings.reward_funcs)}
+    functions = resolve_rewards(settings.reward_funcs)
+    fault = None
+    try:
+        per_reward = {f.reward_name: torch.tensor(f(texts, targets, durations, task=task), dtype=torch.float32)
+                      for f in functions}
+    except RewardError as exc:  # the group is skipped: zero advantages, the loss times 0 (the replay still runs,
+        fault = exc  # so DDP's reduction sees every process)
+        per_reward = {f.reward_name: torch.zeros(len(texts)) for f in functions}
     total = torch.stack(list(per_reward.values())).sum(0)
     advantages, std = group_advantages(total, G, settings.scale_rewards)
     mask = done.completion_mask.clone()
@@ -228,6 +243,8 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
         logps, parity = policy()
     loss, stats = grpo_loss(logps, advantages.to(logps.device), mask.to(logps.device), settings,
                             ref_per_token_logps=reference)
+    if fault is not None:
+        loss = loss * 0.0  # no update from this group (the KL term included)
     valid = done.completion_mask.float()
     metrics = {"reward": float(total.mean()), "reward_std": float(total.std()),
                **{f"rewards/{name}/mean": float(values.mean()) for name, values in per_reward.items()},
@@ -237,7 +254,9 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
                "entropy": float((done.entropy * valid).sum() / valid.sum().clamp(min=1)), **stats,
                **rewards_stats(texts, targets, durations, task=task),
                "parity/checked": parity.checked, "parity/position_ids_equal": float(parity.position_ids_equal),
-               "parity/max_logprob_diff": parity.max_logprob_diff}
+               "parity/max_logprob_diff": parity.max_logprob_diff, "reward_faults": float(fault is not None)}
+    if fault is not None:
+        metrics["fault"] = fault  # taken out by the caller (not a number)
     return loss, metrics, done, texts
 
 
@@ -277,6 +296,12 @@ def make_grpo_trainer_class(base):
             loss, metrics, done, _ = grpo_step(model, inputs, self.grpo, self.processor,
                                                reference_model=self.accelerator.unwrap_model(model),
                                                generator=generator, task=self.task)
+            fault = metrics.pop("fault", None)
+            if fault is not None and model.training:  # the prompt's group is skipped and listed as a bad sample
+                record = (inputs.get("records") or [None])[0]
+                report = getattr(self.train_dataset, "record_fault", None)
+                if report is not None:
+                    report(record or "?", fault, int(self.state.global_step) + 1)
             if model.training and not loss.requires_grad:
                 raise OmniBenchError("the GRPO loss does not require grad: no trainable parameter is reached "
                                      "(check --lora-targets)", reason="no-grad")

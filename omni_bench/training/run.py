@@ -288,7 +288,8 @@ def _make_callbacks(trainer, output_dir: Path, config: TrainConfig, is_main: boo
                    "tokens": trainer.window["tokens"], "label_tokens": trainer.window["label_tokens"],
                    "peak_mib": round(_peak_mib(), 1), "epoch": round(float(logs.get("epoch", state.epoch or 0)), 4)}
             row.update({key: float(logs[key]) for key in logs  # --method dpo / grpo: trl's names
-                        if key in _METHOD_METRICS or (key.startswith("rewards/") and key.endswith("/mean"))})
+                        if key in _METHOD_METRICS or key == "reward_faults"  # grpo: groups skipped (reward failed)
+                        or (key.startswith("rewards/") and key.endswith("/mean"))})
             trainer.window.update(tokens=0, label_tokens=0)
             if is_main:
                 with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
