@@ -191,3 +191,65 @@ def test_grpo_reward_faults_count_toward_max_bad_samples(tmp_path):
     done = _train_grpo(tmp_path, "--max-bad-samples", "0")
     assert done.returncode == 2, done.stderr[-2000:]
     assert "--max-bad-samples 0" in done.stderr and "problems.jsonl" in done.stderr
+
+
+def _ffmpeg_clip(out: Path, *filters: str) -> Path:
+    """A 4 s, 10 fps testsrc clip written by ffmpeg (under a timeout), with extra output options."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "4",
+                    *filters, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)], check=True, timeout=120)
+    return out
+
+
+@pytest.mark.parametrize("header, words", [("00:00:03.000000000", "the header says 3.00 s of video"),
+                                           ("00:00:04.900000000", "the header says 4.90 s of video")])
+def test_a_header_that_disagrees_with_the_stream_is_noted(tmp_path, header, words):
+    """A Matroska DURATION tag patched off the stream (shorter, or longer by less than the truncated bound):
+    probe uses the packets' 4 s and notes both figures (before, it used them silently)."""
+    from omni_bench.core.media import probe
+
+    clip = _ffmpeg_clip(tmp_path / "clip.mkv")
+    assert probe(clip).notes == ()  # the honest header
+    data = clip.read_bytes()
+    assert data.count(b"00:00:04.000000000") == 1
+    patched = tmp_path / "patched.mkv"
+    patched.write_bytes(data.replace(b"00:00:04.000000000", header.encode()))
+    info = probe(patched)
+    assert info.duration == 4.0 and info.total_frames == 40
+    assert len(info.notes) == 1 and words in info.notes[0] and "packets span 4.00 s" in info.notes[0]
+    assert "notes" not in info.to_dict()  # the metadata fields only (plan takes them)
+
+
+def test_a_variable_frame_rate_clip_is_noted_with_how_far_off(tmp_path):
+    """Frames 0-19 every 0.05 s, then every 0.2 s: the nominal times (index / average rate) are off from the
+    real timestamps; the note says by how much (the largest gap, computed here from the packets' times)."""
+    import av
+
+    from omni_bench.core.media import probe
+
+    clip = _ffmpeg_clip(tmp_path / "vfr.mp4", "-vf", "setpts='if(lt(N,20),N*0.05,1+(N-20)*0.2)/TB'",
+                        "-fps_mode", "vfr")
+    info = probe(clip)
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stamps = sorted(float(p.pts * stream.time_base) for p in container.demux(stream) if p.size)
+    off = max(abs(t - stamps[0] - i / info.native_fps) for i, t in enumerate(stamps))
+    assert off > 1.5 / info.native_fps  # the clip is variable-rate indeed
+    assert len(info.notes) == 1 and "variable frame rate" in info.notes[0] and f"up to {off:.3f} s" in info.notes[0]
+    assert probe(_ffmpeg_clip(tmp_path / "cfr.mp4")).notes == ()  # a constant-rate clip has none
+
+
+@pytest.mark.slow
+def test_validate_prints_the_header_note(tmp_path):
+    clip = _ffmpeg_clip(tmp_path / "clip.mkv")
+    clip.write_bytes(clip.read_bytes().replace(b"00:00:04.000000000", b"00:00:03.000000000"))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"id": "a", "video": "clip.mkv", "conversations": [
+        {"from": "human", "value": "<video>\nWhat moves?"}, {"from": "gpt", "value": "A bar."}]}]))
+    done = subprocess.run([sys.executable, "-m", "omni_bench.cli", "validate", str(data), "--media-root",
+                           str(tmp_path), "--no-audio"], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "OMNI_BENCH_PROGRESS": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("a: clip.mkv: the header says 3.00 s of video but its packets span 4.00 s (40 frames); "
+            "the packets' 4.00 s are used") in done.stdout

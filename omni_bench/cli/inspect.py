@@ -48,6 +48,8 @@ def _staged_processor(clip: str, settings):
     info = probe(clip)  # a missing or unreadable clip is refused before the slow part
     stage("inspect", f"{info.path}: {info.duration:.2f} s, {info.width}x{info.height}, {info.total_frames} frames"
                      f"{', audio' if info.has_audio else ', no audio'}")
+    for note in info.notes:  # a header that disagrees with the stream, a variable frame rate
+        stage("inspect", f"{info.path}: note: {note}")
     began = time.perf_counter()
     stage("inspect", f"loading the {settings.profile} processor (transformers)...")
     processor = load_processor(settings.profile)

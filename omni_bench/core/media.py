@@ -18,14 +18,16 @@
 Every problem a file can have (missing, not a video, corrupt, truncated, no audio track,
 empty audio) raises :class:`~omni_bench.core.errors.OmniBenchError` naming the file. Not
 covered: images, streaming URLs; a variable-frame-rate video's frames are counted exactly,
-but its fps is the container's average rate.
+but its frame times are index / the container's average rate: :func:`probe` notes it (``VideoInfo.notes``,
+with how far the nominal times are off the real timestamps), as it notes a header whose duration or frame
+count disagrees with the stream; the sampler does not use the real timestamps yet.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -60,13 +62,17 @@ class VideoInfo:
     has_audio: bool  # an audio stream exists
     audio_seconds: float | None = None  # seconds of audio read_audio returns (samples / 16000), if any
     audio_uncertainty: int = 0  # +- 16 kHz samples audio_seconds may be off (0: exact from the packets)
+    # what the stream and its header disagree on (a header duration off, a variable frame rate); one line each
+    notes: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def seconds_per_frame(self) -> float:
         return 1.0 / self.native_fps
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict:  # the metadata fields (plan(**info.to_dict()) takes them); the notes are apart
+        values = asdict(self)
+        del values["notes"]
+        return values
 
 
 def _check_file(path: str | os.PathLike) -> str:
@@ -119,7 +125,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         audio = container.streams.audio[0] if container.streams.audio else None
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-        header = _header_seconds(stream)
+        header, header_frames = _header_seconds(stream), int(stream.frames or 0)
         try:
             counted = count_packets(container, stream, audio)
         except (av.error.FFmpegError, ValueError, IndexError) as exc:
@@ -132,13 +138,36 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if header is not None and counted.video_seconds < header - max(1.0, 0.05 * header):
         raise OmniBenchError(f"{path}: truncated: the header says {header:.2f} s of video but its packets end at "
                              f"{counted.video_seconds:.2f} s ({frames} frames)", source=path, reason="truncated")
+    notes = _stream_notes(header, header_frames, counted, fps)
     audio_seconds, uncertainty = None, 0
     if audio is not None:
         samples = resampled_length(counted.audio_samples, counted.audio_rate, AUDIO_RATE)
         audio_seconds = samples / AUDIO_RATE
         if counted.uncertainty:
             uncertainty = resampled_length(counted.uncertainty, counted.audio_rate, AUDIO_RATE) + 1
-    return VideoInfo(path, fps, frames, frames / fps, width, height, audio is not None, audio_seconds, uncertainty)
+    return VideoInfo(path, fps, frames, frames / fps, width, height, audio is not None, audio_seconds, uncertainty,
+                     notes)
+
+
+def _stream_notes(header: float | None, header_frames: int, counted, fps: float) -> tuple[str, ...]:
+    """What :func:`probe` uses silently otherwise: a header whose duration or frame count is off from the stream
+    (by more than half a second and 2 %; far longer is ``truncated``), and a variable frame rate (a frame's
+    time is taken as index / the average rate: the largest gap from its real timestamp, when over 1.5 frames).
+    """
+    notes = []
+    seconds, frames = counted.video_seconds, counted.video_frames
+    if header is not None and abs(header - seconds) > max(0.5, 0.02 * seconds):
+        notes.append(f"the header says {header:.2f} s of video but its packets span {seconds:.2f} s "
+                     f"({frames} frames); the packets' {seconds:.2f} s are used")
+    if header_frames and abs(header_frames - frames) > max(1, 0.02 * frames):
+        notes.append(f"the header says {header_frames} frames but the stream holds {frames}; {frames} are used")
+    stamps = counted.video_stamps
+    if len(stamps) == frames and frames > 1:
+        off = max(abs(stamp - i / fps) for i, stamp in enumerate(stamps))
+        if off > 1.5 / fps:  # a frame's jitter is not noted (AVI's decode-order stamps of B-frames)
+            notes.append(f"variable frame rate: frame times are taken as index / {fps:.3f} fps (the average rate), "
+                         f"off from the real timestamps by up to {off:.3f} s")
+    return tuple(notes)
 
 
 def _header_seconds(stream) -> float | None:

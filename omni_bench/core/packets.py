@@ -47,6 +47,7 @@ class PacketCount:
     audio_rate: int | None  # the audio stream's sample rate, Hz
     uncertainty: int = 0  # +- samples at audio_rate (0: exact)
     rule: str = ""  # which rule gave the audio count
+    video_stamps: tuple = ()  # each video packet's presentation time, seconds from the first, in order
 
 
 def opus_packet_samples(data: bytes) -> int:
@@ -175,7 +176,7 @@ class _AudioCounter:
 def count_packets(container, video, audio) -> PacketCount:
     """One demux pass over ``video`` (a PyAV stream) and ``audio`` (a stream or None)."""
     counter = _AudioCounter(audio) if audio is not None else None
-    frames, first, end = 0, None, None
+    frames, first, end, stamps = 0, None, None, []
     streams = [s for s in (video, audio) if s is not None]
     for packet in container.demux(streams):
         if packet.size == 0:
@@ -184,15 +185,17 @@ def count_packets(container, video, audio) -> PacketCount:
             frames += 1
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is not None:
+                stamps.append(stamp)
                 first = stamp if first is None else min(first, stamp)
                 end = stamp + (packet.duration or 0) if end is None else max(end, stamp + (packet.duration or 0))
         else:
             counter.add(packet)
     seconds = float((end - first) * video.time_base) if first is not None else 0.0
+    times = tuple(float((stamp - first) * video.time_base) for stamp in sorted(stamps))
     if counter is None:
-        return PacketCount(frames, seconds, None, None)
+        return PacketCount(frames, seconds, None, None, video_stamps=times)
     samples, uncertainty, rule = counter.result()
-    return PacketCount(frames, seconds, samples, counter.rate, uncertainty, rule)
+    return PacketCount(frames, seconds, samples, counter.rate, uncertainty, rule, times)
 
 
 @functools.lru_cache(maxsize=256)

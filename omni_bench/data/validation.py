@@ -243,7 +243,7 @@ class Gate:
         if use_audio:
             check_silence(path)
         notes = tuple(_cap_notes(info, self.settings, self.processor)) if use_audio else ()
-        return plan, plan.span_tokens, notes
+        return plan, plan.span_tokens, notes + info.notes  # and what probe noted (a header off, a variable rate)
 
 
 def fold_audio(record, turns):
