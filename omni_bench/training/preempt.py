@@ -15,8 +15,10 @@ A second signal while the step finishes restores the default handler's behaviour
 ``KeyboardInterrupt``, SIGTERM: the process ends), so a stuck step can still be stopped. Under
 ``accelerate launch`` every process takes the largest flag of all processes at each step end
 (one all-reduce of one integer), so all ranks stop at the same step even when only one was
-signalled. Left out: SIGUSR1-style "checkpoint and go on" signals; a step longer than the
-scheduler's grace period is still killed (choose a grace period above one step's time).
+signalled; after the stop each rank ignores SIGTERM while it writes and exits with 75 (torch's
+elastic agent terminates the other ranks as soon as the first exits). Left out: SIGUSR1-style
+"checkpoint and go on" signals; a step longer than the scheduler's grace period is still killed
+(choose a grace period above one step's time).
 """
 
 from __future__ import annotations
@@ -97,6 +99,14 @@ def _agreed(local: bool, world_size: int) -> bool:
     return bool(value.item())
 
 
+def _launched() -> bool:
+    """Whether this process is one rank of several (torch.distributed initialized)."""
+    import sys
+
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 @contextlib.contextmanager
 def preemptible():
     """Within the block SIGTERM and SIGINT set the returned flag instead of ending the process (main thread
@@ -132,8 +142,17 @@ def record_stop(output_dir: Path, flag: _Flag, step: int, checkpoint: Path | Non
     info = {"reason": "signal", "signal": flag.name, "step": step,
             "checkpoint": None if checkpoint is None else checkpoint.name, "resume": resume_command,
             "exit_status": PREEMPTED_EXIT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    launched = _launched()
+    if launched and threading.current_thread() is threading.main_thread():
+        # torch's elastic agent (accelerate launch) SIGTERMs the other ranks once the first exits: without
+        # this a rank was killed before its exit with 75, rank 0 before stopped.json or its line
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if write:
         (output_dir / STOPPED_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    if launched:
+        import torch.distributed as dist
+
+        dist.barrier()  # no rank exits before the main one has written stopped.json
     where = "no checkpoint" if checkpoint is None else checkpoint.name
     return Preempted(f"{output_dir}: stopped by {flag.name} after step {step} ({where} written); "
                      f"resume with: {resume_command}", output_dir=output_dir, step=step,
