@@ -41,8 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_bench.core.errors import OmniBenchError
+from omni_bench.core.media import write_clip
+from omni_bench.core.processor import cache_dir
 
-__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table", "resolve_device"]
+__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table", "resolve_device", "long_clip"]
 
 MIB = 2**20
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -174,3 +176,12 @@ def resolve_device(name: str) -> str:
         raise OmniBenchError("--device cuda: no CUDA device is available here; pass --device cpu",
                              reason="bad-settings")
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def long_clip(seconds: float, seed: int = 0) -> str:
+    """The preference / RL benches' LongVALE-like clip (160x112 at 10 fps, with its audio track), written once
+    into the cache folder and shared by ``bench dpo`` and ``bench grpo``."""
+    path = cache_dir() / "bench" / f"dpo_{seconds:g}s_seed{seed}.mkv"
+    if not path.is_file():
+        write_clip(path, seconds=seconds, fps=10.0, width=160, height=112, seed=seed)
+    return str(path)

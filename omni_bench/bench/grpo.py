@@ -37,9 +37,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from omni_bench import tiny_model
-from omni_bench.bench.base import PeakRSS, markdown_table, run_worker
-from omni_bench.core.media import write_clip
-from omni_bench.core.processor import cache_dir, load_processor
+from omni_bench.bench.base import PeakRSS, long_clip, markdown_table, run_worker
+from omni_bench.core.processor import load_processor
 from omni_bench.data.records import Record
 from omni_bench.layout.settings import LayoutSettings
 from omni_bench.training.config import GRPOSettings
@@ -90,10 +89,7 @@ class GRPOBenchResult:
 
 
 def _clip(config: GRPOBench) -> str:
-    path = cache_dir() / "bench" / f"dpo_{config.seconds:g}s_seed{config.seed}.mkv"  # the DPO bench's clip
-    if not path.is_file():
-        write_clip(path, seconds=config.seconds, fps=10.0, width=160, height=112, seed=config.seed)
-    return str(path)
+    return long_clip(config.seconds, config.seed)
 
 
 def _record(clip: str, seconds: float) -> Record:
