@@ -72,6 +72,7 @@ _MODULES = {
     "training.run": "RunResult train last_checkpoint",
     "training.rewards": "REWARDS RewardError resolve_rewards rewards_stats",
     "training.metrics": "read_metrics",
+    "training.groups": "GroupRecord read_groups render_group_text",
     "data.validation": "validate ValidationReport",
     "eval.score": "score Scores TaskScores",
     "eval.grounding": "GroundingRow",

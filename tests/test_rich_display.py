@@ -52,6 +52,17 @@ def _pair():
     return alignment(media_plan(meta, settings)), alignment(media_plan(meta, fixed))
 
 
+def _group():
+    """A GRPO group of three completions (one right, one off, one unparseable): training/groups.py's record."""
+    from omni_bench.training.groups import group_record
+
+    return group_record(step=1, index=0, record="v1", video="v1.mkv", question="When?", duration=10.0,
+                        task="grounding", target="From 20 to 50.", completions=["From 20 to 50.", "From 60 to 90.",
+                                                                                 "no idea"],
+                        rewards={"grounding_iou": [1.0, 0.0, 0.0]}, advantages=[1.15, -0.58, -0.58],
+                        lengths=[8, 8, 4], truncated=[False, False, False])
+
+
 # draw_* name -> the call (tmp_path, clips) that draws it on the smallest input it takes
 BUILDERS = {
     "draw_layout": lambda tmp, clips: widgets.draw_layout(plan(META, frames=4)),
@@ -66,6 +77,7 @@ BUILDERS = {
         clips / "street_market.mkv", compare_samplers(200, 25.0, frames=4), max_thumbs=2),
     "draw_iou_histogram": lambda tmp, clips: widgets.draw_iou_histogram(_grounding_rows(tmp)),
     "draw_span_timelines": lambda tmp, clips: widgets.draw_span_timelines(_grounding_rows(tmp)),
+    "draw_grpo_group": lambda tmp, clips: widgets.draw_grpo_group(_group()),
 }
 
 

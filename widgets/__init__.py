@@ -28,6 +28,8 @@ and the root's plain-text form is the view's one-line summary.
 * :func:`show_eval` - a grounding evaluation: per-query table, IoU histogram, true and predicted
   spans on each video's timeline; text twins :func:`render_grounding_table_text`,
   :func:`render_iou_histogram_text`, :func:`render_span_timelines_text`.
+* :func:`draw_grpo_group` - a GRPO run's G rollouts of one prompt on the video's timeline against the
+  true span(s), with rewards and advantages; text twin :func:`omni_bench.render_group_text`.
 
 Every ``draw_*`` returns a :class:`Picture` (a pyplot-free ``matplotlib.figure.Figure``; a view
 drawn on one Axes returns that Axes) that a notebook shows as a picture (``image/png``), and a
@@ -60,6 +62,7 @@ _EXPORTS = {
     "render_grounding_table_text": "eval_views", "draw_iou_histogram": "eval_views",
     "render_iou_histogram_text": "eval_views", "draw_span_timelines": "eval_views",
     "render_span_timelines_text": "eval_views",
+    "draw_grpo_group": "grpo_group", "grpo_group": "grpo_group",
 }
 
 __all__ = [
@@ -70,7 +73,7 @@ __all__ = [
     "render_selection_text", "show_dashboard", "show_labels", "show_layout", "thumbnail_picks", "token_rows",
     "show_eval", "EvalView", "grounding_rows", "render_grounding_table_text", "draw_iou_histogram",
     "render_iou_histogram_text", "draw_span_timelines", "render_span_timelines_text",
-    "run_images", "run_figures", "processor_log_mel",
+    "run_images", "run_figures", "processor_log_mel", "draw_grpo_group", "grpo_group",
     "__version__",
 ]
 

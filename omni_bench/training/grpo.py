@@ -18,7 +18,9 @@ when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` b
   ``completions/mean_length``, ``completions/clipped_ratio``, ``kl`` (beta > 0), ``clip_ratio``,
   ``entropy``; and the rewards library's ``format_failure_rate`` (nothing parsed) and
   ``degenerate_rate`` (a reversed, zero-length, out-of-range or whole-video span); ``parity/*``, the
-  rollout = replay audit of the step; ``reward_faults``, the share of groups skipped.
+  rollout = replay audit of the step; ``reward_faults``, the share of groups skipped. At each logging step
+  the main process's groups (prompt, truth, G completions, rewards, advantages) go to ``groups.jsonl``
+  (training/groups.py: the group view's record).
 * a reward fault (training/rewards.py ``RewardError``: a reward raised, returned a non-finite value or the
   wrong count) costs the prompt's group, not the run: its advantages are 0 and its loss times 0 (the
   replay still runs, so DDP's reduction sees every process), and the prompt is listed like a bad sample
@@ -43,6 +45,7 @@ from omni_bench.core.stages import stage
 from omni_bench.core.tokens import token_ids
 from omni_bench.training.config import GRPOSettings
 from omni_bench.training.dpo import _as_forward, disable_dropout, reference_policy
+from omni_bench.training.groups import append_group, group_record
 from omni_bench.training.preference_batch import last_reply_labels
 from omni_bench.training.rewards import RewardError, resolve_rewards, rewards_stats
 from omni_bench.training.rollout import banned_token_ids, replay, rollout
@@ -149,6 +152,8 @@ class PromptDataset(torch.utils.data.Dataset):
         item["target"] = plan.record.conversations[-1][1]
         item["record"] = str(plan.record.id)
         item["duration"] = plan.record.duration or (plan.info.duration if plan.info is not None else None)
+        asked = [text for role, text in plan.record.conversations[:-1] if role == "human"]
+        item["meta"] = {"video": plan.video, "question": asked[-1] if asked else ""}  # groups.jsonl's (groups.py)
         return item
 
 
@@ -163,8 +168,8 @@ class PromptCollator:
             raise OmniBenchError("--method grpo takes one prompt per micro-batch (its G completions are the batch): "
                                  "use --batch-size 1 and --grad-accum N", reason="bad-settings")
         extra = {"targets": [it["target"] for it in items], "durations": [it["duration"] for it in items],
-                 "records": [it.get("record") for it in items]}
-        batch = self.collator([{k: v for k, v in it.items() if k not in ("target", "duration", "record")}
+                 "records": [it.get("record") for it in items], "meta": [it.get("meta") for it in items]}
+        batch = self.collator([{k: v for k, v in it.items() if k not in ("target", "duration", "record", "meta")}
                                for it in items])
         batch.update(extra)
         return batch
@@ -257,6 +262,8 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
                "parity/max_logprob_diff": parity.max_logprob_diff, "reward_faults": float(fault is not None)}
     if fault is not None:
         metrics["fault"] = fault  # taken out by the caller (not a number)
+    metrics["group"] = {"rewards": {k: v.tolist() for k, v in per_reward.items()},  # taken out by the caller:
+                        "advantages": advantages.tolist(), "task": task}  # groups.jsonl (training/groups.py)
     return loss, metrics, done, texts
 
 
@@ -291,12 +298,28 @@ def make_grpo_trainer_class(base):
             index = k * self.args.world_size + self.args.process_index
             return torch.Generator(device).manual_seed(prompt_seed(self.args.seed, key[0], index))
 
+        def record_group(self, model, inputs, group: dict, done, texts, fault) -> None:
+            """At a logging step, the main process appends the prompt's group to groups.jsonl (training/groups.py)."""
+            step = self.state.global_step + 1
+            if not (model.training and self.args.process_index == 0 and step % max(self.args.logging_steps, 1) == 0):
+                return
+            meta = (inputs.get("meta") or [None])[0] or {}
+            append_group(self.args.output_dir, group_record(
+                step=step, index=(self.micro[1] - 1) * self.args.world_size,
+                record=(inputs.get("records") or [None])[0], video=meta.get("video"),
+                question=meta.get("question", ""), duration=inputs["durations"][0],
+                task=group["task"], target=inputs["targets"][0], completions=texts,
+                rewards=group["rewards"], advantages=group["advantages"],
+                lengths=done.completion_mask.sum(1).tolist(), truncated=done.truncated.tolist(),
+                scale_rewards=self.grpo.scale_rewards, fault=None if fault is None else str(fault)))
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             generator = self.prompt_generator(model.training, inputs["input_ids"].device)
-            loss, metrics, done, _ = grpo_step(model, inputs, self.grpo, self.processor,
+            loss, metrics, done, texts = grpo_step(model, inputs, self.grpo, self.processor,
                                                reference_model=self.accelerator.unwrap_model(model),
                                                generator=generator, task=self.task)
             fault = metrics.pop("fault", None)
+            self.record_group(model, inputs, metrics.pop("group"), done, texts, fault)
             if fault is not None and model.training:  # the prompt's group is skipped and listed as a bad sample
                 record = (inputs.get("records") or [None])[0]
                 report = getattr(self.train_dataset, "record_fault", None)

@@ -30,6 +30,7 @@ from omni_bench.core.profiles import DEFAULT_PROFILE, get_profile
 from omni_bench.eval.score import score
 from omni_bench.training.bad_samples import read_problems
 from omni_bench.training.config import ADAPTER_DIR
+from omni_bench.training.groups import GROUPS_FILE, read_groups, render_group_text
 from omni_bench.training.metrics import METRICS_FILE, read_metrics_file
 from omni_bench.training.preempt import read_stopped
 
@@ -227,6 +228,10 @@ def run_report_text(record: RunRecord) -> str:
     lines += [f"{k}: {v}" for k, v in _config_items(record.config)]
     lines += ["", "## Metrics (metrics.jsonl)", "  ".join(_COLUMNS)]
     lines += ["..." if row is None else "  ".join(row) for row in _table_rows(record.metrics)]
+    groups = read_groups(record.path, step=-1)  # train --method grpo: the last logged step's groups (groups.py)
+    if groups:
+        lines += ["", f"## GRPO groups of step {groups[0].step} ({GROUPS_FILE})"]
+        lines += "\n\n".join(render_group_text(g) for g in groups).splitlines()
     return "\n".join(lines) + "\n"
 
 
