@@ -20,7 +20,10 @@ LongVALE ``eval.py``'s). Two sources:
     prompt cut and left-padded ``generate`` (:mod:`omni_bench.eval.run`). Each reply is scored:
     IoU for grounding, METEOR or CIDEr for captions (:func:`reply_scores`). The best reply
     against the worst makes a pair when their scores differ by at least ``min_margin``;
-    otherwise the question is skipped, with its reason.
+    otherwise the question is skipped, with its reason. Before anything is decoded, each generate
+    call of ``batch_size`` questions x K replies is estimated from the plan and shrunk to fit
+    ``max_memory`` (:func:`omni_bench.eval.memory.plan_batches` with ``repeats`` = K, as ``eval run``
+    plans its batches), or the run is refused in one line naming the question and the fix.
 
 Pairs are written in LLaMA-Factory's sharegpt preference form
 (:func:`omni_bench.data.preference.write_pairs`), video paths relative to the media root.
@@ -50,6 +53,7 @@ from omni_bench.eval.coco import cider, meteor, ptb_tokenize
 from omni_bench.eval.dense import dense_scores, merge_events
 from omni_bench.eval.grounding import predicted_fraction, span_iou, true_fraction
 from omni_bench.eval.log import LOG_TASKS, load_eval_annotations
+from omni_bench.eval.memory import ItemCost, ModelShape, memory_budget, parse_size, plan_batches
 from omni_bench.eval.prompts import PROMPT_STYLES, Query, make_queries
 from omni_bench.eval.run import EvalConfig, _generate, _load_model, _prompt_item, _records, _settings
 
@@ -89,6 +93,9 @@ class PairsConfig:
     top_p: float = 1.0  # --top-p X: nucleus sampling of the on-policy replies (1: off)
     max_new_tokens: int = 16  # --max-new-tokens N: reply length ("From 00 to 30." is 9 tokens)
     batch_size: int = 4  # --batch-size N: questions per generate call (each asked K times)
+    max_memory: str | None = None  # --max-memory SIZE: memory a generate call of questions x K replies may take,
+        # e.g. 8GiB (None: 25% of the memory available); batches are shrunk to fit it, a question that alone
+        # does not is refused
     metric: str | None = None  # --metric: what scores a reply: iou (grounding), METEOR | CIDEr (captions),
         # soda_c (dense captions); None: the task's first
     min_margin: float = 0.3  # --min-margin X: a pair is kept when the chosen score beats the rejected by >= X
@@ -132,6 +139,8 @@ class PairsConfig:
             bad(f"--temperature must be > 0 and --top-p in (0, 1], got {self.temperature} and {self.top_p}")
         if not 0 < self.shift < 1 or self.min_margin < 0:
             bad(f"--shift must be in (0, 1) and --min-margin >= 0, got {self.shift} and {self.min_margin}")
+        if self.max_memory is not None:
+            parse_size(self.max_memory)  # a size such as 8GiB, or one clear line
 
     @property
     def on_policy(self) -> bool:
@@ -332,13 +341,15 @@ def _sampled_pairs(config: PairsConfig, annotations: Mapping, queries: list[Quer
     by_id = {f"{q.video_id}|{q.task}|{q.sentence_id}": q for q in queries}
     k, pairs = config.num_generations, []
     sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p, "top_k": 0}
+    batches = _planned_batches(config, dataset, model)  # refused here, before anything is decoded
     torch.manual_seed(config.seed)
-    for start in range(0, len(dataset), config.batch_size):
-        indices = range(start, min(start + config.batch_size, len(dataset)))
-        stage("pairs", f"sampling {k} replies to questions {start + 1}-{indices[-1] + 1} of {len(dataset)}",
+    for batch in batches:
+        indices = batch.indices
+        stage("pairs", f"sampling {k} replies to questions {indices[0] + 1}-{indices[-1] + 1} of {len(dataset)}",
               config.progress)
         items = [_prompt_item(dataset[i]) for i in indices for _ in range(k)]
-        replies = _generate(model, processor, settings, items, config.max_new_tokens, **sampling)
+        replies = _generate(model, processor, settings, items, config.max_new_tokens,
+                            last_logits_only=batch.last_logits_only, **sampling)
         for n, i in enumerate(indices):
             query, mine = by_id[dataset.planned[i].record.id], replies[n * k:(n + 1) * k]
             scores = reply_scores(config.task, config.scored_by, query, mine, annotations, config.parse,
@@ -352,6 +363,21 @@ def _sampled_pairs(config: PairsConfig, annotations: Mapping, queries: list[Quer
             pairs.append(ScoredPair(query, dataset.planned[i].video, mine[best], mine[worst], scores[best],
                                     scores[worst], "sampled"))
     return pairs, skipped
+
+
+def _planned_batches(config: PairsConfig, dataset, model) -> list:
+    """The generate calls of :func:`_sampled_pairs`: ``batch_size`` questions x K rows each, shrunk to the budget."""
+    budget, chosen = memory_budget(config.max_memory)
+    costs = [ItemCost.of_planned(planned) for planned in dataset.planned]
+    batches = plan_batches(costs, ModelShape.of_model(model), config.max_new_tokens, config.batch_size, budget,
+                           chosen, repeats=config.num_generations,
+                           fix="lower --num-generations, --fps / --frames or --max-pixels")
+    largest = max(batches, key=lambda b: b.estimate.total, default=None)
+    stage("pairs", f"{len(dataset)} questions x {config.num_generations} replies in {len(batches)} batches of at most "
+                   f"{max((len(b.indices) for b in batches), default=0)} questions; the largest needs about "
+                   f"{largest.estimate if largest else '0'} of the {budget / 2**30:.1f} GiB budget ({chosen})",
+          config.progress)
+    return batches
 
 
 def build_pairs(config: PairsConfig | None = None, *, model=None, processor=None, **fields) -> PairsRun:
