@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from omni_bench.cli import main
 from omni_bench.core.profiles import get_profile
-from omni_bench.training.grpo_budget import grpo_step_budget, profile_shape
+from omni_bench.eval.memory import ItemCost, estimate_rollout
+from omni_bench.training.grpo_budget import profile_shape
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--frames", "4", "--resize", "56x56", "--json", "--per-sample"]
@@ -54,26 +54,21 @@ def test_prompt_tokens_equal_the_real_processors(capsys, monkeypatch):
 
 
 def test_memory_grows_with_g_as_the_formula_says(capsys):
+    """The figure is train --method grpo's own pre-flight estimate (eval/memory.py estimate_rollout) of the
+    prompt's counts, and grows linearly with G: the media, the towers and the prefill once per group, every
+    replay term (kept layer inputs, recomputed layer, padded mask, repeated audio, log-prob rows) per row."""
     got = {G: _budget(capsys, "data/clips/street_market.mkv", "--method", "grpo", "--num-generations", str(G),
-                      "--max-completion-length", "16", *FLAGS)["grpo"] for G in (2, 4, 8)}
-    P = got[2]["prompt_tokens_per_sample"][0]
-    assert P == got[8]["prompt_tokens_per_sample"][0] and got[8]["completion_tokens"] == 8 * 16
-    p, C, d = get_profile("qwen2.5-omni-7b"), 16, 2
-    head = p.hidden_size // p.num_attention_heads
-    # per extra completion: its KV rows, its sampling logits, its replay row (checkpointed layer inputs and one
-    # layer's live tensors) and its C rows of the log-prob chunk (G x C <= 256 rows here)
-    per_g = (p.num_hidden_layers * 2 * p.num_key_value_heads * head * (P + C) * d + 3 * p.vocab_size * 4
-             + (P + C) * (p.num_hidden_layers * p.hidden_size + 7 * p.hidden_size + 3 * p.intermediate_size) * d
-             + C * p.vocab_size * (d + 8))
-    memory = {G: got[G]["memory_per_sample"][0] for G in got}
-    assert memory[4] - memory[2] == 2 * per_g and memory[8] - memory[4] == 4 * per_g
-    parts = {G: got[G]["largest"]["parts_gib"] for G in got}
-    assert parts[2]["towers"] == parts[8]["towers"] > 0 and parts[2]["prefill"] == parts[8]["prefill"]  # once per group
-    # past the log-prob chunk (256 rows) the chunk stops growing
-    shape = profile_shape("qwen2.5-omni-7b")
-    wide = [grpo_step_budget([P], [0], [0], shape, num_generations=G, max_completion_length=64, logprob_chunk=256)
-            for G in (4, 8)]
-    assert np.array_equal(wide[0].parts["logprobs"], wide[1].parts["logprobs"])
+                      "--max-completion-length", "16", *FLAGS) for G in (2, 4, 8)}
+    P = got[2]["grpo"]["prompt_tokens_per_sample"][0]
+    video, audio = got[2]["video_tokens_per_sample"][0], got[2]["audio_tokens_per_sample"][0]
+    assert P == got[2]["total_tokens_per_sample"][0] and got[8]["grpo"]["completion_tokens"] == 8 * 16
+    profile = get_profile("qwen2.5-omni-7b")
+    item = ItemCost("clip", P, patches=video * 4, mel_frames=4 * audio, feature_frames=profile.nb_max_frames)
+    memory = {G: got[G]["grpo"]["memory_per_sample"][0] for G in got}
+    for G in got:
+        assert memory[G] == estimate_rollout(item, profile_shape(profile), G, 16).total
+    assert 0 < memory[4] - memory[2] and memory[8] - memory[4] == 2 * (memory[4] - memory[2])  # linear in G
+    assert "activations" in got[8]["grpo"]["largest"]["parts_gib"]  # the replay is the step's peak here
 
 
 def test_grpo_flags_without_the_method_are_refused(capsys):

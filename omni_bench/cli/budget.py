@@ -14,7 +14,7 @@ from omni_bench.data.records import _read_json
 from omni_bench.data.settings import DataSettings
 from omni_bench.layout.budget import budget_dataset
 from omni_bench.training.config import GRPOSettings
-from omni_bench.training.grpo_budget import grpo_step_budget, profile_shape, reply_tokens
+from omni_bench.training.grpo_budget import grpo_step_budget, reply_tokens
 
 _DATA_FLAGS = ("data_format", "task", "time_format", "split_turns", "media_root")  # a training file's, as train's
 _GRPO_FLAGS = ("num_generations", "max_completion_length")  # --method grpo's step, as train --method grpo names them
@@ -62,9 +62,9 @@ def _grpo_view(args, result, settings, last_replies=None):
     except OmniBenchError:
         raise OmniBenchError(f"--method grpo estimates memory from a profile's widths; {settings.profile!r} is not "
                              "one: pass --profile NAME", reason="bad-settings") from None
-    return grpo_step_budget(prompts, result.budget.video_tokens, result.budget.audio_tokens, profile_shape(profile),
+    return grpo_step_budget(prompts, result.budget.video_tokens, result.budget.audio_tokens, profile,
                             num_generations=step.num_generations, max_completion_length=step.max_completion_length,
-                            merge_size=profile.merge_size, sources=result.sources)
+                            sources=result.sources)
 
 
 def _print(args, result, grpo=None, note=None) -> None:
