@@ -26,6 +26,7 @@ __all__ = [
     "smart_nframes", "linspace_round_indices", "grid_thw", "tokens_per_grid", "video_tokens",
     "mel_frames", "audio_tokens", "chunk_lengths", "interleave_runs", "merge_runs",
     "second_per_grid", "DEFAULT_FPS", "chunk_pairs", "interleave", "audio_chunk_lengths", "fps_frame_count",
+    "shortest_decimal",
 ]
 
 DEFAULT_FPS = 2.0  # frames per second sampled when neither frames nor fps is given (qwen-vl-utils' FPS)
@@ -459,3 +460,20 @@ def merge_runs(runs) -> list[tuple[str, int]]:
         else:
             merged.append((kind, count))
     return merged
+
+
+def shortest_decimal(x: float, same) -> float:
+    """The number with the fewest significant digits near ``x`` (``x`` rounded down, to nearest or up, 1 to 16
+    digits) for which ``same(value)`` holds; ``x`` itself when none does. Fix lines print the fps a processor
+    needs this way (``same``: the processor reads it as it reads ``x``), not ``0.6666666666666666``.
+
+    >>> shortest_decimal(2 / 3, lambda v: abs(v - 2 / 3) < 1e-3), shortest_decimal(0.19078025229715, lambda v: False)
+    (0.666, 0.19078025229715)
+    """
+    for digits in range(1, 17):
+        scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
+        for value in sorted({float(f"{v / scale:.{digits}g}") for v in (math.floor(x * scale), round(x * scale),
+                                                                         math.ceil(x * scale))}):
+            if same(value):
+                return value
+    return x

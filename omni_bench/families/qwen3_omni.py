@@ -36,7 +36,8 @@ The result is the report's ``[Alignment]`` block for Qwen3-Omni (``Family.alignm
 the inspector's banner). Its fix is checked: the sampled fps and one over the frame spacing are
 each put through :func:`token_interleave_runs` (the processor's merge) and measured with the
 same step walk; the one that drifts least is recommended. For the
-LongVALE notebook's 50 frames: ``--processor-fps 0.19078025229715``, 4.98 s of drift down to 0.09 s.
+LongVALE notebook's 50 frames: ``--processor-fps 0.19078``, 4.98 s of drift down to 0.09 s (the fps is
+written with the fewest digits that give the same merge and temporal ids: 0.19078025229715 unrounded).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from omni_bench.core import arith
 from omni_bench.families.base import DRIFT_TOLERANCE, TINY, Family, drift_summary, whisper_feature_extractor
 
 __all__ = ["QWEN3_OMNI", "qwen3_omni_audio_tokens", "token_interleave_runs", "StepTiming", "StepFix",
@@ -341,14 +343,23 @@ def _fix(layout, times: list[float], spacing: float | None, worst: float, aligne
     grid = tuple(s.video_grid_thw[0])
     merge = round((grid[1] * grid[2] / s.tokens_per_grid) ** 0.5)
     candidates = [f for f in (s.sampled_fps, 1 / spacing if spacing else None) if f]
-    measured = []
-    for fps in candidates:
-        runs = token_interleave_runs(grid, patch / fps, s.audio_tokens, merge_size=merge,
-                                     position_id_per_seconds=s.position_id_per_seconds or 13.0)
-        measured.append((_worst(_steps(runs, s.tokens_per_grid, times, patch / fps))[0], fps))
+    pips = s.position_id_per_seconds or 13.0
+
+    def merged(fps: float) -> tuple:  # the processor's merge and each grid step's whole temporal position
+        runs = token_interleave_runs(grid, patch / fps, s.audio_tokens, merge_size=merge, position_id_per_seconds=pips)
+        return runs, tuple(int(k * (patch / fps) * pips) for k in range(grid[0]))
+
+    def drift_of(fps: float) -> float:
+        return _worst(_steps(merged(fps)[0], s.tokens_per_grid, times, patch / fps))[0]
+
+    measured = [(drift_of(fps), fps) for fps in candidates]
     if not measured:
         return StepFix(s.processor_fps, worst, "no frame times to derive an fps from: nothing checked")
     drift, fps = min(measured)
+    # the fewest digits that make the same merge and temporal ids (0.19078, not 0.19078025229715), drift re-measured
+    reference = merged(fps)
+    fps = arith.shortest_decimal(fps, lambda value: merged(value) == reference)
+    drift = drift_of(fps)
     flags = ("--processor-fps", repr(float(fps)))
     line = (f"grid steps are {real:.2f} s apart but the processor assumes {assumed:.2f} s: pass "
             f"{' '.join(flags)} (max drift {drift:.2f} s with it, checked on the merge)")

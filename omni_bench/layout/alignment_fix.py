@@ -137,14 +137,6 @@ def _processor_view(plan) -> tuple:
     return plan.frame_indices, plan.vision_runs, tuple(int(t * ids) for t in range(plan.grid[0]))
 
 
-def _short(x: float, digits: int) -> list[float]:
-    """``x`` to ``digits`` significant digits, rounded down, to nearest and up: ``_short(2 / 3, 3)`` ->
-    ``[0.666, 0.667]``."""
-    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
-    return sorted({float(f"{v / scale:.{digits}g}") for v in (math.floor(x * scale), round(x * scale),
-                                                              math.ceil(x * scale))})
-
-
 def _shortest(info, trial, profile, rate: float | None, pfps: float) -> tuple[float | None, float]:
     """The (sampling fps, processor fps) with the fewest digits whose plan the processor reads the same way
     (:func:`_processor_view`): a fix line says ``--fps 0.6666667 --processor-fps 0.6666666`` where the
@@ -157,17 +149,9 @@ def _shortest(info, trial, profile, rate: float | None, pfps: float) -> tuple[fl
             return None
 
     reference = view(rate, pfps)
-
-    def shortest(x, same):
-        for digits in range(1, 17):
-            for v in _short(x, digits):
-                if same(v):
-                    return v
-        return x
-
-    pfps = shortest(pfps, lambda p: view(rate, p) == reference)
+    pfps = arith.shortest_decimal(pfps, lambda p: view(rate, p) == reference)
     if rate is not None:
-        rate = shortest(rate, lambda r: view(r, pfps) == reference)
+        rate = arith.shortest_decimal(rate, lambda r: view(r, pfps) == reference)
     return rate, pfps
 
 
