@@ -14,7 +14,9 @@ docs/training.md.
 
 :func:`launch_kind` names what the launcher asked for ("fsdp", "deepspeed", "ddp" or "single"),
 whatever accelerate made of it; :func:`sharded` says whether a prepared model's weights are
-sharded over the processes.
+sharded over the processes; :func:`whole_units` holds FSDP2 units whole for a while, so that work
+that differs between processes (GRPO's sampling, a tower only one process's batch uses) runs no
+collective.
 
 Left out: FSDP1 on CPU (the configs use FSDP2), tensor, context and pipeline parallelism. DeepSpeed
 on CPU processes: see docs/training.md.
@@ -22,11 +24,13 @@ on CPU processes: see docs/training.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "adapter_state_dict", "sharded_fsdp_save"]
+__all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "whole_units", "adapter_state_dict",
+           "sharded_fsdp_save"]
 
 
 def _flag(name: str) -> bool:
@@ -76,6 +80,41 @@ def sharded(model) -> bool:
     from torch.distributed.tensor import DTensor
 
     return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
+
+
+@contextlib.contextmanager
+def whole_units(model, *, frozen_only: bool = False):
+    """While it lasts, the FSDP2 units of ``model`` (with ``frozen_only``: those whose parameters are all
+    frozen, the towers' blocks) hold their whole parameters and keep them after each forward.
+
+    An FSDP2 unit all-gathers its shards at every forward, a collective all processes must join the
+    same number of times and in the same order. Inside this context the units' forwards run no
+    collective, so the processes may differ in what they run: GRPO's sampling, which stops when every
+    completion of the process's group has ended; a tower that one process's batch feeds and the
+    other's does not. Entering gathers each unit once, in ``model.modules()`` order on every process
+    (a collective: every process enters together); leaving frees the gathered copies. Call it inside
+    the root's forward (the root's own lazy set-up has run). Costs the units' whole size in memory
+    while it lasts. A no-op on a model without FSDP2 units (one process, DDP).
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [m for m in model.modules() if isinstance(m, FSDPModule)
+             and not (frozen_only and any(p.requires_grad for p in m.parameters()))]
+    # FSDP2 has no public "unshard and keep"; its groups' post_forward_mesh_info is None when they keep
+    # the whole parameters after a forward (set_reshard_after_forward(False) also flips the root heuristic)
+    groups = [group for unit in units for group in unit._get_fsdp_state()._fsdp_param_groups]
+    saved = [group.post_forward_mesh_info for group in groups]
+    for unit in units:
+        unit.unshard()
+    for group in groups:
+        group.post_forward_mesh_info = None
+    try:
+        yield
+    finally:
+        for group, info in zip(groups, saved, strict=True):
+            group.post_forward_mesh_info = info
+        for unit in units:
+            unit.reshard()
 
 
 def adapter_state_dict(model) -> dict:

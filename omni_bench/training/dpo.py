@@ -47,6 +47,7 @@ from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.data.preference import read_pairs
 from omni_bench.training.config import PreferenceSettings
+from omni_bench.training.distributed import whole_units
 from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, sequence_logprobs
 from omni_bench.training.preference_batch import (
     PreferenceCollator,
@@ -158,12 +159,14 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
     """
     base, _ = model_parts(model)
     has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
-    if shared and has_media and encodings is None:
-        with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
-            encodings = encode_media(model, batch)
 
-    def compute():
-        hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+    def compute():  # inside the forward: under FSDP the root unit's weights (a tower's patch embedding) are whole
+        nonlocal encodings
+        with whole_units(model, frozen_only=True):  # FSDP: the frozen towers run no collective
+            if shared and has_media and encodings is None:
+                with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
+                    encodings = encode_media(model, batch)
+            hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
         return sequence_logprobs(hidden, base.get_output_embeddings(), batch["labels"],
                                  chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
 
