@@ -108,3 +108,8 @@ def test_a_grpo_run_records_its_groups(tmp_path, monkeypatch):
 
     fig = draw_grpo_group(out)  # a run folder: its last group
     assert "step 2" in fig.axes[0].get_title(loc="left") and fig._repr_png_().startswith(b"\x89PNG")
+    from omni_bench_widgets import show_dashboard
+
+    ui = show_dashboard(out, display=False)  # the live dashboard shows the last group under the curves
+    assert ui["view"].last_group() == groups[-1]
+    assert len(ui["widget"].children) == 4 and bytes(ui["widget"].children[-1].value).startswith(b"\x89PNG")

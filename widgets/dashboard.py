@@ -19,9 +19,11 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
+from omni_bench.training.groups import read_groups
 from omni_bench.training.metrics import read_metrics_file
 
 from ._common import Root, contract, figure, png_bytes
+from .grpo_group import draw_grpo_group
 
 __all__ = ["show_dashboard", "render_dashboard_text", "draw_metrics", "smooth", "Dashboard",
            "PANELS"]
@@ -243,6 +245,11 @@ class Dashboard:
     def text(self) -> str:
         return render_dashboard_text(self.rows)
 
+    def last_group(self):
+        """A GRPO run's last recorded group (its folder's groups.jsonl, training/groups.py), else None."""
+        groups = read_groups(self.path.parent) if self.path is not None else []
+        return groups[-1] if groups else None
+
     def _repr_png_(self) -> bytes:  # a static copy of the curves for records read without a kernel
         return png_bytes(draw_metrics(self.rows, smoothing=0.6, vocab_size=self.vocab_size))
 
@@ -258,7 +265,8 @@ def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds:
     ``x`` ("step" or "tokens"). ``vocab_size`` draws ln(V), the untrained loss. ``refresh_seconds``
     starts polling the file in a thread (``view.stop()`` ends it); a trainer can instead call ``view.log(row)`` or
     ``view.refresh()`` after each logging step. Returns the root widget, or with
-    ``display=False`` ``{"widget", "controls", "view"}``; ``view`` is a :class:`Dashboard`.
+    ``display=False`` ``{"widget", "controls", "view"}``; ``view`` is a :class:`Dashboard`. A GRPO run's folder
+    also shows its last recorded group (``draw_grpo_group``) under the curves.
     """
     view = run_dir_or_metrics if isinstance(run_dir_or_metrics, Dashboard) else \
         Dashboard(run_dir_or_metrics, vocab_size=vocab_size)
@@ -271,12 +279,19 @@ def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds:
     }
     summary = W.HTML()
     image = W.Image(format="png", layout=W.Layout(width="100%", max_width="1000px"))
+    group_image = W.Image(format="png", layout=W.Layout(width="100%", max_width="1000px"))
+    root = Root(view, children=[W.HBox([controls["refresh"], controls["smoothing"], controls["x"]]), summary, image])
 
     def redraw(*_) -> None:
         summary.value = f"<code>{view.summary()}</code>"
         fig = draw_metrics(view.rows, smoothing=controls["smoothing"].value, x=controls["x"].value,
                            title=str(view.path) if view.path else "", vocab_size=view.vocab_size)
         image.value = png_bytes(fig)
+        group = view.last_group()  # a GRPO run: its last group's rollouts on the video's timeline
+        if group is not None:
+            group_image.value = png_bytes(draw_grpo_group(group))
+            if group_image not in root.children:  # shown once the run has recorded a group
+                root.children = (*root.children, group_image)
 
     controls["refresh"].on_click(lambda _: view.refresh())
     controls["smoothing"].observe(redraw, names="value")
@@ -285,5 +300,4 @@ def show_dashboard(run_dir_or_metrics, *, display: bool = True, refresh_seconds:
     redraw()
     if refresh_seconds:
         view.start(refresh_seconds)
-    root = Root(view, children=[W.HBox([controls["refresh"], controls["smoothing"], controls["x"]]), summary, image])
     return contract(root, controls, display)
