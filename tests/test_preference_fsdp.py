@@ -23,6 +23,7 @@ tests/test_grpo_ddp.py's user reward, which varies with the completion's text (a
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -60,8 +61,9 @@ def test_fsdp_two_processes_match_one_with_the_same_global_batch(method, tmp_pat
         data, keys, settings = _pairs(tmp_path, text_only=True), ("loss", "grad_norm", *DPO_METRICS), {}
     else:
         data, keys, settings = _prompts(tmp_path), GRPO_KEYS, {"grpo": GRPOSettings(**GRPO)}
-        monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the user reward's module, in the launched processes
-        monkeypatch.syspath_prepend(str(tmp_path))  # and in this one
+        # the user reward's module, in the launched processes (before what PYTHONPATH held) and in this one
+        monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)
+        monkeypatch.syspath_prepend(str(tmp_path))
     fsdp_dir = tmp_path / "fsdp"
     fsdp = result(launch("accelerate_fsdp.yaml", _flags(method, data, fsdp_dir), timeout=600))
     assert (fsdp["world_size"], fsdp["parallelism"]) == (2, "fsdp")

@@ -30,7 +30,8 @@ when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` b
 
 Left out: several prompts per micro-batch (--batch-size 1; use --grad-accum), ``num_iterations`` > 1,
 ``importance_sampling_level="sequence"``, the other trl loss types (bnpo, cispo, sapo, luspo, vespo),
-vLLM, multi-process runs (the group's advantages are per process).
+vLLM. Several processes (DDP, FSDP2) keep each group on one process, so its advantages are the
+group's (tests/test_grpo_ddp.py, tests/test_preference_fsdp.py).
 """
 
 from __future__ import annotations
