@@ -113,13 +113,13 @@ def _peak_child_rss(argv, env) -> tuple[subprocess.CompletedProcess, int]:
 @pytest.mark.skipif(available_memory() > 32 * 2**30, reason="the default budget is a quarter of the available "
                     "memory; the figure is for a 24 GB machine")
 def test_eval_run_on_a_long_clip_at_its_defaults_stays_under_8_gb(tmp_path):
-    # a 79.5 s clip at 640x360, 25 fps, with a 16 kHz sine-tone audio track (no speech model is involved:
-    # the audio tokens depend on the track's length only)
+    # a 79.5 s clip at 640x360, 25 fps, with a 16 kHz speech-like audio track (tests/speech_audio.py: voiced
+    # syllables and pauses; the audio tokens depend on the track's length only, the features on its content)
     clip = make_clip(ClipSpec("mp4", "h264", "aac", seconds=79.5, fps="25", width=640, height=360,
-                              sample_rate=16000), tmp_path)
+                              sample_rate=16000, speech=True), tmp_path)
     annotations = tmp_path / "ann.json"
     annotations.write_text(json.dumps({clip.stem: {"duration": 79.5, "timestamps": [[0.0, 40.0], [40.0, 79.5]],
-                                                   "sentences": ["A tone starts.", "The tone goes on."]}}))
+                                                   "sentences": ["Someone starts talking.", "The talk goes on."]}}))
     env = dict(os.environ, OMNI_BENCH_PROGRESS="1")  # stage lines, as on a terminal or in a log
     # the defaults (fps 2: 158 frames at 644x364, 25,735 input ids a query; batches of 4), two queries
     done, peak = _peak_child_rss([sys.executable, "-m", "omni_bench.cli", "eval", "run", "--tiny", "--annotations",
