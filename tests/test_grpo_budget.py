@@ -53,6 +53,7 @@ def test_prompt_tokens_equal_the_real_processors(capsys, monkeypatch):
     assert got["grpo"]["num_generations"] == 8 and got["grpo"]["max_completion_length"] == 512  # trl's defaults
 
 
+@pytest.mark.slow  # three budget runs of the bundled clip (about 7 s)
 def test_memory_grows_with_g_as_the_formula_says(capsys):
     """The figure is train --method grpo's own pre-flight estimate (eval/memory.py estimate_rollout) of the
     prompt's counts, and grows linearly with G: the media, the towers and the prefill once per group, every
