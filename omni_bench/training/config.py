@@ -18,6 +18,7 @@ from omni_bench.core.composed import composed, flat_dict, flat_names, parts
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.numbers import check_fields
 from omni_bench.data.settings import DataSettings
+from omni_bench.eval.memory import parse_size
 from omni_bench.layout.settings import LayoutSettings
 
 __all__ = ["TrainConfig", "PreferenceSettings", "GRPOSettings", "GRPO_LOSS_TYPES", "SCALE_REWARDS",
@@ -95,6 +96,9 @@ class GRPOSettings:
         # --max-completion-length are left out of the loss
     reward_funcs: tuple[str, ...] = ("grounding_iou",)  # --reward-funcs a,b: reward names (training/rewards.py
         # REWARDS: grounding_iou, time_r1_iou, dense_f1, format; or module:function), summed
+    max_memory: str | None = None  # --max-memory SIZE: memory one GRPO step (the rollout of G completions and their
+        # replay) may take, e.g. 8GiB (None: 25% of the memory available); checked before the first step
+        # (eval/memory.py check_grpo_memory): the largest prompt over it is refused in one line
 
     def __post_init__(self):
         def bad(message: str):
@@ -125,6 +129,8 @@ class GRPOSettings:
             bad(f"--epsilon-high must be a number > 0, got {self.epsilon_high!r}")
         if not self.reward_funcs:
             bad("--reward-funcs names at least one reward")
+        if self.max_memory is not None:
+            parse_size(self.max_memory)  # a size such as 8GiB, or one clear line
 
 
 @composed

@@ -45,6 +45,7 @@ from omni_bench._torchvision import ensure_torchvision
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import progress_bar, stage
+from omni_bench.eval.memory import check_grpo_memory
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.bad_samples import SkippingDataset, truncate_problems
 from omni_bench.training.checkpoint import atomic_checkpoints
@@ -400,6 +401,9 @@ def _train_locked(config: TrainConfig, data_path: Path, dtype, args, output_dir:
             collator.rope = RopeConfig.of_model(model)
         trainable, total = model.get_nb_trainable_parameters()
         trainer = _make_trainer(model, args, dataset, collator, output_dir, config, is_main, callbacks)
+        if config.method == "grpo":  # the largest prompt's rollout and replay against --max-memory (eval/memory.py)
+            check_grpo_memory(trainer.model, dataset.sft.planned, config.grpo,
+                              gradient_checkpointing=config.gradient_checkpointing, progress=config.progress)
         packing = attach_dataset_packing(trainer, dataset, config, is_main)  # --pack-dataset: rows, their report
         stage("train", f"starting step {1 if resume_from is None else int(resume_from.name.split('-')[-1]) + 1}"
                        f"{'' if args.max_steps <= 0 else f' of {args.max_steps}'}...", config.progress)
