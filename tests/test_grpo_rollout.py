@@ -6,6 +6,9 @@
 * the replay (the training forward over prompt + completion) computes the very position ids the
   rollout's decoder received and the same log-probs of the sampled tokens within 1e-5, for
   Qwen2.5-Omni (TMRoPE, audio in video), Qwen2.5-VL and Qwen3-Omni;
+* the replay's prefix sharing (the prompt's decoder pass once, the G completions attending to its keys
+  and values) equals the G full rows in log-probs and in the LoRA gradients, under gradient
+  checkpointing in training mode, and runs P + G x C decoder tokens against G x (P + C);
 * media placeholders and vision / audio start-end tokens are never sampled, even where the model
   puts nearly all probability on them;
 * a GRPO step from an SFT adapter (``--init-adapter``) at the start: KL 0 against the frozen ``"ref"``
@@ -131,3 +134,40 @@ def test_reference_after_sft_kl_zero_ratio_one(omni, tmp_path):
         policy_logps, _ = replay(model, batch, done)
     valid = done.completion_mask.bool()
     assert float((base_logps - policy_logps)[valid].abs().max()) > 1e-3
+
+
+def test_prefix_shared_replay_equals_full_rows(omni):
+    _, batch, processor = omni
+    model = adapt_model(tiny_model("qwen2.5-omni-7b"), lora_r=4, lora_alpha=8, lora_dropout=0.0)  # checkpointed
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.3)  # an adapter far from zero: LoRA shapes the prompt's keys and values
+    done = rollout(model.eval(), batch, generator=torch.Generator().manual_seed(3),
+                   **_kwargs(processor, temperature=0.7))
+    _, inner = model_parts(model)
+    model.train()
+    found = {}
+    for shared in (True, False):
+        tokens = []
+        handle = inner.language_model.layers[0].register_forward_pre_hook(  # the decoder's tokens, as they run
+            lambda module, args, tokens=tokens: tokens.append(args[0].shape[:2].numel()))
+        try:
+            logps, parity = replay(model, batch, done, temperature=0.7, audit=True, shared=shared)
+        finally:
+            handle.remove()
+        model.zero_grad()
+        (logps * done.completion_mask * torch.linspace(-1, 1, logps.shape[1])).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        found[shared] = logps.detach(), grads, parity, sum(tokens)
+    (ours, ours_grads, ours_parity, ours_tokens), (dup, dup_grads, _, dup_tokens) = found[True], found[False]
+    valid = done.completion_mask.bool()
+    assert float((ours - dup)[valid].abs().max()) <= 1e-5
+    assert ours_parity.position_ids_equal and ours_parity.max_logprob_diff <= 1e-5
+    assert set(ours_grads) == set(dup_grads) and any("layers.0.self_attn.k_proj.lora_B" in n for n in ours_grads)
+    for name, grad in dup_grads.items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(ours_grads[name], grad, rtol=1e-4, atol=1e-6)
+    P, (rows, C) = batch["input_ids"].shape[1], done.completion_ids.shape
+    assert ours_tokens == P + rows * C and dup_tokens == rows * (P + C)

@@ -15,12 +15,18 @@ batch of one row (:class:`~omni_bench.data.dataset.OmniCollator`'s output, the p
   passed explicitly). Media placeholders and vision / audio start-end tokens get logits ``-inf`` before
   sampling, so they are never sampled. ``shared=False`` is the duplicated path (G prompt rows, each with
   its own media, G tower passes and G prefills), the reference the tests and ``bench grpo`` compare to.
-* :func:`replay` runs the decoder over the G rows ``prompt + completion`` (the tower outputs reused,
-  repeated for the rows) and returns the per-token log-probs of the completions from hidden states in
-  chunks (:mod:`omni_bench.training.logprobs`), logits divided by the temperature as trl does. It lets
-  the model compute the position ids from the full rows and checks them against the rollout's
-  (:class:`Parity`): ``position_ids_equal`` and ``max_logprob_diff`` between the rollout's and the
-  replay's log-probs of the sampled tokens.
+* :func:`replay` scores the G rows ``prompt + completion`` with prefix sharing: the prompt row runs
+  through the decoder once (the tower outputs reused), keeping each layer's keys and values with their
+  graph, and the G completions run as one batch attending to them; so the prompt's forward, and its
+  backward, run once per group, not G times (exact: a completion token sees the same keys and values
+  as in its full row; log-probs and LoRA gradients equal the G full rows', tested). It returns the
+  per-token log-probs of the completions from hidden states in chunks
+  (:mod:`omni_bench.training.logprobs`), logits divided by the temperature as trl does. The position
+  ids fed to both passes are the model's own for the full rows (its ``get_rope_index``, read at the text
+  decoder's input without running it); they are checked against the rollout's (:class:`Parity`):
+  ``position_ids_equal`` and ``max_logprob_diff`` between the rollout's and the replay's log-probs of
+  the sampled tokens. Under gradient checkpointing the decoder layers keep the replay's two caches (both
+  idempotent, so a layer's recompute in backward neither stores twice nor reads its own states).
 
 Left out: top-k and min-p sampling, repetition penalty, several prompts in one prefill (one prompt per
 micro-batch; use --grad-accum), vLLM.
@@ -32,6 +38,8 @@ import contextlib
 from dataclasses import dataclass, field
 
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, token_logprobs
@@ -250,28 +258,139 @@ def replay_rows(batch: dict, done: Rollout) -> dict:
     return rows
 
 
+class _Stop(Exception):
+    """Raised at the text decoder's input by :func:`_row_positions` once it has read the position ids."""
+
+
+def _row_positions(model, rows: dict, encodings: MediaEncodings | None):
+    """The position ids the model computes itself for ``rows`` (its ``get_rope_index`` over the full rows:
+    TMRoPE with audio in video, seconds per grid ...), read at the text decoder's input; the decoder does
+    not run. None where the model leaves them to the decoder (a text model: 0..T-1)."""
+    _, inner = model_parts(model)
+    decoder = getattr(inner, "language_model", None) or inner
+    seen: list = []
+
+    def hook(module, args, kwargs):
+        seen.append(kwargs.get("position_ids"))
+        raise _Stop
+
+    handle = decoder.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.no_grad(), contextlib.suppress(_Stop):
+            _decoder(model, rows, encodings, shared=encodings is not None, use_cache=False)
+    finally:
+        handle.remove()
+    return seen[0] if seen else None
+
+
+class _PrefixLayer(DynamicLayer):
+    """One decoder layer's cache in the replay's prompt pass: keeps the first keys and values it is given and
+    returns what it is given. Idempotent, so a gradient-checkpointed layer's recompute in backward (given the
+    same states again) neither stores twice nor sees the stored states."""
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.keys, self.values = key_states, value_states
+        return key_states, value_states
+
+
+class _SharedPrefixLayer(DynamicLayer):
+    """One decoder layer's cache in the replay's completion pass: the prompt's keys and values (one row, with
+    their graph) before the G rows' own; stores nothing (idempotent under checkpointing as well)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        super().__init__()
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self.keys, self.values = keys, values
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        rows = key_states.shape[0]
+        return (torch.cat([self.keys.expand(rows, -1, -1, -1), key_states], -2),
+                torch.cat([self.values.expand(rows, -1, -1, -1), value_states], -2))
+
+
+@contextlib.contextmanager
+def _cache_under_checkpointing(inner):
+    """While it lasts, gradient-checkpointed decoder layers keep the cache they are given (transformers drops
+    it, as a writing cache would be updated twice by the recompute; the prefix caches above are idempotent)."""
+    decoder = getattr(inner, "language_model", None) or inner
+    layers = [m for m in decoder.modules() if isinstance(m, GradientCheckpointingLayer)
+              and "_can_checkpoint_with_cache" not in m.__dict__]
+    for layer in layers:
+        layer._can_checkpoint_with_cache = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer._can_checkpoint_with_cache
+
+
+def _prefix_shared_hidden(model, batch: dict, done: Rollout, positions) -> torch.Tensor:
+    """The last hidden states [G, C, H] that predict the G completions' tokens, the prompt run once.
+
+    The prompt row goes through the decoder once (its media from the rollout's tower outputs, its
+    position ids the full rows' prompt part), keeping each layer's keys and values with their graph; the
+    G completions then run as one batch attending to those (expanded to G rows) with the full rows'
+    completion position ids. Exact: a completion token attends to the same keys and values as in the full
+    row. Backward goes through the prompt pass once, not G times (LoRA on the text model shapes the
+    prompt's keys and values)."""
+    _, inner = model_parts(model)
+    G, C = done.completion_ids.shape
+    P = done.prompt_length
+    prompt = {**batch, "pairs": 1}
+    head_positions = None if positions is None else positions[..., :1, :P]
+    tail_positions = None if positions is None else positions[..., P:]
+    prefix = Cache(layer_class_to_replicate=_PrefixLayer)
+    with _cache_under_checkpointing(inner):
+        # use_cache False: our caches are read and filled all the same (the layers use any cache given), and
+        # transformers would turn a True off under gradient checkpointing with a warning
+        out = _decoder(model, prompt, done.encodings, shared=done.encodings is not None, use_cache=False,
+                       past_key_values=prefix, position_ids=head_positions)
+        shared = Cache(layers=[_SharedPrefixLayer(layer.keys, layer.values) for layer in prefix.layers])
+        attention = torch.cat([batch["attention_mask"].expand(G, -1), done.completion_mask], 1)
+        mm = {} if batch.get("mm_token_type_ids") is None else {
+            "mm_token_type_ids": torch.zeros(G, C, dtype=torch.long, device=attention.device)}
+        tail = inner(input_ids=done.completion_ids, attention_mask=attention, position_ids=tail_positions,
+                     past_key_values=shared, use_cache=False, **mm).last_hidden_state
+    first = out.last_hidden_state[:, -1:].expand(G, -1, -1)  # the prompt's last token predicts token 0
+    return torch.cat([first, tail[:, :-1]], 1)
+
+
 def replay(model, batch: dict, done: Rollout, *, temperature: float = 1.0, shared: bool = True,
            chunk_size: int | None = None, audit: bool = False):
     """``(per-token log-probs [G, C], Parity or None)`` of the rollout's completions under ``model`` as it
-    stands (a graph when grad is enabled). The model computes the rows' position ids itself; with
-    ``audit`` they and the log-probs are compared to the rollout's."""
+    stands (a graph when grad is enabled). The model computes the full rows' position ids itself; with
+    ``audit`` they and the log-probs are compared to the rollout's.
+
+    ``shared`` (with the rollout's tower outputs, or a prompt without media): the prompt's decoder pass
+    runs once and the G completions attend to its keys and values (:func:`_prefix_shared_hidden`);
+    otherwise the duplicated path, the G full rows each with its own media."""
     base, inner = model_parts(model)
     rows = replay_rows(batch, done)
     G = rows["input_ids"].shape[0]
-    encodings = None if done.encodings is None else _repeat(done.encodings, G)
-    seen: list = []
-    with _positions_seen(inner, seen):
-        hidden = _decoder(model, rows, encodings, shared=shared and encodings is not None,
-                          use_cache=False).last_hidden_state
-    head = base.get_output_embeddings()
-    per_token = token_logprobs(hidden, lambda h: head(h) / temperature, rows["labels"],
-                               chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
     P, C = done.prompt_length, done.completion_ids.shape[1]
-    logps = per_token[:, P - 1:P - 1 + C]
+    head = base.get_output_embeddings()
+    chunk_size = chunk_size or DEFAULT_LOGPROB_CHUNK
+    has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
+    if shared and (done.encodings is not None or not has_media):
+        encodings = None if done.encodings is None else _repeat(done.encodings, G)
+        replayed = _row_positions(model, rows, encodings)
+        hidden = _prefix_shared_hidden(model, batch, done, replayed)
+        labels = torch.cat([torch.full_like(rows["labels"][:, :1], IGNORE_INDEX), rows["labels"][:, P:]], 1)
+        logps = token_logprobs(hidden, lambda h: head(h) / temperature, labels, chunk_size=chunk_size)
+    else:
+        seen: list = []
+        with _positions_seen(inner, seen):
+            hidden = _decoder(model, rows, None, shared=False, use_cache=False).last_hidden_state
+        replayed = seen[-1]
+        per_token = token_logprobs(hidden, lambda h: head(h) / temperature, rows["labels"], chunk_size=chunk_size)
+        logps = per_token[:, P - 1:P - 1 + C]
     if not audit:
         return logps, None
     mask = rows["attention_mask"].bool()
-    replayed = seen[-1] if seen[-1] is not None else torch.arange(mask.shape[1]).expand(G, -1)
+    if replayed is None:
+        replayed = torch.arange(mask.shape[1], device=mask.device).expand(G, -1)
     equal = bool((replayed == done.position_ids)[..., mask].all()) if replayed.shape == done.position_ids.shape \
         else False
     valid = done.completion_mask.bool()
