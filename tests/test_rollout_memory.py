@@ -79,6 +79,21 @@ def test_grpo_preflight_refuses_the_largest_prompt_in_one_line():
 
 
 @pytest.mark.slow
+def test_pairs_refuses_over_max_memory_before_sampling(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "omni_bench.cli", "pairs", "--annotations", "data/longvale_grounding.json",
+         "--media-root", "data/clips", "--tiny", "--frames", "4", "--resize", "56x56", "--max-memory", "1MiB",
+         "--output", str(tmp_path / "pairs.json")],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("omni-bench pairs: ")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert errors[0].startswith("omni-bench: error: street_market|grounding|0: one generation of 8 rows needs about")
+    assert "over the memory budget of 1 MiB (--max-memory 1 MiB); lower --num-generations" in errors[0]
+    assert "sampling" not in done.stderr and not (tmp_path / "pairs.json").exists()  # refused before decoding
+
+
+@pytest.mark.slow
 def test_train_grpo_refuses_over_max_memory_before_the_first_step(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "omni_bench.cli", "train", "--method", "grpo", "--profile", "qwen2.5-omni-7b", "--tiny",
