@@ -147,7 +147,7 @@ print(json.dumps({"peak": peak, "estimate": estimate.total, "parts": dict(estima
 def test_the_grpo_estimate_bounds_the_measured_peak(G, C, frames, size):
     """(8, 64): the replay's log-prob chunk dominates; (4, 4) on 32 frames at 448x448: the pixel values and the
     rollout. The estimate is an upper bound within 1.5x of the measured peak (the figures of eval run's estimate in
-    docs/evaluation.md: 1.04x and 1.43x). A random tiny model samples no end token, so every completion runs to C:
+    docs/evaluation.md: 1.34x and 1.04x). A random tiny model samples no end token, so every completion runs to C:
     the replay has no padded rows and builds no mask (estimate_rollout(padded=False); the mask is counted as
     eval run's, measured there)."""
     done = subprocess.run([sys.executable, "-c", _MEASURE, str(G), str(C), str(frames), str(size)], cwd=ROOT,
