@@ -13,9 +13,10 @@ join nothing, so neither waits for the other (the launch is timeout-bounded).
 
 The single process runs on one thread, as the launched processes do (``OMP_NUM_THREADS=1``), and
 its micro-batches are the processes' batches: each pair's or prompt's arithmetic is then the same,
-and the adapters compare at tests/test_train_fsdp.py's tolerance (measured: equal to the bit). With
-2 threads and batch 2 instead, Adam turns the reduction-order noise of gradient elements near 0 into
-whole steps: 11 of the 32,768 adapter elements of the DPO run differed by up to 1.2e-3 after 2 steps
+and the adapters compare at tests/test_train_fsdp.py's tolerance (equal to the bit in a DPO run
+with media in both pairs). With 2 threads and batch 2 instead, Adam turns the reduction-order noise
+of gradient elements near 0 into whole steps: 11 of the 32,768 adapter elements of that DPO run
+differed by up to 1.2e-3 after 2 steps
 (the metrics still agree to 1e-4, as tests/test_dpo_ddp.py checks). The GRPO reward is
 tests/test_grpo_ddp.py's user reward, which varies with the completion's text (a non-zero loss).
 """
