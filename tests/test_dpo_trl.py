@@ -79,8 +79,9 @@ def _run_trl(tmp_path, tokenizer, settings: PreferenceSettings):
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    args = DPOConfig(**_arguments(tmp_path, "trl", settings), beta=settings.beta, loss_type=settings.loss_type,
-                     label_smoothing=settings.label_smoothing, max_length=None)
+    args = DPOConfig(**_arguments(tmp_path, "trl", settings), beta=settings.beta, loss_type=list(settings.loss_types),
+                     loss_weights=list(settings.loss_weights) or None, label_smoothing=settings.label_smoothing,
+                     max_length=None)
     model = _peft_model(len(tokenizer))
     logs = _Logs()
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(PAIRS), processing_class=tokenizer,
@@ -123,8 +124,9 @@ def _run_ours(tmp_path, processor, tokenized, settings: PreferenceSettings):
 @pytest.mark.slow
 @pytest.mark.parametrize("settings", [PreferenceSettings(), PreferenceSettings(loss_type="ipo", beta=0.5),
                                       PreferenceSettings(loss_type="hinge"),
-                                      PreferenceSettings(loss_type="robust", label_smoothing=0.1)],
-                         ids=["sigmoid", "ipo", "hinge", "robust"])
+                                      PreferenceSettings(loss_type="robust", label_smoothing=0.1),
+                                      PreferenceSettings(loss_type="sigmoid,sft", loss_weights=(1.0, 0.5))],
+                         ids=["sigmoid", "ipo", "hinge", "robust", "rpo"])
 def test_three_steps_equal_trl(tmp_path, omni_processor, settings):
     trl_trainer, trl_rows = _run_trl(tmp_path, omni_processor.tokenizer, settings)
     ours = _run_ours(tmp_path, omni_processor, trl_trainer.train_dataset, settings)

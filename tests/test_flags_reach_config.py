@@ -37,6 +37,7 @@ NAMED = {
     "parse": ("lenient", "lenient"), "max_memory": ("8GiB", "8GiB"), "label_smoothing": ("0.25", 0.25),
     "lora_dropout": ("0.25", 0.25), "grpo_loss_type": ("dr_grpo", "dr_grpo"), "scale_rewards": ("none", "none"),
     "reward_funcs": ("format,time_r1_iou", ("format", "time_r1_iou")),
+    "loss_weights": ("0.5", (0.5,)),
 }
 COMPANIONS = {"pack_dataset": ["--max-total-tokens", "64"]}
 EVAL_TASKS = {"task": ("grounding", "grounding")}  # eval run's --task is the scoring task

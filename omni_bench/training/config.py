@@ -40,7 +40,7 @@ ADAPTER_DIR = "adapter"
 
 # trl 1.16 DPOTrainer's loss_type values that take one (chosen, rejected) pair at a time (omni_bench.training.dpo)
 LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "apo_zero",
-              "apo_down", "sigmoid_norm")
+              "apo_down", "sigmoid_norm", "sft")
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,45 @@ class PreferenceSettings:
     beta: float = 0.1  # --beta: trl's beta, the strength of the pull towards the reference (the implicit
         # reward is beta x the log-ratio of policy to reference)
     loss_type: str = "sigmoid"  # --loss-type: trl's loss_type: sigmoid | hinge | ipo | exo_pair | nca_pair | robust
-        # | bco_pair | sppo_hard | apo_zero | apo_down | sigmoid_norm
+        # | bco_pair | sppo_hard | apo_zero | apo_down | sigmoid_norm | sft, or several joined by commas (trl's list,
+        # summed with --loss-weights: sigmoid,sft is RPO, DPO plus the chosen replies' NLL)
+    loss_weights: tuple[float, ...] = ()  # --loss-weights a,b: trl's loss_weights, one weight per --loss-type
+        # (default: 1 each)
     label_smoothing: float = 0.0  # --label-smoothing: trl's label_smoothing, the assumed share of flipped pairs
         # (robust: [0, 0.5); exo_pair: > 0)
     precompute_ref_log_probs: bool = False  # --precompute-ref-log-probs: trl's name: the reference's log-probs of
         # every pair computed once at the first step and kept with the run (ref_logps.json); no reference pass after
 
+    @property
+    def loss_types(self) -> tuple[str, ...]:
+        """``loss_type`` as trl's list: ``"sigmoid,sft"`` -> ``("sigmoid", "sft")``."""
+        return tuple(kind.strip() for kind in str(self.loss_type).split(",") if kind.strip())
+
     def __post_init__(self):
         def bad(message: str):
             raise OmniBenchError(message, reason="bad-settings")
 
-        if self.loss_type not in LOSS_TYPES:
-            bad(f"--loss-type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        kinds = self.loss_types
+        unknown = [kind for kind in kinds if kind not in LOSS_TYPES]
+        if not kinds or unknown or len(set(kinds)) < len(kinds):
+            bad(f"--loss-type must be one of {', '.join(LOSS_TYPES)}, or several joined by commas, "
+                f"got {self.loss_type!r}")
+        weights = (self.loss_weights.split(",") if isinstance(self.loss_weights, str) else self.loss_weights) or ()
+        try:
+            weights = tuple(float(w) for w in weights)
+        except (TypeError, ValueError):
+            bad(f"--loss-weights must be numbers joined by commas, got {self.loss_weights!r}")
+        if weights and (len(weights) != len(kinds) or not all(0 <= w < float("inf") for w in weights)):
+            bad(f"--loss-weights needs one finite weight >= 0 per --loss-type ({len(kinds)}: {self.loss_type}), "
+                f"got {self.loss_weights!r}")
+        object.__setattr__(self, "loss_weights", weights)
         if not (isinstance(self.beta, (int, float)) and 0 < self.beta < float("inf")):
             bad(f"--beta must be a finite number > 0, got {self.beta!r}")
         if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
             bad(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.loss_type == "robust" and not self.label_smoothing < 0.5:
+        if "robust" in kinds and not self.label_smoothing < 0.5:
             bad(f"--loss-type robust takes --label-smoothing in [0, 0.5), got {self.label_smoothing}")
-        if self.loss_type == "exo_pair" and self.label_smoothing == 0:
+        if "exo_pair" in kinds and self.label_smoothing == 0:
             bad("--loss-type exo_pair needs --label-smoothing > 0 (e.g. 1e-3, trl's advice)")
 
 

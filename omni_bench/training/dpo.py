@@ -26,9 +26,12 @@ What differs from trl, and why:
   data): the reference's log-probs of every pair are computed once, at the first step, and kept with
   the run (``ref_logps.json``, read back by ``--resume``); the steps then run no reference pass.
 
-Left out: trl's ``f_divergence_type`` other than reverse KL, ``loss_weights`` (several loss types at
-once), ``ld_alpha``, ``use_weighting`` (WPO), the batch-sorting ``aot`` losses, ``discopop`` and
-``sft``, ``sync_ref_model``, the ``entropy`` / ``logits/*`` / ``mean_token_accuracy`` metrics.
+Several loss types at once are trl's list (``--loss-type sigmoid,sft --loss-weights 1,0.2``, the
+weighted sum); ``sft`` is the chosen replies' per-token NLL, which with ``sigmoid`` is RPO.
+
+Left out: trl's ``f_divergence_type`` other than reverse KL, ``ld_alpha``, ``use_weighting`` (WPO),
+the batch-sorting ``aot`` losses, ``discopop``, ``sync_ref_model``, the ``entropy`` / ``logits/*`` /
+``mean_token_accuracy`` metrics.
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ from omni_bench.training.preference_batch import (
     pair_hidden_states,
 )
 
-__all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "preference_data",
-           "PairLogps", "pair_logprobs",
+__all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "combined_loss",
+           "preference_data", "PairLogps", "pair_logprobs",
            "reference_policy", "DPOStep", "dpo_step", "disable_dropout", "make_dpo_trainer_class"]
 
 DPO_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
@@ -67,8 +70,10 @@ REFERENCE_ADAPTER = "ref"  # the frozen copy of an --init-adapter (trl's name fo
 
 
 def dpo_loss(chosen_logratios: torch.Tensor, rejected_logratios: torch.Tensor, settings: PreferenceSettings, *,
-             chosen_tokens: torch.Tensor | None = None, rejected_tokens: torch.Tensor | None = None) -> torch.Tensor:
-    """trl's per-pair DPO loss [B] from the log-ratios ``policy - reference`` of each side [B].
+             chosen_tokens: torch.Tensor | None = None, rejected_tokens: torch.Tensor | None = None,
+             kind: str | None = None) -> torch.Tensor:
+    """trl's per-pair DPO loss [B] from the log-ratios ``policy - reference`` of each side [B], for the
+    pairwise loss type ``kind`` (default: ``settings.loss_type``; ``sft`` is :func:`combined_loss`'s).
 
     ``chosen_tokens`` / ``rejected_tokens``: the replies' token counts, which ``ipo`` and
     ``sigmoid_norm`` divide by (trl's per-token normalisation).
@@ -77,7 +82,8 @@ def dpo_loss(chosen_logratios: torch.Tensor, rejected_logratios: torch.Tensor, s
     >>> round(float(dpo_loss(zero, zero, PreferenceSettings())), 6)  # ln 2 at the start
     0.693147
     """
-    beta, smoothing, kind = settings.beta, settings.label_smoothing, settings.loss_type
+    beta, smoothing = settings.beta, settings.label_smoothing
+    kind = settings.loss_type if kind is None else kind
     delta = chosen_logratios - rejected_logratios
     if kind == "sigmoid":
         return -F.logsigmoid(beta * delta)
@@ -108,6 +114,23 @@ def dpo_loss(chosen_logratios: torch.Tensor, rejected_logratios: torch.Tensor, s
     if kind == "apo_down":
         return torch.sigmoid(beta * chosen_logratios) + 1 - torch.sigmoid(beta * delta)
     raise ValueError(f"unknown loss_type {kind!r}")
+
+
+def combined_loss(policy: PairLogps, reference: PairLogps, settings: PreferenceSettings) -> torch.Tensor:
+    """The batch's loss as trl sums its list of loss types: ``sum(weight x loss)``, each pairwise loss
+    averaged over the pairs; ``sft`` is the chosen replies' negative log-likelihood per token, over
+    the batch's chosen tokens (trl's ``sft`` loss type; with ``sigmoid``, RPO's NLL term)."""
+    weights = settings.loss_weights or (1.0,) * len(settings.loss_types)
+    chosen_ratio, rejected_ratio = policy.chosen - reference.chosen, policy.rejected - reference.rejected
+    total = 0.0
+    for kind, weight in zip(settings.loss_types, weights, strict=True):
+        if kind == "sft":
+            loss = -policy.chosen.sum() / policy.chosen_tokens.sum().clamp(min=1.0)
+        else:
+            loss = dpo_loss(chosen_ratio, rejected_ratio, settings, chosen_tokens=policy.chosen_tokens,
+                            rejected_tokens=policy.rejected_tokens, kind=kind).mean()
+        total = total + weight * loss
+    return total
 
 
 # --------------------------------------------------------------------------- log-probs of a batch of pairs
@@ -227,9 +250,7 @@ def dpo_step(model, batch: dict, settings: PreferenceSettings, *, reference_mode
         with torch.no_grad(), reference_policy(reference_model):
             reference, _ = pair_logprobs(reference_model, batch, encodings=reuse, shared=shared)
     chosen_ratio, rejected_ratio = policy.chosen - reference.chosen, policy.rejected - reference.rejected
-    losses = dpo_loss(chosen_ratio, rejected_ratio, settings, chosen_tokens=policy.chosen_tokens,
-                      rejected_tokens=policy.rejected_tokens)
-    return DPOStep(loss=losses.mean(), policy=policy, reference=reference,
+    return DPOStep(loss=combined_loss(policy, reference, settings), policy=policy, reference=reference,
                    chosen_rewards=settings.beta * chosen_ratio.detach(),
                    rejected_rewards=settings.beta * rejected_ratio.detach(), encodings=encodings)
 
