@@ -29,6 +29,8 @@ def test_bench_grpo_json(tmp_path):
     assert towers["ours"] * G <= towers["duplicated"]
     assert prefill["ours"] * G == prefill["duplicated"] and prefill["ours"] <= 2 / G * prefill["duplicated"]
     assert result["media_processed"] == {"ours": 1, "duplicated": G}
+    decoder = result["decoder_tokens"]  # the replay shares the prompt's pass (G full rows: over half the duplicated)
+    assert decoder["ours"] <= decoder["duplicated"] / 2
     assert result["same_completions"] is True and result["max_logprob_diff"] <= 1e-5
     for way in ("ours", "duplicated"):
         parity = result["parity"][way]

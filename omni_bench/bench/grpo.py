@@ -13,15 +13,21 @@ backward), two ways:
 
 * **ours** (``train --method grpo``): the clip decoded and processed once, the towers run once, the
   prompt prefilled once and the G completions sampled from the repeated KV cache; the replay reuses
-  the tower outputs (:mod:`omni_bench.training.rollout`);
+  the tower outputs and shares the prompt's decoder pass (the prompt row once, forward and backward,
+  the G completions attending to its keys and values) (:mod:`omni_bench.training.rollout`);
 * **duplicated** (trl's repeat-the-prompt path, Time-R1's ``pixel_values_videos.repeat``): the prompt
   processed G times, G prompt rows each with its own copy of the media, the towers and the prefill run
-  per row, in the rollout and again in the replay.
+  per row, in the rollout and again in the replay (G full rows through the decoder, forward and
+  backward).
 
 Each way runs in its own fresh process (:func:`omni_bench.bench.base.run_worker`): one warm-up step,
-then ``steps`` measured ones (the fastest kept), the same sampling seed in both. Reported per way:
+then ``steps`` measured ones (the fastest kept), the same sampling seed in both; with ``rounds`` > 1 the
+two ways' processes alternate that many times and each way keeps its fastest step over all (on a
+machine shared with other work, the load then weighs on both ways alike). Reported per way:
 ``tower_forwards`` (videos the vision tower encoded in a step, rollout and replay), ``prefill_tokens``
-(prompt tokens the rollout's prefill ran), the step's wall and CPU seconds and peak RSS (MiB); and
+(prompt tokens the rollout's prefill ran), ``decoder_tokens`` (tokens through the text decoder's
+forward in the step: prefill, the sampled tokens, the replay), the step's wall and CPU seconds and
+peak RSS (MiB); and
 ``max_logprob_diff``, the largest difference of the replay's per-token log-probs of the (same)
 completions between the ways, and whether the completions were the same.
 
@@ -47,8 +53,8 @@ from omni_bench.training.prepare import adapt_model
 __all__ = ["GRPOBench", "GRPOBenchResult", "run"]
 
 _WAYS = ("ours", "duplicated")
-_COLUMNS = ("way", "media_processed", "tower_forwards", "prefill_tokens", "seconds", "cpu_seconds", "peak_mib",
-            "prompt_tokens")
+_COLUMNS = ("way", "media_processed", "tower_forwards", "prefill_tokens", "decoder_tokens", "seconds",
+            "cpu_seconds", "peak_mib", "prompt_tokens")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class GRPOBench:
     num_generations: int = 8  # G, completions per prompt (Time-R1's 8)
     max_completion_length: int = 16  # tokens per completion (a grounding answer is a few)
     steps: int = 1  # measured steps per way, after one warm-up (the fastest kept)
+    rounds: int = 1  # the two ways run alternately this many times, each a fresh process (the fastest step kept)
     seed: int = 0  # model, adapter, clip and sampling seed
 
 
@@ -70,7 +77,7 @@ class GRPOBenchResult:
 
     config: dict
     rows: list  # one dict per way (columns: _COLUMNS)
-    summary: dict  # tower_forwards / prefill_tokens / seconds / peak_mib {ours, duplicated}, max_logprob_diff, ...
+    summary: dict  # tower_forwards / prefill_tokens / decoder_tokens / seconds / peak_mib {ours, duplicated}, ...
 
     def to_dict(self) -> dict:
         return {"name": "grpo", "config": self.config, "rows": self.rows, **self.summary}
@@ -105,6 +112,7 @@ def _worker(way: str, spec: dict) -> dict:
     from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
     from omni_bench.training.dpo import disable_dropout
     from omni_bench.training.grpo import PromptCollator, PromptDataset, grpo_step
+    from omni_bench.training.preference_batch import model_parts
     from omni_bench.training.rollout import tower_counter
 
     config = GRPOBench(**{**spec, "resize": tuple(spec["resize"])})
@@ -119,19 +127,23 @@ def _worker(way: str, spec: dict) -> dict:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     grpo = GRPOSettings(num_generations=config.num_generations, max_completion_length=config.max_completion_length)
     processed = 1 if way == "ours" else config.num_generations
+    tokens = []  # the text decoder's tokens, counted at its first layer (a checkpointed recompute is not a call)
+    first_layer = model_parts(model)[1].language_model.layers[0]
+    first_layer.register_forward_pre_hook(lambda module, args: tokens.append(args[0].shape[:2].numel()))
 
     def step():
         batch = collator([dataset[0]])
         for _ in range(processed - 1):  # the duplicated path processes the prompt once per completion
             collator([dataset[0]])
         generator = torch.Generator().manual_seed(config.seed)
+        tokens.clear()
         with tower_counter(model) as counts:
             loss, metrics, done, _ = grpo_step(model, batch, grpo, processor, generator=generator,
                                                shared=way == "ours")
             loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        return batch, metrics, done, dict(counts)
+        return batch, metrics, done, {**counts, "decoder_tokens": sum(tokens)}
 
     model.train()
     step()  # warm-up
@@ -151,23 +163,29 @@ def _worker(way: str, spec: dict) -> dict:
     with torch.no_grad():
         logps, _ = replay(model, batch, done, shared=way == "ours")
     return {"way": way, "media_processed": processed, "tower_forwards": counts["vision"],
-            "prefill_tokens": done.prefill_tokens, **best, "prompt_tokens": int(batch["input_ids"].shape[1]),
+            "prefill_tokens": done.prefill_tokens, "decoder_tokens": counts["decoder_tokens"], **best,
+            "prompt_tokens": int(batch["input_ids"].shape[1]),
             "completions": done.completion_ids.tolist(), "logps": logps[done.completion_mask.bool()].tolist(),
             "parity": {k: metrics[f"parity/{k}"] for k in ("checked", "position_ids_equal", "max_logprob_diff")}}
 
 
 def run(config: GRPOBench = GRPOBench()) -> GRPOBenchResult:
-    """Both ways, each in a fresh process; the rows and the summary."""
+    """Both ways, each in a fresh process (alternately, ``rounds`` times); the rows and the summary."""
     _clip(config)
     spec = json.dumps(asdict(config))
-    rows = [run_worker("omni_bench.bench.grpo", ["_worker", way, spec], label=f"bench grpo ({way})") for way in _WAYS]
-    by = {row["way"]: row for row in rows}
+    runs = {way: [] for way in _WAYS}
+    for round_ in range(config.rounds):  # alternating, so a shared machine's changing load weighs on both ways
+        for way in _WAYS:
+            label = f"bench grpo ({way}" + (f", round {round_ + 1}/{config.rounds})" if config.rounds > 1 else ")")
+            runs[way].append(run_worker("omni_bench.bench.grpo", ["_worker", way, spec], label=label))
+    by = {way: min(runs[way], key=lambda row: row["seconds"]) for way in _WAYS}
+    rows = [by[way] for way in _WAYS]
     same = by["ours"].pop("completions") == by["duplicated"].pop("completions")
     ours_logps, dup_logps = by["ours"].pop("logps"), by["duplicated"].pop("logps")
     diff = max((abs(a - b) for a, b in zip(ours_logps, dup_logps, strict=True)), default=0.0) if same else None
     summary = {key: {way: by[way][key] for way in _WAYS}
-               for key in ("media_processed", "tower_forwards", "prefill_tokens", "seconds", "cpu_seconds",
-                           "peak_mib", "parity")}
+               for key in ("media_processed", "tower_forwards", "prefill_tokens", "decoder_tokens", "seconds",
+                           "cpu_seconds", "peak_mib", "parity")}
     for row in rows:
         row.pop("parity")
     summary.update(max_logprob_diff=diff, same_completions=same,
