@@ -27,7 +27,8 @@ machine shared with other work, the load then weighs on both ways alike). Report
 ``tower_forwards`` (videos the vision tower encoded in a step, rollout and replay), ``prefill_tokens``
 (prompt tokens the rollout's prefill ran), ``decoder_tokens`` (tokens through the text decoder's
 forward in the step: prefill, the sampled tokens, the replay), the step's wall and CPU seconds and
-peak RSS (MiB); and
+peak RSS (MiB); ``every_seconds``, every measured step's wall seconds per way, and the ratio of their
+medians (``median_seconds_ratio``) beside the fastest steps' (``seconds_ratio``); and
 ``max_logprob_diff``, the largest difference of the replay's per-token log-probs of the (same)
 completions between the ways, and whether the completions were the same.
 
@@ -38,6 +39,7 @@ say how the media's share of a step moves, not a GPU's step time), several promp
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -87,7 +89,9 @@ class GRPOBenchResult:
         settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
         return "\n".join([
             "### grpo", "", settings, "", markdown_table(_COLUMNS, self.rows), "",
-            f"seconds ours / duplicated: {s['seconds_ratio']:.2f} (CPU seconds: {s['cpu_seconds_ratio']:.2f}); "
+            f"seconds ours / duplicated: {s['seconds_ratio']:.2f} (CPU seconds: {s['cpu_seconds_ratio']:.2f}; "
+            f"medians of every measured step: {s['median_seconds_ratio']:.2f}, ours {s['every_seconds']['ours']}, "
+            f"duplicated {s['every_seconds']['duplicated']}); "
             f"peak memory ours / duplicated: {s['peak_mib_ratio']:.2f}; same completions: {s['same_completions']}; "
             f"max |log-prob ours - duplicated|: {s['max_logprob_diff']:.2e} (float32, per completion token)", ""])
 
@@ -147,7 +151,7 @@ def _worker(way: str, spec: dict) -> dict:
 
     model.train()
     step()  # warm-up
-    best = None
+    best, every = None, []
     for _ in range(config.steps):
         probe = PeakRSS()
         probe.start()
@@ -155,6 +159,7 @@ def _worker(way: str, spec: dict) -> dict:
         batch, metrics, done, counts = step()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         peak = probe.stop()
+        every.append(round(seconds, 3))
         if best is None or seconds < best["seconds"]:
             best = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "peak_mib": round(peak / 2**20, 1)}
     # the replay's log-probs of the completions under the model as the step left it (no graph)
@@ -164,7 +169,7 @@ def _worker(way: str, spec: dict) -> dict:
         logps, _ = replay(model, batch, done, shared=way == "ours")
     return {"way": way, "media_processed": processed, "tower_forwards": counts["vision"],
             "prefill_tokens": done.prefill_tokens, "decoder_tokens": counts["decoder_tokens"], **best,
-            "prompt_tokens": int(batch["input_ids"].shape[1]),
+            "prompt_tokens": int(batch["input_ids"].shape[1]), "every_seconds": every,
             "completions": done.completion_ids.tolist(), "logps": logps[done.completion_mask.bool()].tolist(),
             "parity": {k: metrics[f"parity/{k}"] for k in ("checked", "position_ids_equal", "max_logprob_diff")}}
 
@@ -178,6 +183,7 @@ def run(config: GRPOBench = GRPOBench()) -> GRPOBenchResult:
         for way in _WAYS:
             label = f"bench grpo ({way}" + (f", round {round_ + 1}/{config.rounds})" if config.rounds > 1 else ")")
             runs[way].append(run_worker("omni_bench.bench.grpo", ["_worker", way, spec], label=label))
+    every = {way: sorted(t for row in runs[way] for t in row.pop("every_seconds")) for way in _WAYS}
     by = {way: min(runs[way], key=lambda row: row["seconds"]) for way in _WAYS}
     rows = [by[way] for way in _WAYS]
     same = by["ours"].pop("completions") == by["duplicated"].pop("completions")
@@ -192,6 +198,9 @@ def run(config: GRPOBench = GRPOBench()) -> GRPOBenchResult:
                    seconds_ratio=round(by["ours"]["seconds"] / by["duplicated"]["seconds"], 3),
                    cpu_seconds_ratio=round(by["ours"]["cpu_seconds"] / by["duplicated"]["cpu_seconds"], 3),
                    peak_mib_ratio=round(by["ours"]["peak_mib"] / by["duplicated"]["peak_mib"], 3),
+                   every_seconds=every,  # each measured step's wall seconds, per way (the spread the load makes)
+                   median_seconds_ratio=round(statistics.median(every["ours"]) /
+                                              statistics.median(every["duplicated"]), 3),
                    prompt_tokens=by["ours"]["prompt_tokens"])
     return GRPOBenchResult(config=asdict(config), rows=rows, summary=summary)
 
