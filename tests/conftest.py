@@ -31,6 +31,23 @@ def vl_processor():
     return load_processor("qwen2.5-vl-7b")
 
 
+@pytest.fixture
+def dpo_pairs(tmp_path) -> Path:
+    """Two preference pairs on the bundled clips (media root: ``data/``), one with sound, as
+    ``tmp_path / "pairs.json"``."""
+    import json
+
+    pairs = [{"id": "street", "video": "clips/street_market.mkv",
+              "conversations": [{"from": "human", "value": "<video>\nWhen does the bar cross the middle?"}],
+              "chosen": "From 40 to 60.", "rejected": "From 00 to 99."},
+             {"id": "portrait", "video": "clips/portrait_music.mkv",
+              "conversations": [{"from": "human", "value": "<video>\nWhat is heard?"}],
+              "chosen": "A melody.", "rejected": "Silence."}]
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps(pairs))
+    return path
+
+
 @pytest.fixture(scope="session")
 def clips() -> Path:
     return CLIPS

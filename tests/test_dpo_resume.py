@@ -21,28 +21,20 @@ KEYS = ("loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/marg
         "logps/chosen", "logps/rejected")
 
 
-def _config(tmp_path: Path, output: str, max_steps: int, **changes) -> TrainConfig:
-    pairs = [{"id": "street", "video": "clips/street_market.mkv",
-              "conversations": [{"from": "human", "value": "<video>\nWhen does the bar cross the middle?"}],
-              "chosen": "From 40 to 60.", "rejected": "From 00 to 99."},
-             {"id": "portrait", "video": "clips/portrait_music.mkv",
-              "conversations": [{"from": "human", "value": "<video>\nWhat is heard?"}],
-              "chosen": "A melody.", "rejected": "Silence."}]
-    data = tmp_path / "pairs.json"
-    data.write_text(json.dumps(pairs))
+def _config(tmp_path: Path, data: Path, output: str, max_steps: int, **changes) -> TrainConfig:
     # a constant learning rate: max_steps changes between the two halves, the schedule must not
     return TrainConfig(method="dpo", tiny=True, data=str(data), media_root=str(ROOT / "data"), frames=4,
                        resize=(56, 56), max_steps=max_steps, save_steps=2, logging_steps=1, learning_rate=1e-2,
                        lr_scheduler="constant", output=str(tmp_path / output), progress=False, **changes)
 
 
-def test_stopped_and_resumed_equals_uninterrupted(tmp_path):
-    whole = train(_config(tmp_path, "whole", 3))
-    first = train(_config(tmp_path, "halves", 2, precompute_ref_log_probs=True))
+def test_stopped_and_resumed_equals_uninterrupted(tmp_path, dpo_pairs):
+    whole = train(_config(tmp_path, dpo_pairs, "whole", 3))
+    first = train(_config(tmp_path, dpo_pairs, "halves", 2, precompute_ref_log_probs=True))
     assert [c.name for c in first.checkpoints] == ["checkpoint-2"]
     table = json.loads((tmp_path / "halves" / "ref_logps.json").read_text())
     assert len(table["chosen"]) == len(table["rejected"]) == 2
-    resumed = train(_config(tmp_path, "halves", 3, precompute_ref_log_probs=True).replace(resume=True))
+    resumed = train(_config(tmp_path, dpo_pairs, "halves", 3, precompute_ref_log_probs=True).replace(resume=True))
     assert resumed.resumed_from.name == "checkpoint-2"
     assert [r["step"] for r in resumed.metrics] == [r["step"] for r in whole.metrics] == [1, 2, 3]
     for ours, theirs in zip(resumed.metrics, whole.metrics):

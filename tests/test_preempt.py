@@ -97,7 +97,7 @@ def test_signal_checkpoints_and_resume_equals_uninterrupted(tmp_path, sig):
         assert ours[key].allclose(theirs[key], rtol=1e-5, atol=1e-7), key
 
 
-def test_dpo_stops_on_sigterm_and_resumes_to_the_uninterrupted_run(tmp_path):
+def test_dpo_stops_on_sigterm_and_resumes_to_the_uninterrupted_run(tmp_path, dpo_pairs):
     """--method dpo takes the same Trainer path: a SIGTERM (sent here by the run itself at the end of step 2)
     stops it with checkpoint-2; --resume ends where the uninterrupted run ends."""
     from omni_bench._torchvision import ensure_torchvision
@@ -109,16 +109,8 @@ def test_dpo_stops_on_sigterm_and_resumes_to_the_uninterrupted_run(tmp_path):
     from omni_bench.training.preempt import Preempted
     from omni_bench.training.run import train
 
-    pairs = [{"id": "street", "video": "clips/street_market.mkv",
-              "conversations": [{"from": "human", "value": "<video>\nWhen does the bar cross the middle?"}],
-              "chosen": "From 40 to 60.", "rejected": "From 00 to 99."},
-             {"id": "portrait", "video": "clips/portrait_music.mkv",
-              "conversations": [{"from": "human", "value": "<video>\nWhat is heard?"}],
-              "chosen": "A melody.", "rejected": "Silence."}]
-    (tmp_path / "pairs.json").write_text(json.dumps(pairs))
-
     def config(output: str) -> TrainConfig:
-        return TrainConfig(method="dpo", tiny=True, data=str(tmp_path / "pairs.json"), media_root=str(ROOT / "data"),
+        return TrainConfig(method="dpo", tiny=True, data=str(dpo_pairs), media_root=str(ROOT / "data"),
                            frames=4, resize=(56, 56), max_steps=4, save_steps=100, logging_steps=1,
                            learning_rate=1e-2, output=str(tmp_path / output), progress=False)
 
