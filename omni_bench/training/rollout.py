@@ -110,13 +110,21 @@ def tower_counter(model):
             handle.remove()
 
 
+class _Stop(Exception):
+    """Raised at the text decoder's input by :func:`_positions_seen` with ``stop`` once it has read the
+    position ids."""
+
+
 @contextlib.contextmanager
-def _positions_seen(inner, seen: list):
-    """Appends the position ids the text decoder receives to ``seen`` while it lasts."""
+def _positions_seen(inner, seen: list, *, stop: bool = False):
+    """Appends the position ids the text decoder receives to ``seen`` while it lasts; ``stop``: then
+    raises :class:`_Stop`, so the decoder does not run."""
     decoder = getattr(inner, "language_model", None) or inner
 
     def hook(module, args, kwargs):
         seen.append(kwargs.get("position_ids"))
+        if stop:
+            raise _Stop
 
     handle = decoder.register_forward_pre_hook(hook, with_kwargs=True)
     try:
@@ -258,28 +266,14 @@ def replay_rows(batch: dict, done: Rollout) -> dict:
     return rows
 
 
-class _Stop(Exception):
-    """Raised at the text decoder's input by :func:`_row_positions` once it has read the position ids."""
-
-
 def _row_positions(model, rows: dict, encodings: MediaEncodings | None):
     """The position ids the model computes itself for ``rows`` (its ``get_rope_index`` over the full rows:
     TMRoPE with audio in video, seconds per grid ...), read at the text decoder's input; the decoder does
     not run. None where the model leaves them to the decoder (a text model: 0..T-1)."""
     _, inner = model_parts(model)
-    decoder = getattr(inner, "language_model", None) or inner
     seen: list = []
-
-    def hook(module, args, kwargs):
-        seen.append(kwargs.get("position_ids"))
-        raise _Stop
-
-    handle = decoder.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        with torch.no_grad(), contextlib.suppress(_Stop):
-            _decoder(model, rows, encodings, shared=encodings is not None, use_cache=False)
-    finally:
-        handle.remove()
+    with torch.no_grad(), contextlib.suppress(_Stop), _positions_seen(inner, seen, stop=True):
+        _decoder(model, rows, encodings, shared=encodings is not None, use_cache=False)
     return seen[0] if seen else None
 
 
