@@ -44,7 +44,8 @@ from omni_bench.core.errors import OmniBenchError
 from omni_bench.core.media import write_clip
 from omni_bench.core.processor import cache_dir
 
-__all__ = ["BenchResult", "PeakRSS", "rss_bytes", "run_worker", "markdown_table", "resolve_device", "long_clip"]
+__all__ = ["BenchResult", "PeakRSS", "TensorPeak", "rss_bytes", "run_worker", "markdown_table", "resolve_device",
+           "long_clip"]
 
 MIB = 2**20
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,34 @@ class PeakRSS:
         if self._hwm_valid:
             self.peak = max(self.peak, _hwm_bytes())
         return self.peak
+
+
+class TensorPeak:
+    """The most bytes of CPU tensors held at once inside ``with TensorPeak() as probe:`` above those alive when it
+    started (``probe.peak``): torch's profiler with ``profile_memory`` records each CPU allocation and free, and
+    their running sum's maximum is the peak. Unlike :class:`PeakRSS` it counts only what torch allocates (not the
+    allocator's retained pages, thread arenas, numpy arrays or the interpreter), so the same step gives the same
+    figure on any machine and kernel path: what a tensor-by-tensor estimate is compared against."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._profile = None
+
+    def __enter__(self) -> TensorPeak:
+        from torch.profiler import ProfilerActivity, profile
+
+        self._profile = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+        self._profile.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._profile.__exit__(*exc)
+        events = [e for e in self._profile.profiler.kineto_results.events() if e.name() == "[memory]"
+                  and e.device_type().name == "CPU"]
+        held = 0
+        for event in sorted(events, key=lambda e: e.start_ns()):
+            held += event.nbytes()
+            self.peak = max(self.peak, held)
 
 
 # --------------------------------------------------------------------------- subprocess worker

@@ -49,11 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    finished = False
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        finished = True
+        return status
     except OmniBenchError as exc:
         print(f"omni-bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("omni-bench: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _close_process_group(wait=finished)
+
+
+def _close_process_group(wait: bool) -> None:
+    """Under ``accelerate launch`` the process group is closed before the interpreter exits: one left to the
+    interpreter's teardown aborted a gloo process about one run in two ("terminate called without an active
+    exception", SIGABRT after the run finished), and torchrun then failed the whole launch. After a finished
+    command the processes meet first (``wait``), so none tears its group down while another still talks to it;
+    after an error they do not (the other process may never get there)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()

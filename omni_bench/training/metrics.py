@@ -54,7 +54,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     """The rows of a run's ``metrics.jsonl``: ``path`` is the run folder or the file itself (empty list if
     there is none). The one public reader; :func:`read_metrics_file` is the incremental one under it."""
     path = Path(path)
-    return read_metrics_file(path / METRICS_FILE if path.is_dir() else path)[0]
+    return read_metrics_file(path if path.is_file() else path / METRICS_FILE)[0]
 
 
 def write_plots(rows, folder: str | os.PathLike, plot=None) -> dict[str, Path]:
