@@ -2,7 +2,8 @@
 
 ``make_clip(ClipSpec("mkv", "libx264", "libmp3lame", seconds=29.9, fps="30"), folder)`` runs
 ffmpeg's ``testsrc2`` video and ``sine`` audio sources (or, with ``speech=True``, speech-like audio from
-``tests/speech_audio.py``) through a real encoder and muxer and returns the file. Clips are cached by their spec under ``folder``, so a test session writes each once.
+``tests/speech_audio.py``) through a real encoder and muxer and returns the file. Clips are cached by
+their spec under ``folder``, so a test session writes each once.
 
 What ffmpeg adds that our own writer never does: encoder delay and padding on AAC / MP3 / Opus /
 Vorbis, B-frames and edit lists in MP4 / MOV, Matroska block timestamps rounded to milliseconds,
