@@ -5,7 +5,7 @@
   against G, P prefill tokens against G x P (Qwen2.5-Omni with audio in video);
 * the replay (the training forward over prompt + completion) computes the very position ids the
   rollout's decoder received and the same log-probs of the sampled tokens within 1e-5, for
-  Qwen2.5-Omni (TMRoPE, audio in video), Qwen2.5-VL and Qwen3-Omni;
+  Qwen2.5-Omni (TMRoPE, audio in video), Qwen2.5-VL, Qwen3-VL (timestamps between the frames) and Qwen3-Omni;
 * the replay's prefix sharing (the prompt's decoder pass once, the G completions attending to its keys
   and values) equals the G full rows in log-probs and in the LoRA gradients, under gradient
   checkpointing in training mode, and runs P + G x C decoder tokens against G x (P + C);
@@ -71,7 +71,7 @@ def test_one_encode_one_prefill_equals_duplicated(omni):
     torch.testing.assert_close(ours.position_ids, dup.position_ids, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("profile", ["qwen2.5-omni-7b", "qwen2.5-vl-7b", "qwen3-omni-30b-a3b"])
+@pytest.mark.parametrize("profile", ["qwen2.5-omni-7b", "qwen2.5-vl-7b", "qwen3-vl-8b", "qwen3-omni-30b-a3b"])
 def test_rollout_equals_replay(profile, omni):
     if profile == "qwen2.5-omni-7b":
         model, batch, processor = omni
@@ -84,9 +84,9 @@ def test_rollout_equals_replay(profile, omni):
     assert parity.checked == int(done.completion_mask.sum()) > 0
     assert parity.position_ids_equal
     assert parity.max_logprob_diff <= 1e-5
-    if done.position_ids.dim() == 3:  # mRoPE: the media's positions are not the token index
-        P = batch["input_ids"].shape[1]
-        assert not torch.equal(done.position_ids[0, 0, :P], torch.arange(P))
+    assert batch["pixel_values_videos"] is not None and done.position_ids.dim() == 3  # a video, mRoPE positions
+    P = batch["input_ids"].shape[1]
+    assert not torch.equal(done.position_ids[0, 0, :P], torch.arange(P))  # the media's are not the token index
 
 
 def test_media_tokens_never_sampled(omni):

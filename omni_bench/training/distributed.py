@@ -16,7 +16,8 @@ docs/training.md.
 whatever accelerate made of it; :func:`sharded` says whether a prepared model's weights are
 sharded over the processes; :func:`whole_units` holds FSDP2 units whole for a while, so that work
 that differs between processes (GRPO's sampling, a tower only one process's batch uses) runs no
-collective.
+collective; :func:`in_forward` runs a step's own computation (DPO's pair log-probs, GRPO's rollout
+and replays) as the wrapped model's forward, where DDP and FSDP2 must see one.
 
 Left out: FSDP1 on CPU (the configs use FSDP2), tensor, context and pipeline parallelism. DeepSpeed
 on CPU processes: see docs/training.md.
@@ -29,8 +30,8 @@ import os
 
 from omni_bench.core.errors import OmniBenchError
 
-__all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "whole_units", "adapter_state_dict",
-           "sharded_fsdp_save"]
+__all__ = ["launch_kind", "parallelism_of", "shard_on_cpu", "sharded", "whole_units", "as_forward", "in_forward",
+           "adapter_state_dict", "sharded_fsdp_save"]
 
 
 def _flag(name: str) -> bool:
@@ -80,6 +81,52 @@ def sharded(model) -> bool:
     from torch.distributed.tensor import DTensor
 
     return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
+
+
+@contextlib.contextmanager
+def as_forward(model, compute):
+    """While it lasts, calling ``model`` (through its peft / DDP / FSDP wrappers) runs ``compute()`` and returns
+    what it returns: the wrappers then see a forward (DDP prepares its gradient reduction, FSDP2 gathers its root
+    unit) as for any step."""
+    from omni_bench.training.preference_batch import model_parts
+
+    base, _ = model_parts(model)
+    previous = base.__dict__.get("forward")
+    base.forward = lambda *args, **kwargs: compute()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del base.forward
+        else:
+            base.forward = previous
+
+
+def in_forward(model, input_ids, compute, *, whole: bool = False, always: bool = False):
+    """``compute()`` run as ``model``'s forward where a wrapper must see one, else directly; returns its result.
+
+    * FSDP2 (:func:`sharded`): through the forward (its root unit's weights, a tower's patch embedding and the
+      LM head, are whole only there; it reduces the gradients), with the frozen towers held whole (a tower one
+      process's batch feeds and the other's does not runs no collective); with ``whole`` every unit (GRPO's
+      sampling: the number of decoder forwards differs between processes).
+    * DDP: through the forward (it reduces the gradients), except ``whole`` work, which has none.
+    * one process: directly, unless ``always`` (DPO's pair log-probs always go through the forward, as a
+      Trainer's loss does).
+
+    ``input_ids``: what the wrappers are called with (they look at the inputs, ``compute`` ignores them).
+    """
+    import torch
+
+    if sharded(model):
+        def inside():
+            with whole_units(model, frozen_only=not whole):
+                return compute()
+    elif always or (isinstance(model, torch.nn.parallel.DistributedDataParallel) and not whole):
+        inside = compute
+    else:
+        return compute()
+    with as_forward(model, inside):
+        return model(input_ids=input_ids)
 
 
 @contextlib.contextmanager

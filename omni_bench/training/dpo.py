@@ -50,7 +50,7 @@ from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.data.preference import read_pairs
 from omni_bench.training.config import PreferenceSettings
-from omni_bench.training.distributed import whole_units
+from omni_bench.training.distributed import in_forward
 from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, sequence_logprobs
 from omni_bench.training.preference_batch import (
     PreferenceCollator,
@@ -158,22 +158,6 @@ def _towers_frozen(model) -> bool:
     return not any(p.requires_grad for tower in towers if tower is not None for p in tower.parameters())
 
 
-@contextlib.contextmanager
-def _as_forward(model, compute):
-    """While it lasts, calling ``model`` (through its peft / DDP wrappers) runs ``compute()``: DDP then
-    sees a forward and prepares its gradient reduction as for any step."""
-    base, _ = model_parts(model)
-    previous = base.__dict__.get("forward")
-    base.forward = lambda *args, **kwargs: compute()
-    try:
-        yield
-    finally:
-        if previous is None:
-            del base.forward
-        else:
-            base.forward = previous
-
-
 def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, chunk_size: int | None = None):
     """``(PairLogps, encodings)`` of a collated batch of pairs under ``model`` as it stands (adapter on).
 
@@ -183,18 +167,16 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
     base, _ = model_parts(model)
     has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
 
-    def compute():  # inside the forward: under FSDP the root unit's weights (a tower's patch embedding) are whole
+    def compute():  # inside the forward (distributed.in_forward): under FSDP the frozen towers are whole
         nonlocal encodings
-        with whole_units(model, frozen_only=True):  # FSDP: the frozen towers run no collective
-            if shared and has_media and encodings is None:
-                with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
-                    encodings = encode_media(model, batch)
-            hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+        if shared and has_media and encodings is None:
+            with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
+                encodings = encode_media(model, batch)
+        hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
         return sequence_logprobs(hidden, base.get_output_embeddings(), batch["labels"],
                                  chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
 
-    with _as_forward(model, compute):
-        logps, tokens = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    logps, tokens = in_forward(model, batch["input_ids"], compute, always=True)
     return _split(logps, tokens), encodings
 
 

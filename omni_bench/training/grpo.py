@@ -45,8 +45,8 @@ from omni_bench.core.processor import load_processor
 from omni_bench.core.stages import stage
 from omni_bench.core.tokens import token_ids
 from omni_bench.training.config import GRPOSettings
-from omni_bench.training.distributed import sharded, whole_units
-from omni_bench.training.dpo import _as_forward, disable_dropout, reference_policy
+from omni_bench.training.distributed import in_forward
+from omni_bench.training.dpo import disable_dropout, reference_policy
 from omni_bench.training.groups import append_group, group_record
 from omni_bench.training.preference_batch import last_reply_labels
 from omni_bench.training.rewards import RewardError, resolve_rewards, rewards_stats
@@ -211,7 +211,7 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
     was_training = model.training
     model.eval()  # generation with a cache (gradient checkpointing turns the cache off in training mode)
     try:
-        done = _in_forward(model, batch, lambda: rollout(
+        done = in_forward(model, batch["input_ids"], lambda: rollout(
             model, batch, num_generations=settings.num_generations,
             max_completion_length=settings.max_completion_length, temperature=settings.temperature,
             top_p=settings.top_p, end_ids=(ids.im_end, tokenizer.eos_token_id), banned=banned_token_ids(ids),
@@ -240,12 +240,12 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
     if settings.grpo_beta != 0.0:
         reference_model = model if reference_model is None else reference_model
         with torch.no_grad(), reference_policy(reference_model):
-            reference, _ = _in_forward(reference_model, batch, lambda: replay(
+            reference, _ = in_forward(reference_model, batch["input_ids"], lambda: replay(
                 reference_model, batch, done, temperature=settings.temperature, shared=shared))
     def policy():
         return replay(model, batch, done, temperature=settings.temperature, audit=True, shared=shared)
 
-    logps, parity = _in_forward(model, batch, policy)  # DDP, FSDP: through their forward (they reduce the grads)
+    logps, parity = in_forward(model, batch["input_ids"], policy)  # DDP, FSDP: through the forward (grads reduced)
     loss, stats = grpo_loss(logps, advantages.to(logps.device), mask.to(logps.device), settings,
                             ref_per_token_logps=reference)
     if fault is not None:
@@ -265,25 +265,6 @@ def grpo_step(model, batch: dict, settings: GRPOSettings, processor, *, referenc
     metrics["group"] = {"rewards": {k: v.tolist() for k, v in per_reward.items()},  # taken out by the caller:
                         "advantages": advantages.tolist(), "task": task}  # groups.jsonl (training/groups.py)
     return loss, metrics, done, texts
-
-
-def _in_forward(model, batch: dict, compute, *, whole: bool = False):
-    """``compute()`` run as ``model``'s forward where a wrapper must see one, else directly: DDP (it
-    reduces the gradients; not for ``whole`` work, which has none), FSDP2 (its root unit's weights are
-    whole only in its forward; it reduces the gradients). Under FSDP2 the frozen towers are whole while
-    it runs (a tower one process's prompt feeds and the other's does not runs no collective;
-    training/distributed.py ``whole_units``), with ``whole`` every unit is (the sampling: the number
-    of decoder forwards differs between processes)."""
-    if sharded(model):
-        def inside():
-            with whole_units(model, frozen_only=not whole):
-                return compute()
-    elif isinstance(model, torch.nn.parallel.DistributedDataParallel) and not whole:
-        inside = compute
-    else:
-        return compute()
-    with _as_forward(model, inside):
-        return model(input_ids=batch["input_ids"])
 
 
 def prompt_seed(seed: int, step: int, index: int) -> int:
