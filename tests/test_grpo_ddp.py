@@ -5,6 +5,8 @@ each process rolls out and scores its own prompt's G completions (a group never 
 the advantages are per group), the sampling generator is seeded per prompt (seed, step, the prompt's
 index in the step's global batch; training/grpo.py ``prompt_seed``), the gradients are averaged and
 the metrics gathered; so the loss, grad norm, rewards and completion statistics of each step are equal.
+Every process's groups are gathered to the main process, so the DDP run's ``groups.jsonl`` holds both
+prompts' groups of each logged step, the single process's lines (training/groups.py).
 
 The reward is a user reward (``module:function``) that varies with the completion's text, so the
 random tiny model's groups have non-zero advantages and the loss and gradients are not trivially 0.
@@ -19,6 +21,7 @@ import pytest
 from launch import launch, result
 
 from omni_bench.training.config import GRPOSettings
+from omni_bench.training.groups import GROUPS_FILE, read_groups
 from omni_bench.training.run import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # spawns worker processes and trains (minutes)
@@ -67,3 +70,28 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, monkeypatc
         for key in KEYS:
             assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), (ours["step"], key)
     assert all(r["loss"] != 0.0 and r["grad_norm"] > 0 for r in single.metrics)  # the groups had advantages
+
+    same_groups(tmp_path / "ddp", tmp_path / "single")
+
+
+def same_groups(ours_dir: Path, theirs_dir: Path) -> None:
+    """groups.jsonl of a 2-process run (``ours_dir``): both processes' groups of each of 2 steps, in the
+    order and with the values the 1-process run with the same global batch (``theirs_dir``) wrote."""
+    lines = {folder: [json.loads(line) for line in (folder / GROUPS_FILE).read_text().splitlines()]
+             for folder in (ours_dir, theirs_dir)}
+    for rows in lines.values():
+        assert [(r["step"], r["index"]) for r in rows] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+        assert {r["record"] for r in rows[:2]} == {r["record"] for r in rows[2:]} == {"street", "kitchen"}
+    assert [r["record"] for r in lines[ours_dir]] == [r["record"] for r in lines[theirs_dir]]
+    for ours, theirs in zip(read_groups(ours_dir), read_groups(theirs_dir), strict=True):
+        where = (ours.step, ours.index)
+        assert (ours.record, ours.video, ours.question, ours.target, ours.true_spans) == (
+            theirs.record, theirs.video, theirs.question, theirs.target, theirs.true_spans), where
+        assert (ours.completions, ours.spans, ours.lengths, ours.truncated) == (
+            theirs.completions, theirs.spans, theirs.lengths, theirs.truncated), where
+        assert list(ours.rewards) == list(theirs.rewards) == ["ddp_reward:spread"], where
+        for name, values in theirs.rewards.items():
+            assert ours.rewards[name] == pytest.approx(values, rel=1e-4, abs=1e-6), where
+        assert ours.reward == pytest.approx(theirs.reward, rel=1e-4, abs=1e-6), where
+        assert ours.advantages == pytest.approx(theirs.advantages, rel=1e-4, abs=1e-6), where
+        assert any(a != 0.0 for a in ours.advantages), where  # a group with advantages (not trivially equal)

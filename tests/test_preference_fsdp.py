@@ -18,7 +18,9 @@ with media in both pairs). With 2 threads and batch 2 instead, Adam turns the re
 of gradient elements near 0 into whole steps: 11 of the 32,768 adapter elements of that DPO run
 differed by up to 1.2e-3 after 2 steps
 (the metrics still agree to 1e-4, as tests/test_dpo_ddp.py checks). The GRPO reward is
-tests/test_grpo_ddp.py's user reward, which varies with the completion's text (a non-zero loss).
+tests/test_grpo_ddp.py's user reward, which varies with the completion's text (a non-zero loss);
+GRPO runs with ``--grpo-beta 0.04``, so the reference pass (the adapter disabled) runs inside the
+sharded forward as well and ``kl`` is compared, and ``groups.jsonl`` holds every process's groups.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from launch import ROOT, launch, result
 from safetensors.torch import load_file
 from test_dpo_ddp import _pairs
 from test_grpo_ddp import KEYS as GRPO_KEYS
-from test_grpo_ddp import _prompts
+from test_grpo_ddp import _prompts, same_groups
 
 from omni_bench.training.config import GRPOSettings
 from omni_bench.training.dpo import DPO_METRICS
@@ -42,7 +44,7 @@ pytestmark = pytest.mark.slow  # spawns worker processes and trains (minutes)
 
 COMMON = dict(media_root=str(ROOT / "data"), frames=4, resize=(56, 56), max_steps=2, logging_steps=1, save_steps=100,
               learning_rate=1e-2, lora_dropout=0.0, dtype="float32", batch_size=1, grad_accum=2, progress=False)
-GRPO = dict(num_generations=4, max_completion_length=6, reward_funcs="ddp_reward:spread")
+GRPO = dict(num_generations=4, max_completion_length=6, reward_funcs="ddp_reward:spread", grpo_beta=0.04)
 
 
 def _flags(method: str, data, output) -> list[str]:
@@ -51,7 +53,8 @@ def _flags(method: str, data, output) -> list[str]:
              "--learning-rate", "1e-2", "--lora-dropout", "0", "--dtype", "float32", "--batch-size", "1",
              "--no-progress", "--json", "--output", str(output)]
     if method == "grpo":
-        flags += ["--num-generations", "4", "--max-completion-length", "6", "--reward-funcs", GRPO["reward_funcs"]]
+        flags += ["--num-generations", "4", "--max-completion-length", "6", "--reward-funcs", GRPO["reward_funcs"],
+                  "--grpo-beta", str(GRPO["grpo_beta"])]
     return flags
 
 
@@ -61,7 +64,8 @@ def test_fsdp_two_processes_match_one_with_the_same_global_batch(method, tmp_pat
         # one process's pair has a video with its audio, the other's is text only: its towers idle
         data, keys, settings = _pairs(tmp_path, text_only=True), ("loss", "grad_norm", *DPO_METRICS), {}
     else:
-        data, keys, settings = _prompts(tmp_path), GRPO_KEYS, {"grpo": GRPOSettings(**GRPO)}
+        # beta > 0: the reference pass (the adapter disabled) runs inside the sharded model's forward too
+        data, keys, settings = _prompts(tmp_path), (*GRPO_KEYS, "kl"), {"grpo": GRPOSettings(**GRPO)}
         # the user reward's module, in the launched processes (before what PYTHONPATH held) and in this one
         monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)
         monkeypatch.syspath_prepend(str(tmp_path))
@@ -86,6 +90,11 @@ def test_fsdp_two_processes_match_one_with_the_same_global_batch(method, tmp_pat
         assert single.metrics[1]["rewards/margins"] != pytest.approx(0.0, abs=1e-4)
     else:  # the groups had advantages: the loss and the gradients are not 0
         assert all(r["loss"] != 0.0 and r["grad_norm"] > 0 for r in single.metrics)
+        # the reference is the step-0 policy (the adapter disabled; LoRA's B starts at 0): KL 0 at step 1,
+        # and > 0 at step 2, after an update, in both runs (so the compared KL is not trivially 0)
+        assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6) and single.metrics[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+        assert rows[1]["kl"] > 1e-6 and single.metrics[1]["kl"] > 1e-6
+        same_groups(fsdp_dir, tmp_path / "single")  # every process's groups, gathered under FSDP too
 
     # the adapter: gathered from the shards, written once, the single-process run's tensors
     sharded = load_file(fsdp_dir / "adapter" / "adapter_model.safetensors")

@@ -18,9 +18,12 @@ shares of the video, ``null`` when nothing parsed)::
      "advantages": [0.86, ...], "lengths": [9, ...], "truncated": [false, ...], "scale_rewards": "group",
      "fault": null}
 
-Only the main process writes (under several processes the other processes' groups are not recorded);
-a resumed run writes its steps again, and the reader keeps the last line of each (step, index). Not
-covered: the completions' token ids and log-probs (``metrics.jsonl`` holds the step's statistics).
+Under several processes (DDP, FSDP) each process makes its own prompt's record and
+:func:`gather_groups` brings every process's to the main process, which writes them all, in the
+order of their index in the step's global batch (the lines a single process with the same global
+batch writes). A resumed run writes its steps again, and the reader keeps the last line of each
+(step, index). Not covered: the completions' token ids and log-probs (``metrics.jsonl`` holds the
+step's statistics).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from pathlib import Path
 from omni_bench.core.errors import OmniBenchError
 from omni_bench.training.rewards import completion_spans, target_spans
 
-__all__ = ["GROUPS_FILE", "GroupRecord", "group_record", "append_group", "read_groups", "render_group_text"]
+__all__ = ["GROUPS_FILE", "GroupRecord", "group_record", "gather_groups", "append_group", "read_groups",
+           "render_group_text"]
 
 GROUPS_FILE = "groups.jsonl"  # one JSON object per prompt of each logging step, in a GRPO run folder
 
@@ -44,7 +48,7 @@ class GroupRecord:
     """One prompt's group of G completions at one step (a line of ``groups.jsonl``)."""
 
     step: int  # the optimizer step that sampled it (1-based, as metrics.jsonl's)
-    index: int  # the prompt's index in the step's batch (micro-batches of this process, in order)
+    index: int  # the prompt's index in the step's global batch (k x world size + process, k its micro-batch)
     record: str  # the record's id
     video: str | None  # the prompt's video (None: text only)
     question: str  # the final human turn (the prompt's last words)
@@ -113,6 +117,18 @@ def group_record(*, step: int, index: int, record: str | None, video: str | None
                        completions=tuple(completions), spans=spans, rewards=values, reward=total,
                        advantages=tuple(float(a) for a in advantages), lengths=tuple(int(n) for n in lengths),
                        truncated=tuple(bool(t) for t in truncated), scale_rewards=scale_rewards, fault=fault)
+
+
+def gather_groups(group: GroupRecord) -> list[GroupRecord]:
+    """Every process's ``group`` of this micro-batch, by index (each process gets the list): a collective,
+    so every process calls it at the same point of the step. ``[group]`` in a single process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [group]
+    found: list = [None] * dist.get_world_size()
+    dist.all_gather_object(found, group)
+    return sorted(found, key=lambda g: g.index)
 
 
 def append_group(run_dir: str | os.PathLike, group: GroupRecord) -> None:

@@ -19,8 +19,8 @@ when ``beta`` > 0. ``tests/test_grpo_trl.py`` runs trl's own ``_compute_loss`` b
   ``entropy``; and the rewards library's ``format_failure_rate`` (nothing parsed) and
   ``degenerate_rate`` (a reversed, zero-length, out-of-range or whole-video span); ``parity/*``, the
   rollout = replay audit of the step; ``reward_faults``, the share of groups skipped. At each logging step
-  the main process's groups (prompt, truth, G completions, rewards, advantages) go to ``groups.jsonl``
-  (training/groups.py: the group view's record).
+  every process's groups (prompt, truth, G completions, rewards, advantages) are gathered and the main
+  process writes them to ``groups.jsonl`` (training/groups.py: the group view's record).
 * a reward fault (training/rewards.py ``RewardError``: a reward raised, returned a non-finite value or the
   wrong count) costs the prompt's group, not the run: its advantages are 0 and its loss times 0 (the
   replay still runs, so DDP's reduction sees every process), and the prompt is listed like a bad sample
@@ -47,7 +47,7 @@ from omni_bench.core.tokens import token_ids
 from omni_bench.training.config import GRPOSettings
 from omni_bench.training.distributed import in_forward
 from omni_bench.training.dpo import disable_dropout, reference_policy
-from omni_bench.training.groups import append_group, group_record
+from omni_bench.training.groups import append_group, gather_groups, group_record
 from omni_bench.training.preference_batch import last_reply_labels
 from omni_bench.training.rewards import RewardError, resolve_rewards, rewards_stats
 from omni_bench.training.rollout import banned_token_ids, replay, rollout
@@ -299,19 +299,24 @@ def make_grpo_trainer_class(base):
             return torch.Generator(device).manual_seed(prompt_seed(self.args.seed, key[0], index))
 
         def record_group(self, model, inputs, group: dict, done, texts, fault) -> None:
-            """At a logging step, the main process appends the prompt's group to groups.jsonl (training/groups.py)."""
+            """At a logging step, every process's group of this micro-batch is gathered (a collective: every
+            process calls this at each micro-batch) and the main process appends them to groups.jsonl
+            (training/groups.py), by their index in the step's global batch."""
             step = self.state.global_step + 1
-            if not (model.training and self.args.process_index == 0 and step % max(self.args.logging_steps, 1) == 0):
+            if not (model.training and step % max(self.args.logging_steps, 1) == 0):
                 return
             meta = (inputs.get("meta") or [None])[0] or {}
-            append_group(self.args.output_dir, group_record(
-                step=step, index=(self.micro[1] - 1) * self.args.world_size,
+            groups = gather_groups(group_record(
+                step=step, index=(self.micro[1] - 1) * self.args.world_size + self.args.process_index,
                 record=(inputs.get("records") or [None])[0], video=meta.get("video"),
                 question=meta.get("question", ""), duration=inputs["durations"][0],
                 task=group["task"], target=inputs["targets"][0], completions=texts,
                 rewards=group["rewards"], advantages=group["advantages"],
                 lengths=done.completion_mask.sum(1).tolist(), truncated=done.truncated.tolist(),
                 scale_rewards=self.grpo.scale_rewards, fault=None if fault is None else str(fault)))
+            if self.args.process_index == 0:
+                for each in groups:
+                    append_group(self.args.output_dir, each)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             generator = self.prompt_generator(model.training, inputs["input_ids"].device)
