@@ -20,6 +20,7 @@ from omni_bench.core.tokens import token_ids
 from omni_bench.data.dataset import OmniCollator, OmniSFTDataset
 from omni_bench.data.preference import PreferencePair
 from omni_bench.layout.settings import LayoutSettings
+from omni_bench.training.dpo import pair_logprobs
 from omni_bench.training.logprobs import sequence_logprobs
 from omni_bench.training.preference_batch import (
     PreferenceCollator,
@@ -28,6 +29,7 @@ from omni_bench.training.preference_batch import (
     last_reply_labels,
     pair_hidden_states,
 )
+from omni_bench.training.prepare import adapt_model
 
 pytestmark = pytest.mark.slow  # four tiny models, the bundled clips decoded
 
@@ -136,3 +138,44 @@ def test_media_encoded_once_per_pair(case):
     assert encodings.videos == 2
     assert encodings.audios == (2 if batch.get("input_features") is not None else 0)
     assert batch["pixel_values_videos"].shape[0] == int(batch["video_grid_thw"].prod(-1).sum())  # not doubled
+
+
+def test_each_pairs_prompt_runs_through_the_decoder_once(case):
+    """pair_logprobs (ours): each pair's shared prefix (the prompt with its media) through the decoder once and
+    the rows' own tokens attending to its keys and values; the summed log-probs and every LoRA gradient equal
+    the duplicated path's full rows (two pairs of different prompt lengths, gradient checkpointing on)."""
+    profile, processor, _, _, dataset, _ = case
+    model = adapt_model(tiny_model(profile).float(), lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                        lora_targets=("q_proj", "k_proj", "v_proj", "o_proj"))  # Qwen3-Omni: MoE experts
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.3)  # an adapter far from zero: it shapes the prompt's keys and values
+    model.train()
+    batch = PreferenceCollator(processor)([dataset[0], dataset[1]])
+    layer = model.get_base_model().model.language_model.layers[0]
+    found = {}
+    for shared in (True, False):
+        tokens = []
+        handle = layer.register_forward_pre_hook(lambda module, args, tokens=tokens: tokens.append(
+            args[0].shape[:2].numel()))
+        try:
+            logps, _ = pair_logprobs(model, batch, shared=shared)
+        finally:
+            handle.remove()
+        model.zero_grad()
+        (logps.chosen.sum() - 0.5 * logps.rejected.sum()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        found[shared] = torch.cat([logps.chosen, logps.rejected]).detach(), grads, sum(tokens)
+    (ours, ours_grads, ours_tokens), (dup, dup_grads, dup_tokens) = found[True], found[False]
+    assert (ours - dup).abs().max() <= 1e-5, profile
+    assert set(ours_grads) == set(dup_grads) and any("k_proj.lora_B" in n for n in ours_grads)
+    for name, grad in dup_grads.items():
+        torch.testing.assert_close(ours_grads[name], grad, rtol=1e-4, atol=1e-5 * float(grad.abs().max()))
+    ids, lengths = batch["input_ids"], batch["attention_mask"].sum(1)
+    prompts = [int((ids[i, :n] == ids[i + 2, :n]).long().cumprod(0).sum()) for i, n in
+               enumerate(torch.minimum(lengths[:2], lengths[2:]).sub(1).tolist())]
+    assert prompts[0] != prompts[1]  # the two pairs' prompts differ in length
+    own = max(int(lengths[r]) - prompts[r % 2] for r in range(4))
+    assert ours_tokens == 2 * max(prompts) + 4 * own and dup_tokens == ids.numel()  # a prompt once, not per row

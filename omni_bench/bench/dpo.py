@@ -10,17 +10,24 @@ Qwen2.5-Omni thinker with a LoRA adapter, from the pair record to the optimizer 
 
 * **ours** (``train --method dpo``): the video decoded and processed once, the towers run once
   (:func:`omni_bench.training.preference_batch.encode_media`) and their outputs placed in the
-  chosen and rejected rows, the reference pass reusing them;
+  chosen and rejected rows, the reference pass reusing them; the pair's prompt through the text
+  decoder once in each pass, the two replies attending to its keys and values
+  (:func:`omni_bench.training.prefix.pair_prefix_hidden`);
 * **duplicated** (what trl and LLaMA-Factory do): each row decoded and processed on its own and
   carrying its own copy of the media; the towers run per row, in the policy pass and again in the
-  reference pass.
+  reference pass; each full row through the decoder.
+
+The dataset keeps its last decode (an evaluation's questions about one video decode it once); the
+bench drops it before each row it asks for, so every step decodes as its way does.
 
 Each way runs in its own fresh process (:func:`omni_bench.bench.base.run_worker`): one warm-up step,
 then ``steps`` measured ones (the fastest kept). Reported per way: ``media_encodes`` (tower passes of
 the pair's video in the policy forward), ``media_encodes_per_step`` (policy + reference passes),
 ``media_decodes`` (times the clip is decoded and processed), the step's wall seconds and peak RSS
-(MiB), and the four summed reply log-probs, from which ``max_logprob_diff`` (ours against
-duplicated, float32) comes.
+(MiB), and after the steps the reply tokens' log-probs under each way's path, from which
+``max_logprob_diff`` (ours against duplicated, float32, per token) comes; ``max_summed_logprob_diff``
+compares the four summed reply log-probs of the last step (a float32 sum near -170 has a resolution
+of 1.5e-5, so it is one ulp apart where the two ways sum in another order).
 
 Not covered: a real checkpoint's widths (the tiny model's towers and decoder are small, so the
 seconds say how the media's share of a step moves, not a GPU's step time), batches of several
@@ -79,8 +86,8 @@ class DPOBenchResult:
             "### dpo", "", settings, "", markdown_table(_COLUMNS, self.rows), "",
             f"seconds ours / duplicated: {s['seconds_ratio']:.2f} (CPU seconds: {s['cpu_seconds_ratio']:.2f}); "
             f"peak memory ours / duplicated: {s['peak_mib_ratio']:.2f}; "
-            f"max |log-prob ours - duplicated|: {s['max_logprob_diff']:.2e} "
-            "(float32, the four summed reply log-probs)", ""])
+            f"max |log-prob ours - duplicated|: {s['max_logprob_diff']:.2e} (float32, per reply token, after the "
+            f"steps; of the four summed reply log-probs of the last step: {s['max_summed_logprob_diff']:.2e})", ""])
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -102,7 +109,15 @@ def _worker(way: str, spec: dict) -> dict:
 
     from omni_bench.data.dataset import OmniSFTDataset
     from omni_bench.training.dpo import disable_dropout, dpo_step
-    from omni_bench.training.preference_batch import PreferenceCollator, PreferenceDataset, last_reply_labels
+    from omni_bench.training.logprobs import token_logprobs
+    from omni_bench.training.preference_batch import (
+        PreferenceCollator,
+        PreferenceDataset,
+        encode_media,
+        last_reply_labels,
+        pair_hidden_states,
+    )
+    from omni_bench.training.prefix import pair_prefix_hidden
     config = DPOBench(**{**spec, "resize": tuple(spec["resize"])})
     torch.manual_seed(config.seed)
     processor = load_processor("qwen2.5-omni-7b")
@@ -123,10 +138,14 @@ def _worker(way: str, spec: dict) -> dict:
 
     ids = token_ids(processor)
 
-    def batch():
+    def batch():  # the datasets keep their last decode: forgotten, so each step decodes as its way does
         if way == "ours":  # decoded and processed once
+            pairs.sft.forget_decode()
             return collator([pairs[0]])
-        chosen, rejected = sides[0], sides[1]  # each row decoded and processed on its own
+        sides.forget_decode()
+        chosen = sides[0]
+        sides.forget_decode()
+        rejected = sides[1]  # each row decoded and processed on its own
         item = {"chosen_input_ids": chosen["input_ids"], "rejected_input_ids": rejected["input_ids"],
                 "chosen_labels": last_reply_labels(chosen["input_ids"], ids),
                 "rejected_labels": last_reply_labels(rejected["input_ids"], ids)}
@@ -154,11 +173,18 @@ def _worker(way: str, spec: dict) -> dict:
         peak = probe.stop()
         if best is None or seconds < best["seconds"]:
             best = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "peak_mib": round(peak / 2**20, 1)}
-    logps = [float(v) for v in (*result.policy.chosen, *result.policy.rejected, *result.reference.chosen,
-                                *result.reference.rejected)]
+    sums = [float(v) for v in (*result.policy.chosen, *result.policy.rejected, *result.reference.chosen,
+                               *result.reference.rejected)]
+    with torch.no_grad():  # the reply tokens' log-probs one by one, after the steps, each way's own path
+        if way == "ours":
+            hidden = pair_prefix_hidden(model, b, encode_media(model, b))
+        else:
+            hidden = pair_hidden_states(model, b, shared=False)
+        per_token = token_logprobs(hidden, model.get_output_embeddings(), b["labels"])
+    tokens = per_token[b["labels"][:, 1:] != -100].tolist()
     return {"way": way, "media_decodes": 1 if way == "ours" else 2, "media_encodes": policy_encodes,
             "media_encodes_per_step": step_encodes, **best, "tokens": int(b["attention_mask"].sum()),
-            "logps": logps}
+            "logps": tokens, "summed_logps": sums}
 
 
 def run(config: DPOBench = DPOBench()) -> DPOBenchResult:
@@ -168,10 +194,13 @@ def run(config: DPOBench = DPOBench()) -> DPOBenchResult:
     rows = [run_worker("omni_bench.bench.dpo", ["_worker", way, spec], label=f"bench dpo ({way})") for way in _WAYS]
     by = {row["way"]: row for row in rows}
     diff = max(abs(a - b) for a, b in zip(by["ours"].pop("logps"), by["duplicated"].pop("logps"), strict=True))
+    summed = max(abs(a - b) for a, b in zip(by["ours"].pop("summed_logps"), by["duplicated"].pop("summed_logps"),
+                                            strict=True))
     summary = {key: {way: by[way][key] for way in _WAYS}
                for key in ("media_decodes", "media_encodes", "media_encodes_per_step", "seconds", "cpu_seconds",
                            "peak_mib")}
-    summary.update(max_logprob_diff=diff, seconds_ratio=round(by["ours"]["seconds"] / by["duplicated"]["seconds"], 3),
+    summary.update(max_logprob_diff=diff, max_summed_logprob_diff=summed,
+                   seconds_ratio=round(by["ours"]["seconds"] / by["duplicated"]["seconds"], 3),
                    cpu_seconds_ratio=round(by["ours"]["cpu_seconds"] / by["duplicated"]["cpu_seconds"], 3),
                    peak_mib_ratio=round(by["ours"]["peak_mib"] / by["duplicated"]["peak_mib"], 3),
                    tokens=by["ours"]["tokens"])

@@ -135,10 +135,14 @@ def _worker(way: str, spec: dict) -> dict:
     first_layer = model_parts(model)[1].language_model.layers[0]
     first_layer.register_forward_pre_hook(lambda module, args: tokens.append(args[0].shape[:2].numel()))
 
+    def item():  # the dataset keeps its last decode: forgotten, so each prompt row decodes as its way does
+        sft.forget_decode()
+        return dataset[0]
+
     def step():
-        batch = collator([dataset[0]])
-        for _ in range(processed - 1):  # the duplicated path processes the prompt once per completion
-            collator([dataset[0]])
+        batch = collator([item()])
+        for _ in range(processed - 1):  # the duplicated path decodes and processes the prompt per completion
+            collator([item()])
         generator = torch.Generator().manual_seed(config.seed)
         tokens.clear()
         with tower_counter(model) as counts:

@@ -154,6 +154,10 @@ class OmniSFTDataset(Dataset):
             self._last_decode = (key, decode_media(plan.media, self.resolved))
         return self._last_decode[1]
 
+    def forget_decode(self) -> None:
+        """Drop the kept decode: the next item decodes its media again (the benchmarks time one per step)."""
+        self._last_decode = None
+
     def __getitem__(self, index: int) -> dict:
         out, labels, _, _ = self._process(index)
         item = {"input_ids": out["input_ids"][0], "attention_mask": out["attention_mask"][0],

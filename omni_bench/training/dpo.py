@@ -59,6 +59,7 @@ from omni_bench.training.preference_batch import (
     model_parts,
     pair_hidden_states,
 )
+from omni_bench.training.prefix import pair_prefix_hidden
 
 __all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "combined_loss",
            "preference_data", "PairLogps", "pair_logprobs",
@@ -172,7 +173,9 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
         if shared and has_media and encodings is None:
             with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
                 encodings = encode_media(model, batch)
-        hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+        hidden = pair_prefix_hidden(model, batch, encodings) if shared else None  # each pair's prompt once
+        if hidden is None:
+            hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
         return sequence_logprobs(hidden, base.get_output_embeddings(), batch["labels"],
                                  chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
 

@@ -38,17 +38,18 @@ import contextlib
 from dataclasses import dataclass, field
 
 import torch
-from transformers.cache_utils import Cache, DynamicLayer
-from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.cache_utils import Cache
 
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, token_logprobs
-from omni_bench.training.preference_batch import (
-    MediaEncodings,
-    _answered_audio,
-    encode_media,
-    model_parts,
-    pair_model_inputs,
+from omni_bench.training.preference_batch import MediaEncodings, encode_media, model_parts
+from omni_bench.training.prefix import (
+    PrefixLayer,
+    SharedPrefixLayer,
+    cache_under_checkpointing,
+    decoder_forward,
+    positions_seen,
+    row_positions,
 )
 
 __all__ = ["Rollout", "Parity", "rollout", "replay", "group_batch", "banned_token_ids", "tower_counter"]
@@ -110,29 +111,6 @@ def tower_counter(model):
             handle.remove()
 
 
-class _Stop(Exception):
-    """Raised at the text decoder's input by :func:`_positions_seen` with ``stop`` once it has read the
-    position ids."""
-
-
-@contextlib.contextmanager
-def _positions_seen(inner, seen: list, *, stop: bool = False):
-    """Appends the position ids the text decoder receives to ``seen`` while it lasts; ``stop``: then
-    raises :class:`_Stop`, so the decoder does not run."""
-    decoder = getattr(inner, "language_model", None) or inner
-
-    def hook(module, args, kwargs):
-        seen.append(kwargs.get("position_ids"))
-        if stop:
-            raise _Stop
-
-    handle = decoder.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 def _repeat(encodings: MediaEncodings, times: int) -> MediaEncodings:
     """One prompt's tower outputs repeated for ``times`` rows (tensor views and concatenation, no tower pass)."""
     out = MediaEncodings(videos=encodings.videos, audios=encodings.audios)
@@ -160,19 +138,6 @@ def group_batch(batch: dict, input_ids: torch.Tensor, attention_mask: torch.Tens
     return rows
 
 
-def _decoder(model, batch: dict, encodings: MediaEncodings | None, *, shared: bool, **kwargs):
-    """The multimodal model's forward over ``batch``'s rows, the media from ``encodings`` when shared."""
-    _, inner = model_parts(model)
-    inputs = pair_model_inputs(batch, shared=shared)
-    inputs.update(kwargs)
-    if not shared or encodings is None:
-        return inner(**inputs)
-    if encodings.video is not None:
-        inputs["mm_encoder_outputs"] = {"video": encodings.video}
-    with _answered_audio(inner, encodings):
-        return inner(**inputs)
-
-
 def _sample(logits: torch.Tensor, banned: list[int], top_p: float, generator) -> torch.Tensor:
     logits = logits.clone()
     logits[:, banned] = float("-inf")
@@ -197,12 +162,12 @@ def rollout(model, batch: dict, *, num_generations: int, max_completion_length: 
         raise ValueError("rollout takes one prompt row")
     P = prompt.shape[1]
     seen: list = []
-    with tower_counter(model) as counts, _positions_seen(inner, seen):
+    with tower_counter(model) as counts, positions_seen(inner, seen):
         encodings = None
         if shared:
             has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
             encodings = encode_media(model, {**batch, "pairs": 1}) if has_media else None
-            out = _decoder(model, {**batch, "pairs": 1}, encodings, shared=True, use_cache=True)
+            out = decoder_forward(model, {**batch, "pairs": 1}, encodings, shared=True, use_cache=True)
             cache = out.past_key_values
             cache.batch_repeat_interleave(G)
             last = out.last_hidden_state[:, -1].expand(G, -1)
@@ -210,7 +175,7 @@ def rollout(model, batch: dict, *, num_generations: int, max_completion_length: 
             prefill_tokens = P
         else:
             rows = group_batch(batch, prompt.expand(G, -1), batch["attention_mask"].expand(G, -1))
-            out = _decoder(model, rows, None, shared=False, use_cache=True)
+            out = decoder_forward(model, rows, None, shared=False, use_cache=True)
             cache, last = out.past_key_values, out.last_hidden_state[:, -1]
             prompt_positions = seen[-1]
             prefill_tokens = G * P
@@ -266,60 +231,6 @@ def replay_rows(batch: dict, done: Rollout) -> dict:
     return rows
 
 
-def _row_positions(model, rows: dict, encodings: MediaEncodings | None):
-    """The position ids the model computes itself for ``rows`` (its ``get_rope_index`` over the full rows:
-    TMRoPE with audio in video, seconds per grid ...), read at the text decoder's input; the decoder does
-    not run. None where the model leaves them to the decoder (a text model: 0..T-1)."""
-    _, inner = model_parts(model)
-    seen: list = []
-    with torch.no_grad(), contextlib.suppress(_Stop), _positions_seen(inner, seen, stop=True):
-        _decoder(model, rows, encodings, shared=encodings is not None, use_cache=False)
-    return seen[0] if seen else None
-
-
-class _PrefixLayer(DynamicLayer):
-    """One decoder layer's cache in the replay's prompt pass: keeps the first keys and values it is given and
-    returns what it is given. Idempotent, so a gradient-checkpointed layer's recompute in backward (given the
-    same states again) neither stores twice nor sees the stored states."""
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-            self.keys, self.values = key_states, value_states
-        return key_states, value_states
-
-
-class _SharedPrefixLayer(DynamicLayer):
-    """One decoder layer's cache in the replay's completion pass: the prompt's keys and values (one row, with
-    their graph) before the G rows' own; stores nothing (idempotent under checkpointing as well)."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
-        super().__init__()
-        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
-        self.keys, self.values = keys, values
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        rows = key_states.shape[0]
-        return (torch.cat([self.keys.expand(rows, -1, -1, -1), key_states], -2),
-                torch.cat([self.values.expand(rows, -1, -1, -1), value_states], -2))
-
-
-@contextlib.contextmanager
-def _cache_under_checkpointing(inner):
-    """While it lasts, gradient-checkpointed decoder layers keep the cache they are given (transformers drops
-    it, as a writing cache would be updated twice by the recompute; the prefix caches above are idempotent)."""
-    decoder = getattr(inner, "language_model", None) or inner
-    layers = [m for m in decoder.modules() if isinstance(m, GradientCheckpointingLayer)
-              and "_can_checkpoint_with_cache" not in m.__dict__]
-    for layer in layers:
-        layer._can_checkpoint_with_cache = True
-    try:
-        yield
-    finally:
-        for layer in layers:
-            del layer._can_checkpoint_with_cache
-
-
 def _prefix_shared_hidden(model, batch: dict, done: Rollout, positions) -> torch.Tensor:
     """The last hidden states [G, C, H] that predict the G completions' tokens, the prompt run once.
 
@@ -335,13 +246,13 @@ def _prefix_shared_hidden(model, batch: dict, done: Rollout, positions) -> torch
     prompt = {**batch, "pairs": 1}
     head_positions = None if positions is None else positions[..., :1, :P]
     tail_positions = None if positions is None else positions[..., P:]
-    prefix = Cache(layer_class_to_replicate=_PrefixLayer)
-    with _cache_under_checkpointing(inner):
+    prefix = Cache(layer_class_to_replicate=PrefixLayer)
+    with cache_under_checkpointing(inner):
         # use_cache False: our caches are read and filled all the same (the layers use any cache given), and
         # transformers would turn a True off under gradient checkpointing with a warning
-        out = _decoder(model, prompt, done.encodings, shared=done.encodings is not None, use_cache=False,
+        out = decoder_forward(model, prompt, done.encodings, shared=done.encodings is not None, use_cache=False,
                        past_key_values=prefix, position_ids=head_positions)
-        shared = Cache(layers=[_SharedPrefixLayer(layer.keys, layer.values) for layer in prefix.layers])
+        shared = Cache(layers=[SharedPrefixLayer(layer.keys, layer.values) for layer in prefix.layers])
         attention = torch.cat([batch["attention_mask"].expand(G, -1), done.completion_mask], 1)
         mm = {} if batch.get("mm_token_type_ids") is None else {
             "mm_token_type_ids": torch.zeros(G, C, dtype=torch.long, device=attention.device)}
@@ -369,14 +280,14 @@ def replay(model, batch: dict, done: Rollout, *, temperature: float = 1.0, share
     has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
     if shared and (done.encodings is not None or not has_media):
         encodings = None if done.encodings is None else _repeat(done.encodings, G)
-        replayed = _row_positions(model, rows, encodings)
+        replayed = row_positions(model, rows, encodings)
         hidden = _prefix_shared_hidden(model, batch, done, replayed)
         labels = torch.cat([torch.full_like(rows["labels"][:, :1], IGNORE_INDEX), rows["labels"][:, P:]], 1)
         logps = token_logprobs(hidden, lambda h: head(h) / temperature, labels, chunk_size=chunk_size)
     else:
         seen: list = []
-        with _positions_seen(inner, seen):
-            hidden = _decoder(model, rows, None, shared=False, use_cache=False).last_hidden_state
+        with positions_seen(inner, seen):
+            hidden = decoder_forward(model, rows, None, shared=False, use_cache=False).last_hidden_state
         replayed = seen[-1]
         per_token = token_logprobs(hidden, lambda h: head(h) / temperature, rows["labels"], chunk_size=chunk_size)
         logps = per_token[:, P - 1:P - 1 + C]
