@@ -15,6 +15,8 @@ What differs from trl, and why:
 * **the media once per pair**: the two rows of a pair share one decode, one processor call and one
   tower pass; the reference pass reuses the same tower outputs while the towers are frozen
   (:mod:`omni_bench.training.preference_batch`). trl's collator doubles the media (images only).
+  In each pass each pair's prompt runs through the text decoder once and the two replies attend to
+  its keys and values (:func:`omni_bench.training.prefix.pair_prefix_hidden`); trl runs the full rows.
 * **the reference**: from a base model, the LoRA adapter disabled (as trl with a ``peft_config``);
   from an SFT run (``--init-adapter``), a frozen copy of that adapter named ``"ref"`` (as trl does
   when it is handed a ``PeftModel``); never the base model after SFT. At step 1 the policy is the
