@@ -12,7 +12,7 @@ Qwen2.5-Omni thinker with a LoRA adapter, from the pair record to the optimizer 
   (:func:`omni_bench.training.preference_batch.encode_media`) and their outputs placed in the
   chosen and rejected rows, the reference pass reusing them; the pair's prompt through the text
   decoder once in each pass, the two replies attending to its keys and values
-  (:func:`omni_bench.training.prefix.pair_prefix_hidden`);
+  (:func:`omni_bench.training.dpo.pair_hidden`);
 * **duplicated** (what trl and LLaMA-Factory do): each row decoded and processed on its own and
   carrying its own copy of the media; the towers run per row, in the policy pass and again in the
   reference pass; each full row through the decoder.
@@ -108,16 +108,9 @@ def _worker(way: str, spec: dict) -> dict:
     import torch
 
     from omni_bench.data.dataset import OmniSFTDataset
-    from omni_bench.training.dpo import disable_dropout, dpo_step
+    from omni_bench.training.dpo import disable_dropout, dpo_step, pair_hidden
     from omni_bench.training.logprobs import token_logprobs
-    from omni_bench.training.preference_batch import (
-        PreferenceCollator,
-        PreferenceDataset,
-        encode_media,
-        last_reply_labels,
-        pair_hidden_states,
-    )
-    from omni_bench.training.prefix import pair_prefix_hidden
+    from omni_bench.training.preference_batch import PreferenceCollator, PreferenceDataset, last_reply_labels
     config = DPOBench(**{**spec, "resize": tuple(spec["resize"])})
     torch.manual_seed(config.seed)
     processor = load_processor("qwen2.5-omni-7b")
@@ -176,10 +169,7 @@ def _worker(way: str, spec: dict) -> dict:
     sums = [float(v) for v in (*result.policy.chosen, *result.policy.rejected, *result.reference.chosen,
                                *result.reference.rejected)]
     with torch.no_grad():  # the reply tokens' log-probs one by one, after the steps, each way's own path
-        if way == "ours":
-            hidden = pair_prefix_hidden(model, b, encode_media(model, b))
-        else:
-            hidden = pair_hidden_states(model, b, shared=False)
+        hidden, _ = pair_hidden(model, b, shared=way == "ours")
         per_token = token_logprobs(hidden, model.get_output_embeddings(), b["labels"])
     tokens = per_token[b["labels"][:, 1:] != -100].tolist()
     return {"way": way, "media_decodes": 1 if way == "ours" else 2, "media_encodes": policy_encodes,

@@ -64,7 +64,7 @@ from omni_bench.training.preference_batch import (
 from omni_bench.training.prefix import pair_prefix_hidden
 
 __all__ = ["DPO_METRICS", "REFERENCE_ADAPTER", "REF_LOGPS_FILE", "reference_table", "dpo_loss", "combined_loss",
-           "preference_data", "PairLogps", "pair_logprobs",
+           "preference_data", "PairLogps", "pair_hidden", "pair_logprobs",
            "reference_policy", "DPOStep", "dpo_step", "disable_dropout", "make_dpo_trainer_class"]
 
 DPO_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
@@ -161,6 +161,22 @@ def _towers_frozen(model) -> bool:
     return not any(p.requires_grad for tower in towers if tower is not None for p in tower.parameters())
 
 
+def pair_hidden(model, batch: dict, *, encodings=None, shared: bool = True):
+    """``(last hidden states [rows, T, H], encodings)`` of a collated batch of pairs.
+
+    ``shared``: the media encoded once per pair (``encodings`` reused when given; encoded here without
+    a graph while the towers are frozen) and each pair's prompt through the decoder once; ``shared=False``:
+    the duplicated path (every full row with its own media)."""
+    has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
+    if shared and has_media and encodings is None:
+        with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
+            encodings = encode_media(model, batch)
+    hidden = pair_prefix_hidden(model, batch, encodings) if shared else None
+    if hidden is None:
+        hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+    return hidden, encodings
+
+
 def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, chunk_size: int | None = None):
     """``(PairLogps, encodings)`` of a collated batch of pairs under ``model`` as it stands (adapter on).
 
@@ -168,16 +184,10 @@ def pair_logprobs(model, batch: dict, *, encodings=None, shared: bool = True, ch
     without a graph while the towers are frozen). ``shared=False``: the duplicated path.
     """
     base, _ = model_parts(model)
-    has_media = batch.get("pixel_values_videos") is not None or batch.get("input_features") is not None
 
     def compute():  # inside the forward (distributed.in_forward): under FSDP the frozen towers are whole
         nonlocal encodings
-        if shared and has_media and encodings is None:
-            with torch.no_grad() if _towers_frozen(model) else contextlib.nullcontext():
-                encodings = encode_media(model, batch)
-        hidden = pair_prefix_hidden(model, batch, encodings) if shared else None  # each pair's prompt once
-        if hidden is None:
-            hidden = pair_hidden_states(model, batch, encodings=encodings, shared=shared)
+        hidden, encodings = pair_hidden(model, batch, encodings=encodings, shared=shared)
         return sequence_logprobs(hidden, base.get_output_embeddings(), batch["labels"],
                                  chunk_size=chunk_size or DEFAULT_LOGPROB_CHUNK)
 

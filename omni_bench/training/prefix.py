@@ -23,10 +23,16 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from omni_bench.training.preference_batch import MediaEncodings, _answered_audio, model_parts, pair_model_inputs
+from omni_bench.training.preference_batch import (
+    MediaEncodings,
+    _answered_audio,
+    _order,
+    model_parts,
+    pair_model_inputs,
+)
 
 __all__ = ["StopAtDecoder", "positions_seen", "decoder_forward", "row_positions", "PrefixLayer",
-           "SharedPrefixLayer", "cache_under_checkpointing", "pair_prefix_hidden"]
+           "SharedPrefixLayer", "cache_under_checkpointing", "prefix_then_rows", "pair_prefix_hidden"]
 
 
 class StopAtDecoder(Exception):
@@ -122,14 +128,34 @@ def cache_under_checkpointing(inner):
             del layer._can_checkpoint_with_cache
 
 
-def _pair_prefixes(batch: dict) -> list[int]:
+def prefix_then_rows(model, head: dict, encodings: MediaEncodings | None, head_positions, rows: dict, *,
+                     index: torch.Tensor | None = None):
+    """``(prefix hidden, rows hidden)``: the prefix rows ``head`` (a batch with its media, from ``encodings``
+    when given) through the decoder once, each layer's keys and values kept with their graph, then
+    ``rows`` (``input_ids``, ``attention_mask`` over prefix + own tokens, ``position_ids``: text tokens only)
+    attending to them. Row r reads prefix row ``index[r]`` (None: the one prefix row, for every row)."""
+    _, inner = model_parts(model)
+    cache = Cache(layer_class_to_replicate=PrefixLayer)
+    with cache_under_checkpointing(inner):
+        # use_cache False: our caches are read and filled all the same (the layers use any cache given), and
+        # transformers would turn a True off under gradient checkpointing with a warning
+        out = decoder_forward(model, head, encodings, shared=encodings is not None, use_cache=False,
+                              past_key_values=cache, position_ids=head_positions)
+        kept = Cache(layers=[SharedPrefixLayer(*((layer.keys, layer.values) if index is None else
+                                                 (layer.keys[index], layer.values[index])))
+                             for layer in cache.layers])
+        mm = {} if head.get("mm_token_type_ids") is None else {  # Qwen3-VL: the rows' own tokens are text
+            "mm_token_type_ids": torch.zeros_like(rows["input_ids"])}
+        tail = inner(**rows, past_key_values=kept, use_cache=False, **mm).last_hidden_state
+    return out.last_hidden_state, tail
+
+
+def _pair_prefixes(ids: torch.Tensor, lengths: list[int], order: list[int]) -> list[int]:
     """Each pair's shared prefix: the tokens its rows have in common from the start, leaving every row at
     least one token of its own."""
-    ids, lengths = batch["input_ids"], batch["attention_mask"].sum(1).tolist()
-    pairs, rows = int(batch["pairs"]), batch["input_ids"].shape[0]
     found = []
-    for pair in range(pairs):
-        members = list(range(pair, rows, pairs))
+    for pair in range(max(order) + 1):
+        members = [r for r, of in enumerate(order) if of == pair]
         n = min(lengths[r] for r in members) - 1
         same = torch.ones(max(n, 0), dtype=torch.bool, device=ids.device)
         for r in members[1:]:
@@ -165,13 +191,12 @@ def pair_prefix_hidden(model, batch: dict, encodings: MediaEncodings | None) -> 
     media). Positions past a row's end hold zeros (their labels are ignored). None when a pair shares no
     prefix (the caller runs the full rows)."""
     _, inner = model_parts(model)
-    prefixes = _pair_prefixes(batch)
-    if min(prefixes) < 1:
-        return None
     ids, mask = batch["input_ids"], batch["attention_mask"]
     pairs, (rows, length) = int(batch["pairs"]), ids.shape
-    order = [row % pairs for row in range(rows)]
-    lengths = mask.sum(1).tolist()
+    order, lengths = _order(batch), mask.sum(1).tolist()
+    prefixes = _pair_prefixes(ids, lengths, order)
+    if min(prefixes) < 1:
+        return None
     positions = row_positions(model, batch, encodings)  # [axes, rows, T] / [rows, T], or None (a text model)
     if positions is None:
         positions = torch.arange(length, device=ids.device).expand(rows, -1)
@@ -194,19 +219,11 @@ def pair_prefix_hidden(model, batch: dict, encodings: MediaEncodings | None) -> 
         tail_mask[r, :n] = 1
         tail_positions.append(padded[..., r, start:start + own])
     tail_positions = torch.stack(tail_positions, -2)
-    cache = Cache(layer_class_to_replicate=PrefixLayer)
     index = torch.tensor(order, device=ids.device)
-    with cache_under_checkpointing(inner):
-        out = decoder_forward(model, head, first, shared=first is not None, use_cache=False, past_key_values=cache,
-                              position_ids=positions[..., :pairs, :longest])
-        keep = Cache(layers=[SharedPrefixLayer(*((layer.keys, layer.values) if pairs == 1 else
-                                                 (layer.keys[index], layer.values[index])))
-                             for layer in cache.layers])
-        mm = {} if batch.get("mm_token_type_ids") is None else {
-            "mm_token_type_ids": torch.zeros(rows, own, dtype=torch.long, device=ids.device)}
-        tail = inner(input_ids=tail_ids, attention_mask=torch.cat([head_mask[index], tail_mask], 1),
-                     position_ids=tail_positions, past_key_values=keep, use_cache=False, **mm).last_hidden_state
-    prompt = out.last_hidden_state
+    tail = {"input_ids": tail_ids, "attention_mask": torch.cat([head_mask[index], tail_mask], 1),
+            "position_ids": tail_positions}
+    prompt, tail = prefix_then_rows(model, head, first, positions[..., :pairs, :longest], tail,
+                                    index=None if pairs == 1 else index)
     hidden = []
     for r in range(rows):
         start = prefixes[order[r]]

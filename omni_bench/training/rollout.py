@@ -38,19 +38,11 @@ import contextlib
 from dataclasses import dataclass, field
 
 import torch
-from transformers.cache_utils import Cache
 
 from omni_bench.layout.labels import IGNORE_INDEX
 from omni_bench.training.logprobs import DEFAULT_LOGPROB_CHUNK, token_logprobs
 from omni_bench.training.preference_batch import MediaEncodings, encode_media, model_parts
-from omni_bench.training.prefix import (
-    PrefixLayer,
-    SharedPrefixLayer,
-    cache_under_checkpointing,
-    decoder_forward,
-    positions_seen,
-    row_positions,
-)
+from omni_bench.training.prefix import decoder_forward, positions_seen, prefix_then_rows, row_positions
 
 __all__ = ["Rollout", "Parity", "rollout", "replay", "group_batch", "banned_token_ids", "tower_counter"]
 
@@ -240,25 +232,15 @@ def _prefix_shared_hidden(model, batch: dict, done: Rollout, positions) -> torch
     completion position ids. Exact: a completion token attends to the same keys and values as in the full
     row. Backward goes through the prompt pass once, not G times (LoRA on the text model shapes the
     prompt's keys and values)."""
-    _, inner = model_parts(model)
-    G, C = done.completion_ids.shape
+    G = done.completion_ids.shape[0]
     P = done.prompt_length
-    prompt = {**batch, "pairs": 1}
     head_positions = None if positions is None else positions[..., :1, :P]
     tail_positions = None if positions is None else positions[..., P:]
-    prefix = Cache(layer_class_to_replicate=PrefixLayer)
-    with cache_under_checkpointing(inner):
-        # use_cache False: our caches are read and filled all the same (the layers use any cache given), and
-        # transformers would turn a True off under gradient checkpointing with a warning
-        out = decoder_forward(model, prompt, done.encodings, shared=done.encodings is not None, use_cache=False,
-                       past_key_values=prefix, position_ids=head_positions)
-        shared = Cache(layers=[SharedPrefixLayer(layer.keys, layer.values) for layer in prefix.layers])
-        attention = torch.cat([batch["attention_mask"].expand(G, -1), done.completion_mask], 1)
-        mm = {} if batch.get("mm_token_type_ids") is None else {
-            "mm_token_type_ids": torch.zeros(G, C, dtype=torch.long, device=attention.device)}
-        tail = inner(input_ids=done.completion_ids, attention_mask=attention, position_ids=tail_positions,
-                     past_key_values=shared, use_cache=False, **mm).last_hidden_state
-    first = out.last_hidden_state[:, -1:].expand(G, -1, -1)  # the prompt's last token predicts token 0
+    attention = torch.cat([batch["attention_mask"].expand(G, -1), done.completion_mask], 1)
+    prompt, tail = prefix_then_rows(model, {**batch, "pairs": 1}, done.encodings, head_positions,
+                                    {"input_ids": done.completion_ids, "attention_mask": attention,
+                                     "position_ids": tail_positions})
+    first = prompt[:, -1:].expand(G, -1, -1)  # the prompt's last token predicts token 0
     return torch.cat([first, tail[:, :-1]], 1)
 
 
