@@ -159,6 +159,7 @@ def test_the_grpo_estimate_bounds_the_measured_peak(G, C, frames, size):
                           env=ENV, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(result))  # the figures docs/evaluation.md quotes (pytest -s shows them)
     assert result["lengths"] == [C] * G
     tensors = result["estimate"] - result["parts"].get("decoded", 0)
     assert result["peak"] <= tensors <= 1.5 * result["peak"], result
